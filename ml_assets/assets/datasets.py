@@ -1,0 +1,233 @@
+"""Dataset assets of a pipeline: raw sources, validated data and quarantine, with checks."""
+
+
+import hashlib
+import json
+from collections.abc import Iterator
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetOut,
+    AssetsDefinition,
+    BackfillPolicy,
+    DataVersion,
+    MetadataValue,
+    Output,
+    PartitionsDefinition,
+    asset,
+    multi_asset,
+)
+
+from ml_assets.lib.config import PipelineConfig, SourceConfig
+from ml_assets.lib.features import EVENT_DATE
+from ml_assets.lib.hashing import frame_hash
+from ml_assets.lib.schema import to_pandera_schema
+from ml_assets.lib.validation import REASON_COLUMN, ValidationOutcome, validate_frame
+from resources.sources import SourcesResource
+
+DATASETS_GROUP = "datasets"
+NOT_EMPTY = "not_empty"
+QUARANTINE_RATE = "quarantine_rate_below_threshold"
+SCHEMA_AS_DECLARED = "schema_as_declared"
+
+
+def raw_key(pipeline: str, source: str) -> AssetKey:
+    return AssetKey([pipeline, f"raw_{source}"])
+
+
+def validated_key(pipeline: str, source: str) -> AssetKey:
+    return AssetKey([pipeline, f"validated_{source}"])
+
+
+def quarantine_key(pipeline: str, source: str) -> AssetKey:
+    return AssetKey([pipeline, f"quarantined_{source}"])
+
+
+def section_version(*parts: object) -> str:
+    """Code version of a generated asset: changes when its slice of the config changes."""
+    payload = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def build_dataset_assets(
+    config: PipelineConfig, partitions: PartitionsDefinition
+) -> list[AssetsDefinition]:
+    assets: list[AssetsDefinition] = []
+    for name, source in config.sources.items():
+        is_event = name == config.partitioning.source
+        part = partitions if is_event else None
+        assets.append(_raw_asset(config, name, source, part))
+        assets.append(_validation_asset(config, name, source, part))
+    return assets
+
+
+def _raw_asset(
+    config: PipelineConfig, name: str, source: SourceConfig, partitions: PartitionsDefinition | None
+) -> AssetsDefinition:
+    connector = source.connector.kind
+    what = "partitioned by event day" if partitions else "reference table"
+    description = (
+        f"Raw `{name}` rows as received from the `{connector}` connector ({what}), "
+        f"values kept as read so that bad ones can be quarantined with a reason. "
+        f"{source.description or ''}"
+    ).strip()
+
+    @asset(
+        key=raw_key(config.name, name),
+        description=description,
+        group_name=DATASETS_GROUP,
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run() if partitions else None,
+        kinds={"pandas", "parquet"},
+        owners=list(config.owners),
+        code_version=section_version("raw", source.connector.model_dump(mode="json")),
+        metadata={"connector": connector},
+    )
+    def raw(context: AssetExecutionContext, sources: SourcesResource) -> Output[pd.DataFrame]:
+        if partitions is None:
+            frame = sources.read_reference(source)
+        else:
+            frame = sources.read_events(source, config.partitioning, list(context.partition_keys))
+        context.log.info(f"read {len(frame)} {name} rows")
+        return Output(frame, data_version=DataVersion(frame_hash(frame)))
+
+    return raw
+
+
+def _validation_asset(
+    config: PipelineConfig, name: str, source: SourceConfig, partitions: PartitionsDefinition | None
+) -> AssetsDefinition:
+    from dagster_pandera import pandera_schema_to_dagster_type
+
+    valid_key = validated_key(config.name, name)
+    carried = [EVENT_DATE] if partitions else []
+    schema = to_pandera_schema(source.columns, source.primary_key, f"validated_{name}", carried)
+    quality = config.quality
+    version = section_version("validate", source.model_dump(mode="json"), quality.model_dump())
+
+    @multi_asset(
+        name=f"{config.name}__validate_{name}",
+        ins={"raw": AssetIn(raw_key(config.name, name))},
+        outs={
+            "validated": AssetOut(
+                key=valid_key,
+                description=(
+                    f"`{name}` rows that pass the declared schema (types, ranges, categories, "
+                    "nullability, unique key), typed as declared. Guarded by blocking checks."
+                ),
+                dagster_type=pandera_schema_to_dagster_type(schema),
+                group_name=DATASETS_GROUP,
+                kinds={"pandas", "pandera", "parquet"},
+                owners=list(config.owners),
+                code_version=version,
+            ),
+            "quarantined": AssetOut(
+                key=quarantine_key(config.name, name),
+                description=(
+                    f"`{name}` rows refused by validation, as received (text), each with the "
+                    f"reason in `{REASON_COLUMN}`. Raw rows = validated + quarantined."
+                ),
+                group_name=DATASETS_GROUP,
+                kinds={"pandas", "parquet"},
+                owners=list(config.owners),
+                code_version=version,
+            ),
+        },
+        check_specs=[
+            AssetCheckSpec(NOT_EMPTY, asset=valid_key, blocking=True,
+                           description="Each partition has at least the configured rows."),
+            AssetCheckSpec(QUARANTINE_RATE, asset=valid_key, blocking=True,
+                           description=f"Each partition quarantines at most "
+                                       f"{quality.max_quarantine_rate:.1%} of its rows."),
+            AssetCheckSpec(SCHEMA_AS_DECLARED, asset=valid_key, blocking=True,
+                           description="Every declared column is present with its declared type."),
+        ],
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run() if partitions else None,
+    )
+    def validate(context: AssetExecutionContext, raw: pd.DataFrame) -> Iterator[object]:
+        outcome = validate_frame(
+            raw, source.columns, source.primary_key, name=name, carry_columns=carried
+        )
+        context.log.info(
+            f"{name}: {len(outcome.valid)} valid, {len(outcome.quarantined)} quarantined "
+            f"of {len(raw)}; reasons: {outcome.reason_counts}"
+        )
+        days = list(context.partition_keys) if partitions else [None]
+        summary = {
+            "raw_rows": len(raw),
+            "quarantined_rows": len(outcome.quarantined),
+            "quarantine_rate": round(outcome.quarantine_rate, 6),
+            "quarantine_reasons": MetadataValue.json(outcome.reason_counts),
+        }
+        yield Output(outcome.valid, output_name="validated",
+                     data_version=DataVersion(frame_hash(outcome.valid)), metadata=summary)
+        yield Output(outcome.quarantined, output_name="quarantined",
+                     data_version=DataVersion(frame_hash(outcome.quarantined)),
+                     metadata={"quarantined_rows": len(outcome.quarantined)})
+        yield from _checks(outcome, days, quality.min_rows_per_partition,
+                           quality.max_quarantine_rate, valid_key)
+
+    return validate
+
+
+def _checks(
+    outcome: ValidationOutcome,
+    days: list[str | None],
+    min_rows: int,
+    max_rate: float,
+    asset_key: AssetKey,
+) -> Iterator[AssetCheckResult]:
+    valid_per_day = _rows_per_day(outcome.valid, days)
+    quarantined_per_day = _rows_per_day(outcome.quarantined, days)
+    short = [d or "table" for d, n in valid_per_day.items() if n < min_rows]
+    yield AssetCheckResult(
+        asset_key=asset_key,
+        check_name=NOT_EMPTY,
+        passed=not short,
+        description=(f"{len(short)} partition(s) with fewer than {min_rows} valid rows: "
+                     f"{', '.join(short[:10])}") if short else None,
+        metadata={"min_valid_rows": min(valid_per_day.values(), default=0),
+                  "partitions_below_minimum": len(short)},
+    )
+    rates = {
+        day: quarantined_per_day[day] / total
+        for day in days
+        if (total := valid_per_day[day] + quarantined_per_day[day])
+    }
+    over = {d or "table": r for d, r in rates.items() if r > max_rate}
+    worst = max(rates.items(), key=lambda item: item[1], default=(None, 0.0))
+    top_reasons = list(outcome.reason_counts)[:3]
+    yield AssetCheckResult(
+        asset_key=asset_key,
+        check_name=QUARANTINE_RATE,
+        passed=not over,
+        description=(f"quarantine rate over {max_rate:.1%} in {len(over)} partition(s), worst "
+                     f"{worst[1]:.1%} on {worst[0] or 'table'}; top reasons: {top_reasons}")
+        if over else None,
+        metadata={"worst_rate": round(worst[1], 6), "worst_partition": str(worst[0] or "table"),
+                  "partitions_over_threshold": len(over)},
+    )
+    yield AssetCheckResult(
+        asset_key=asset_key,
+        check_name=SCHEMA_AS_DECLARED,
+        passed=not outcome.missing_columns,
+        description=(f"missing declared column(s): {', '.join(outcome.missing_columns)}"
+                     if outcome.missing_columns else None),
+        metadata={"missing_columns": ", ".join(outcome.missing_columns) or "none",
+                  "ignored_columns": ", ".join(outcome.ignored_columns) or "none"},
+        severity=AssetCheckSeverity.ERROR,
+    )
+
+
+def _rows_per_day(frame: pd.DataFrame, days: list[str | None]) -> dict[str | None, int]:
+    if days == [None]:
+        return {None: len(frame)}
+    counts = frame[EVENT_DATE].value_counts() if EVENT_DATE in frame.columns else pd.Series()
+    return {day: int(counts.get(day, 0)) for day in days}

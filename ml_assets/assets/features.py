@@ -1,0 +1,79 @@
+"""The features asset of a pipeline: events joined with reference data, derived features, label."""
+
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetsDefinition,
+    BackfillPolicy,
+    DataVersion,
+    MetadataValue,
+    Output,
+    PartitionsDefinition,
+    asset,
+)
+
+from ml_assets.assets.datasets import section_version, validated_key
+from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.features import build_features, feature_kinds
+from ml_assets.lib.hashing import frame_hash
+
+FEATURES_GROUP = "features"
+
+
+def features_key(pipeline: str) -> AssetKey:
+    return AssetKey([pipeline, "features"])
+
+
+def build_features_asset(
+    config: PipelineConfig, partitions: PartitionsDefinition
+) -> AssetsDefinition:
+    event_source = config.partitioning.source
+    joined_sources = sorted({join.source for join in config.joins})
+    ins = {"events": AssetIn(validated_key(config.name, event_source))}
+    ins |= {f"ref_{name}": AssetIn(validated_key(config.name, name)) for name in joined_sources}
+    kinds = feature_kinds(config)
+    description = (
+        f"One row per `{event_source}` event of the day: the validated events left-joined with "
+        f"{', '.join(joined_sources) or 'no reference data'}, the {len(kinds)} declared features "
+        f"and the label `{config.target.name}` ({config.target.column} {config.target.op} "
+        f"{config.target.value}; null while unknown). Columns known only after the event "
+        f"({', '.join(config.features.forbidden_columns) or 'none declared'}) never enter."
+    )
+
+    @asset(
+        key=features_key(config.name),
+        ins=ins,
+        description=description,
+        group_name=FEATURES_GROUP,
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        kinds={"pandas", "parquet"},
+        owners=list(config.owners),
+        code_version=section_version(
+            "features",
+            [j.model_dump() for j in config.joins],
+            config.features.model_dump(mode="json"),
+            config.target.model_dump(mode="json"),
+        ),
+        metadata={"feature_kinds": MetadataValue.json(kinds)},
+    )
+    def features(context: AssetExecutionContext, events: pd.DataFrame, **refs: pd.DataFrame) -> Output[pd.DataFrame]:
+        references = {name.removeprefix("ref_"): frame for name, frame in refs.items()}
+        frame = build_features(events, references, config)
+        label = frame[config.target.name]
+        labelled = int(label.notna().sum())
+        context.log.info(f"{len(frame)} feature rows, {labelled} labelled")
+        return Output(
+            frame,
+            data_version=DataVersion(frame_hash(frame)),
+            metadata={
+                "labelled_rows": labelled,
+                "positive_rate": round(float(label.mean()), 4) if labelled else 0.0,
+                "feature_count": len(kinds),
+            },
+        )
+
+    return features

@@ -1,0 +1,37 @@
+"""Where the platform keeps its state, and which profile is running: decided here only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+Profile = Literal["local", "production"]
+
+
+def profile() -> Profile:
+    """`MLAP_PROFILE=production` selects the Kubernetes/Postgres/object-storage setup."""
+    value = os.environ.get("MLAP_PROFILE", "local")
+    if value not in ("local", "production"):
+        raise ValueError(f"MLAP_PROFILE must be 'local' or 'production', not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def state_dir() -> Path:
+    """All local state (Dagster home, lake, MLflow, BentoML, landing zone) lives here."""
+    return Path(os.environ.get("MLAP_STATE_DIR", PROJECT_ROOT / "var")).resolve()
+
+
+def pipelines_dir() -> Path:
+    return Path(os.environ.get("MLAP_PIPELINES_DIR", PROJECT_ROOT / "configs" / "pipelines"))
+
+
+def lake_url() -> str:
+    """Base of the lake: a local folder by default, any fsspec URL via MLAP_LAKE_URL."""
+    return os.environ.get("MLAP_LAKE_URL", str(state_dir() / "lake"))
+
+
+def landing_dir() -> Path:
+    return Path(os.environ.get("MLAP_LANDING_DIR", state_dir() / "landing"))

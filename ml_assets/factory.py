@@ -1,0 +1,47 @@
+"""One factory: a validated pipeline config in, that pipeline's Dagster definitions out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dagster import (
+    AssetSelection,
+    DailyPartitionsDefinition,
+    Definitions,
+    define_asset_job,
+)
+
+from ml_assets.assets.datasets import DATASETS_GROUP, build_dataset_assets
+from ml_assets.assets.features import FEATURES_GROUP, build_features_asset
+from ml_assets.lib.config import PipelineConfig
+
+
+def daily_partitions(config: PipelineConfig) -> DailyPartitionsDefinition:
+    part = config.partitioning
+    end = part.end_date + timedelta(days=1) if part.end_date else None
+    return DailyPartitionsDefinition(
+        start_date=part.start_date.isoformat(),
+        end_date=end.isoformat() if end else None,
+        timezone=part.timezone,
+    )
+
+
+def ingest_job_name(config: PipelineConfig) -> str:
+    return f"{config.name}__ingest"
+
+
+def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
+    """Assets, checks and jobs of one pipeline, all keyed under the pipeline's name."""
+    partitions = daily_partitions(config)
+    assets = [*build_dataset_assets(config, partitions), build_features_asset(config, partitions)]
+    pipeline = AssetSelection.key_prefixes([config.name])
+    ingest = define_asset_job(
+        ingest_job_name(config),
+        selection=pipeline & AssetSelection.groups(DATASETS_GROUP, FEATURES_GROUP),
+        partitions_def=partitions,
+        description=(
+            f"Reads, validates and featurises `{config.name}` for the selected days "
+            "(a range runs as one run)."
+        ),
+    )
+    return Definitions(assets=assets, jobs=[ingest])

@@ -1,0 +1,140 @@
+"""Load a pipeline YAML: `extends:` inheritance, `${VAR}` substitution, then validation.
+
+Every failure raises `ConfigError` naming the file, the key path and what was expected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .models import CsvConnector, JsonLinesConnector, ParquetConnector, PipelineConfig
+
+FILE_CONNECTORS = (CsvConnector, ParquetConnector, JsonLinesConnector)
+from .references import find_reference_problems
+
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """A pipeline config that cannot be used; `problems` lists (key path, message)."""
+
+    def __init__(self, path: Path, problems: list[tuple[str, str]]):
+        self.path = path
+        self.problems = problems
+        lines = [f"{path}: {key or '<root>'}: {message}" for key, message in problems]
+        super().__init__("invalid pipeline config\n  " + "\n  ".join(lines))
+
+
+def load_pipeline_config(path: str | Path, env: Mapping[str, str] | None = None) -> PipelineConfig:
+    """Read, merge, substitute and validate one pipeline config file."""
+    path = Path(path).resolve()
+    environ = os.environ if env is None else env
+    raw = _read_with_extends(path, chain=())
+    raw = _substitute(raw, environ, path, key="")
+    try:
+        config = PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(path, [_describe(err) for err in exc.errors()]) from None
+    problems = find_reference_problems(config)
+    if problems:
+        raise ConfigError(path, problems)
+    return _resolve_relative_paths(config, path.parent)
+
+
+def _resolve_relative_paths(config: PipelineConfig, base: Path) -> PipelineConfig:
+    """File connectors' relative paths are relative to the config file, not the cwd."""
+    sources = {}
+    for name, source in config.sources.items():
+        connector = source.connector
+        if isinstance(connector, FILE_CONNECTORS) and "://" not in connector.path:
+            if not Path(connector.path).is_absolute():
+                resolved = str((base / connector.path).resolve())
+                source = source.model_copy(update={"connector": connector.model_copy(update={"path": resolved})})
+        sources[name] = source
+    return config.model_copy(update={"sources": sources})
+
+
+def config_hash(config: PipelineConfig) -> str:
+    """Hash of the resolved config (after extends and substitution), for lineage."""
+    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _read_with_extends(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    if path in chain:
+        cycle = " -> ".join(str(p.name) for p in (*chain, path))
+        raise ConfigError(chain[-1], [("extends", f"inheritance cycle: {cycle}")])
+    if not path.is_file():
+        where = chain[-1] if chain else path
+        raise ConfigError(where, [("extends" if chain else "", f"file not found: {path}")])
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(path, [("", f"not valid YAML{position}: {problem}")]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, [("", f"expected a mapping at the top, got {type(data).__name__}")])
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str):
+        raise ConfigError(path, [("extends", "expected a file name (string)")])
+    base = _read_with_extends((path.parent / base_name).resolve(), (*chain, path))
+    return _deep_merge(base, data)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; anything else (lists included) is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _substitute(value: Any, env: Mapping[str, str], path: Path, key: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, env, path, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, env, path, f"{key}.{i}") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(path, [(key, f"environment variable {name} is not set and has no default")])
+
+    return _ENV_PATTERN.sub(replace, value)
+
+
+def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
+    # Discriminated unions put the tag name in the location; drop it for readability.
+    loc = [str(part) for part in error["loc"] if not str(part).endswith("Connector")
+           and not str(part).endswith("Feature")]
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling)"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif "input" in error and error["type"] not in {"value_error", "assertion_error"}:
+        message = f"{message}; got {error['input']!r}"
+    return ".".join(loc), message.removeprefix("Value error, ")

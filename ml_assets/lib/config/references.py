@@ -1,0 +1,134 @@
+"""Checks that span sections of a pipeline config: names that must point at each other.
+
+Each problem is reported with the key path of the offending value, like pydantic's own
+errors, so that a user sees `joins.0.on.origin` and not a stack trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .models import (
+    NUMERIC_TYPES,
+    ColumnType,
+    DatetimePartFeature,
+    LandingZoneConnector,
+    PipelineConfig,
+)
+
+Problem = tuple[str, str]  # (key path, message)
+
+# Inputs of each feature op, by the attribute names that hold column references.
+_INPUT_FIELDS = ("column", "numerator", "denominator", "left", "right")
+
+
+def available_columns(config: PipelineConfig) -> dict[str, ColumnType]:
+    """Columns a feature may read: the event source's, then every join's output."""
+    columns = {name: spec.type for name, spec in config.event_source.columns.items()}
+    for join in config.joins:
+        ref = config.sources.get(join.source)
+        if ref is None:
+            continue
+        for ref_column, out_name in join.columns.items():
+            if ref_column in ref.columns:
+                columns[out_name] = ref.columns[ref_column].type
+    return columns
+
+
+def find_reference_problems(config: PipelineConfig) -> list[Problem]:
+    return list(_partitioning(config)) + list(_joins(config)) + list(_target_and_features(config))
+
+
+def _partitioning(config: PipelineConfig) -> Iterator[Problem]:
+    part = config.partitioning
+    if part.source not in config.sources:
+        yield "partitioning.source", f"unknown source {part.source!r}; known: {_names(config)}"
+        return
+    column = config.event_source.columns.get(part.time_column)
+    if column is None:
+        yield (
+            "partitioning.time_column",
+            f"{part.time_column!r} is not a declared column of source {part.source!r}",
+        )
+    elif column.type != ColumnType.DATETIME:
+        yield "partitioning.time_column", f"{part.time_column!r} must be datetime, not {column.type}"
+    for name, source in config.reference_sources.items():
+        if isinstance(source.connector, LandingZoneConnector):
+            yield (
+                f"sources.{name}.connector.kind",
+                "a landing_zone connector is only valid for the partitioned event source",
+            )
+
+
+def _joins(config: PipelineConfig) -> Iterator[Problem]:
+    if config.partitioning.source not in config.sources:
+        return
+    event_columns = config.event_source.columns
+    seen_outputs: set[str] = set(event_columns)
+    for i, join in enumerate(config.joins):
+        where = f"joins.{i}"
+        ref = config.reference_sources.get(join.source)
+        if ref is None:
+            yield f"{where}.source", f"unknown reference source {join.source!r}"
+            continue
+        for left, right in join.keys.items():
+            if left not in event_columns:
+                yield f"{where}.keys.{left}", f"{left!r} is not a column of the event source"
+            if right not in ref.columns:
+                yield f"{where}.keys.{left}", f"{right!r} is not a column of source {join.source!r}"
+        if sorted(join.keys.values()) != sorted(ref.primary_key):
+            yield (
+                f"{where}.keys",
+                f"must join on the primary key of {join.source!r} ({ref.primary_key}) so that "
+                "no event row is duplicated",
+            )
+        for ref_column, out_name in join.columns.items():
+            if ref_column not in ref.columns:
+                yield (
+                    f"{where}.columns.{ref_column}",
+                    f"{ref_column!r} is not a column of source {join.source!r}",
+                )
+            if out_name in seen_outputs:
+                yield f"{where}.columns.{ref_column}", f"output name {out_name!r} is already taken"
+            seen_outputs.add(out_name)
+
+
+def _target_and_features(config: PipelineConfig) -> Iterator[Problem]:
+    if config.partitioning.source not in config.sources:
+        return
+    columns = available_columns(config)
+    event_columns = config.event_source.columns
+    target = config.target
+    if target.column not in event_columns:
+        yield "target.column", f"{target.column!r} is not a column of the event source"
+    for i, name in enumerate(config.features.entity_columns):
+        if name not in event_columns:
+            yield f"features.entity_columns.{i}", f"{name!r} is not a column of the event source"
+    forbidden = set(config.features.forbidden_columns)
+    entities = set(config.features.entity_columns)
+    for name, feature in config.features.definitions.items():
+        where = f"features.definitions.{name}"
+        same_column = getattr(feature, "column", None) == name and feature.op == "passthrough"
+        if name == target.name or (name in entities and not same_column):
+            yield where, f"feature name {name!r} clashes with the target or an entity column"
+        for field in _INPUT_FIELDS:
+            column = getattr(feature, field, None)
+            if column is None:
+                continue
+            if column in forbidden:
+                yield (
+                    f"{where}.{field}",
+                    f"{column!r} is a forbidden column (known only after the event: leakage)",
+                )
+            elif column not in columns:
+                yield f"{where}.{field}", f"unknown column {column!r}"
+            elif isinstance(feature, DatetimePartFeature):
+                if columns[column] != ColumnType.DATETIME:
+                    yield f"{where}.{field}", f"{feature.op} needs a datetime column, not {column!r}"
+            elif feature.op not in {"passthrough", "is_missing"}:
+                if columns[column] not in NUMERIC_TYPES:
+                    yield f"{where}.{field}", f"{feature.op} needs a numeric column, not {column!r}"
+
+
+def _names(config: PipelineConfig) -> str:
+    return ", ".join(sorted(config.sources))
