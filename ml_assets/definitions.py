@@ -6,15 +6,22 @@ This is the only place that assembles definitions and applies project-wide polic
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-from dagster import Definitions, in_process_executor
+from dagster import BetaWarning, Definitions, PreviewWarning, in_process_executor
 
 from ml_assets import environment
 from ml_assets.factory import build_pipeline_definitions
 from ml_assets.lib.config import load_pipeline_config
 from resources.lake import LakeIOManager
 from resources.sources import SourcesResource
+
+
+# Single-run backfill policies, user data versions and pandera types are deliberate
+# choices (see README); their beta notices would otherwise repeat on every load and run.
+warnings.filterwarnings("ignore", category=BetaWarning)
+warnings.filterwarnings("ignore", category=PreviewWarning)
 
 
 def pipeline_files(folder: Path) -> list[Path]:

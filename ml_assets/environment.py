@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Literal
 
@@ -35,3 +36,28 @@ def lake_url() -> str:
 
 def landing_dir() -> Path:
     return Path(os.environ.get("MLAP_LANDING_DIR", state_dir() / "landing"))
+
+
+def dagster_home() -> Path:
+    """DAGSTER_HOME if set, else the state folder's; created with the local dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or state_dir() / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    instance_yaml = home / "dagster.yaml"
+    if not instance_yaml.exists():
+        shutil.copyfile(PROJECT_ROOT / "configs" / "dagster" / "local.yaml", instance_yaml)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def quiet_telemetry() -> None:
+    """Switch off every tool's usage reporting for this process and its children."""
+    for name, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(name, value)
+
+
+TELEMETRY_OFF = {
+    "DAGSTER_DISABLE_TELEMETRY": "1",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+}

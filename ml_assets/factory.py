@@ -26,8 +26,8 @@ def daily_partitions(config: PipelineConfig) -> DailyPartitionsDefinition:
     )
 
 
-def ingest_job_name(config: PipelineConfig) -> str:
-    return f"{config.name}__ingest"
+def ingest_job_name(pipeline: str) -> str:
+    return f"{pipeline}__ingest"
 
 
 def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
@@ -36,7 +36,7 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
     assets = [*build_dataset_assets(config, partitions), build_features_asset(config, partitions)]
     pipeline = AssetSelection.key_prefixes([config.name])
     ingest = define_asset_job(
-        ingest_job_name(config),
+        ingest_job_name(config.name),
         selection=pipeline & AssetSelection.groups(DATASETS_GROUP, FEATURES_GROUP),
         partitions_def=partitions,
         description=(

@@ -72,7 +72,7 @@ class SourcesResource(ConfigurableResource):
         if not path.is_file():
             raise FileNotFoundError(f"no landing file for {day}: expected {path}")
         frame = _read_file(str(path), connector.format)
-        frame[EVENT_DATE] = day
+        frame[EVENT_DATE] = pd.Series([day] * len(frame), index=frame.index, dtype="string")
         return frame
 
 
@@ -136,7 +136,9 @@ def _cached_read(path: str, fmt: str, delimiter: str, stamp: int | None) -> pd.D
         elif fmt == "parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_json(path, lines=True, dtype=False)
+            # convert_dates=False: pandas would otherwise turn columns named *_at, *_time,
+            # date... into datetimes, changing values that validation should see as sent.
+            frame = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except (ValueError, OSError) as exc:

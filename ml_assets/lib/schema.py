@@ -31,7 +31,9 @@ def coerce_column(values: pd.Series, spec: ColumnSpec) -> pd.Series:
         numbers = pd.to_numeric(values, errors="coerce")
         if spec.type == ColumnType.FLOAT:
             return numbers.astype("float64")
-        whole = numbers.where(numbers.isna() | (numbers == numbers.round()))
+        # Out of the Int64 range (or infinite), the cast would silently wrap around.
+        fits = (numbers == numbers.round()) & (numbers.abs() < 2**63)
+        whole = numbers.where(numbers.isna() | fits)
         return whole.astype("Float64").astype("Int64")
     if spec.type == ColumnType.DATETIME:
         return pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")

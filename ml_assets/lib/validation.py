@@ -128,7 +128,10 @@ def _pandera_failures(
         elif words:
             text = f"{column} {words}"
         else:
-            text = f"{column}: {case.failure_case!r} fails {check}"
+            value = case.failure_case
+            if isinstance(value, np.generic):
+                value = value.item()
+            text = f"{column}: {value!r} fails {check}"
         failures[(int(case.index), text)] = column
     return [(row, column, text) for (row, text), column in failures.items()]
 
@@ -147,7 +150,7 @@ def _reason_kind(text: str) -> str:
 def _with_carried(valid: pd.DataFrame, raw: pd.DataFrame, carried: Sequence[str]) -> pd.DataFrame:
     out = valid.copy()
     for column in carried:
-        out[column] = raw[column].to_numpy()
+        out[column] = pd.array(raw[column].to_numpy(), dtype="string")
     return out
 
 

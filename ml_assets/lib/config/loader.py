@@ -21,6 +21,7 @@ from .models import CsvConnector, JsonLinesConnector, ParquetConnector, Pipeline
 FILE_CONNECTORS = (CsvConnector, ParquetConnector, JsonLinesConnector)
 from .references import find_reference_problems
 
+_DISCRIMINATORS = ("kind", "op")
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -43,7 +44,7 @@ def load_pipeline_config(path: str | Path, env: Mapping[str, str] | None = None)
     try:
         config = PipelineConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(path, [_describe(err) for err in exc.errors()]) from None
+        raise ConfigError(path, [_describe(err, raw) for err in exc.errors()]) from None
     problems = find_reference_problems(config)
     if problems:
         raise ConfigError(path, problems)
@@ -82,6 +83,9 @@ def _read_with_extends(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start and (mark is None or start.line != mark.line):
+            problem += f" ({context} started at line {start.line + 1})"
         raise ConfigError(path, [("", f"not valid YAML{position}: {problem}")]) from None
     if data is None:
         data = {}
@@ -126,10 +130,21 @@ def _substitute(value: Any, env: Mapping[str, str], path: Path, key: str) -> Any
     return _ENV_PATTERN.sub(replace, value)
 
 
-def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
-    # Discriminated unions put the tag name in the location; drop it for readability.
-    loc = [str(part) for part in error["loc"] if not str(part).endswith("Connector")
-           and not str(part).endswith("Feature")]
+def _describe(error: Mapping[str, Any], raw: Any) -> tuple[str, str]:
+    # Discriminated unions put the tag value (`sql`, `ratio`) in the location, which is not
+    # a key of the file: walk the input alongside and drop a part that is only a tag there.
+    loc: list[str] = []
+    node = raw
+    for part in error["loc"]:
+        if isinstance(node, dict) and part not in node and part in _tags(node):
+            continue
+        loc.append(str(part))
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown key (check the spelling)"
@@ -138,3 +153,8 @@ def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
     elif "input" in error and error["type"] not in {"value_error", "assertion_error"}:
         message = f"{message}; got {error['input']!r}"
     return ".".join(loc), message.removeprefix("Value error, ")
+
+
+def _tags(node: dict[Any, Any]) -> set[Any]:
+    """Values of the discriminator keys of a connector (`kind`) or feature (`op`) mapping."""
+    return {node[key] for key in _DISCRIMINATORS if key in node}

@@ -175,7 +175,7 @@ class TargetConfig(StrictModel):
     name: Name = Field(description="Name of the label column in the features.")
     column: str = Field(description="Event column the label is derived from.")
     op: Literal[">=", ">", "<=", "<", "==", "!="]
-    value: float | str
+    value: bool | float | str
     problem_type: Literal["binary_classification"] = "binary_classification"
 
 

@@ -1,0 +1,62 @@
+# The two commands: `make demo` and `make test`. Both install what they need (uv, then the
+# locked environment) on a machine that has only Python 3.11, make and git.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+STATE := $(CURDIR)/var
+UV := $(shell command -v uv 2>/dev/null || echo $(STATE)/tools/bin/uv)
+VENV := $(CURDIR)/.venv
+
+export DAGSTER_HOME := $(STATE)/dagster_home
+export DAGSTER_DISABLE_TELEMETRY := 1
+export BENTOML_DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export UV_PYTHON := $(PYTHON)
+
+.PHONY: help install demo test test-fast ui lint format clean
+
+help:
+	@echo "make demo   - install, then backfill flight_delays for 2013 end to end"
+	@echo "make test   - install, then run the test suite"
+	@echo "make ui     - Dagster UI on http://127.0.0.1:3000"
+	@echo "make lint   - ruff and mypy"
+
+$(STATE)/tools/bin/uv:
+	$(PYTHON) -m venv $(STATE)/tools
+	$(STATE)/tools/bin/pip install --quiet uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: configs/dagster/local.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp $< $@
+
+install: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
+
+demo: install
+	$(VENV)/bin/mlap demo
+
+test: install
+	$(VENV)/bin/python -m pytest
+
+test-fast: install
+	$(VENV)/bin/python -m pytest -m "not slow"
+
+ui: install
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(STATE)/dagster_home $(STATE)/lake

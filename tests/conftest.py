@@ -1,0 +1,42 @@
+"""Shared fixtures. Every test session gets its own state folder, never the project's var/."""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SESSION_STATE = Path(tempfile.mkdtemp(prefix="mlap-test-"))
+os.environ["MLAP_STATE_DIR"] = str(_SESSION_STATE)
+os.environ["DAGSTER_HOME"] = str(_SESSION_STATE / "dagster_home")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+(_SESSION_STATE / "dagster_home").mkdir(parents=True, exist_ok=True)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FLIGHT_DELAYS_YAML = PROJECT_ROOT / "configs" / "pipelines" / "flight_delays.yaml"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_STATE, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def flight_config():  # type: ignore[no-untyped-def]
+    from ml_assets.lib.config import load_pipeline_config
+
+    return load_pipeline_config(FLIGHT_DELAYS_YAML)
+
+
+@pytest.fixture
+def instance() -> Iterator[object]:
+    from dagster import DagsterInstance
+
+    with DagsterInstance.ephemeral() as ephemeral:
+        yield ephemeral
+
+
+@pytest.fixture
+def lake_dir(tmp_path: Path) -> Path:
+    return tmp_path / "lake"
