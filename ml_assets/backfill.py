@@ -50,7 +50,9 @@ class BackfillSummary:
             )
             return f"why: {reasons}" if reasons else ""
         if asset == "features" and "labelled_rows" in meta:
-            return f"{meta['labelled_rows']:,} labelled, {meta.get('positive_rate', 0):.1%} positive"
+            return (
+                f"{meta['labelled_rows']:,} labelled, {meta.get('positive_rate', 0):.1%} positive"
+            )
         return ""
 
 
@@ -84,14 +86,13 @@ def run_backfill(
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         name = _short(materialization.asset_key)
-        metadata = {k: v.value for k, v in materialization.metadata.items()}
-        rows[name] += int(metadata.get("dagster/row_count", 0))  # type: ignore[call-overload]
+        metadata: dict[str, object] = {k: v.value for k, v in materialization.metadata.items()}
+        row_count = metadata.get("dagster/row_count", 0)
+        rows[name] += row_count if isinstance(row_count, int) else 0
         partitions[name] += 1 if materialization.partition else 0
         summary.metadata[name] = metadata
     order = ["raw_", "validated_", "quarantined_", "features"]
-    summary.rows = dict(
-        sorted(rows.items(), key=lambda kv: (_rank(kv[0], order), kv[0]))
-    )
+    summary.rows = dict(sorted(rows.items(), key=lambda kv: (_rank(kv[0], order), kv[0])))
     summary.partitions = dict(partitions)
     summary.failed_checks = [
         f"{_short(e.asset_key)}.{e.check_name}: {e.description}"
@@ -107,4 +108,3 @@ def _short(key: AssetKey) -> str:
 
 def _rank(name: str, order: list[str]) -> int:
     return next((i for i, prefix in enumerate(order) if name.startswith(prefix)), len(order))
-

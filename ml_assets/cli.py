@@ -1,13 +1,18 @@
 """`mlap`: the platform's own verbs. Dagster, `dagster dev` and `bentoml` keep working as usual."""
 
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ml_assets import environment
 
-app = typer.Typer(help="Dagster ML asset platform: the platform's own commands.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from ml_assets.backfill import BackfillSummary
+
+app = typer.Typer(
+    help="Dagster ML asset platform: the platform's own commands.", no_args_is_help=True
+)
 
 
 @app.callback()
@@ -38,7 +43,7 @@ def demo() -> None:
         raise typer.Exit(1)
 
 
-def _backfill(pipeline: str, start: str | None, end: str | None):  # type: ignore[no-untyped-def]
+def _backfill(pipeline: str, start: str | None, end: str | None) -> "BackfillSummary":
     from dagster import DagsterInstance
 
     from ml_assets.backfill import run_backfill
@@ -48,14 +53,18 @@ def _backfill(pipeline: str, start: str | None, end: str | None):  # type: ignor
     try:
         job = defs.resolve_job_def(ingest_job_name(pipeline))
     except Exception:
-        known = sorted(j.name.removesuffix("__ingest") for j in defs.jobs if j.name.endswith("__ingest"))  # type: ignore[union-attr]
+        jobs = [j.name for j in defs.jobs or []]
+        known = sorted(name.removesuffix("__ingest") for name in jobs if name.endswith("__ingest"))
         typer.echo(f"unknown pipeline {pipeline!r}; known: {', '.join(known)}", err=True)
         raise typer.Exit(2) from None
     keys = job.partitions_def.get_partition_keys() if job.partitions_def else []
     first, last = start or keys[0], end or keys[-1]
     for label, value in (("--start", first), ("--end", last)):
         if value not in keys:
-            typer.echo(f"{label} {value} is not a partition of {pipeline} ({keys[0]}..{keys[-1]})", err=True)
+            typer.echo(
+                f"{label} {value} is not a partition of {pipeline} ({keys[0]}..{keys[-1]})",
+                err=True,
+            )
             raise typer.Exit(2)
     date.fromisoformat(first)
     with DagsterInstance.get() as instance:

@@ -17,7 +17,6 @@ from ml_assets.lib.config import load_pipeline_config
 from resources.lake import LakeIOManager
 from resources.sources import SourcesResource
 
-
 # Single-run backfill policies, user data versions and pandera types are deliberate
 # choices (see README); their beta notices would otherwise repeat on every load and run.
 warnings.filterwarnings("ignore", category=BetaWarning)
@@ -31,7 +30,9 @@ def pipeline_files(folder: Path) -> list[Path]:
 
 def build_definitions(pipelines_dir: Path | None = None) -> Definitions:
     folder = pipelines_dir or environment.pipelines_dir()
-    pipelines = [build_pipeline_definitions(load_pipeline_config(p)) for p in pipeline_files(folder)]
+    pipelines = [
+        build_pipeline_definitions(load_pipeline_config(p)) for p in pipeline_files(folder)
+    ]
     shared = Definitions(
         resources={
             "io_manager": LakeIOManager(base_path=environment.lake_url()),

@@ -35,7 +35,9 @@ class LakeIOManager(ConfigurableIOManager):
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
         if not isinstance(obj, pd.DataFrame):
-            raise TypeError(f"{context.asset_key.to_user_string()}: expected a DataFrame, got {type(obj)}")
+            raise TypeError(
+                f"{context.asset_key.to_user_string()}: expected a DataFrame, got {type(obj)}"
+            )
         if not context.has_asset_partitions:
             context.add_output_metadata(self._write(context, None, obj))
             return
@@ -54,7 +56,9 @@ class LakeIOManager(ConfigurableIOManager):
         if not context.has_asset_partitions:
             return self._read(self._path(upstream_key.path, None), upstream_key.to_user_string())
         frames = [
-            self._read(self._path(upstream_key.path, key), f"{upstream_key.to_user_string()}[{key}]")
+            self._read(
+                self._path(upstream_key.path, key), f"{upstream_key.to_user_string()}[{key}]"
+            )
             for key in context.asset_partition_keys
         ]
         if not frames:
@@ -72,7 +76,9 @@ class LakeIOManager(ConfigurableIOManager):
         folder = "/".join(asset_path)
         return f"{base}/{folder}/{partition}.parquet" if partition else f"{base}/{folder}.parquet"
 
-    def _write(self, context: OutputContext, partition: str | None, frame: pd.DataFrame) -> dict[str, Any]:
+    def _write(
+        self, context: OutputContext, partition: str | None, frame: pd.DataFrame
+    ) -> dict[str, Any]:
         path = self._path(context.asset_key.path, partition)
         fs, fs_path = fsspec.core.url_to_fs(path)
         folder = fs_path.rsplit("/", 1)[0]

@@ -50,10 +50,12 @@ class SourcesResource(ConfigurableResource):
         """
         connector = source.connector
         if isinstance(connector, LandingZoneConnector):
-            return pd.concat([self._read_landing_day(connector, d) for d in dates], ignore_index=True)
+            return pd.concat(
+                [self._read_landing_day(connector, d) for d in dates], ignore_index=True
+            )
         table = read_table(source)
         event_dates = assign_event_dates(
-            table[partitioning.time_column] if partitioning.time_column in table else None,
+            table.get(partitioning.time_column),
             len(table),
             partitioning.timezone,
             fallback=partitioning.start_date,
@@ -129,7 +131,9 @@ def _read_file(path: str, fmt: str, delimiter: str = ",") -> pd.DataFrame:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_read(path: str, fmt: str, delimiter: str, stamp: int | None) -> pd.DataFrame:
+def _cached_read(
+    path: str, fmt: str, delimiter: str, stamp: tuple[int, int] | None
+) -> pd.DataFrame:
     try:
         if fmt == "csv":
             frame = pd.read_csv(path, dtype=str, sep=delimiter, keep_default_na=True)
@@ -169,6 +173,10 @@ def _as_received(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _modified_stamp(path: str) -> int | None:
+def _modified_stamp(path: str) -> tuple[int, int] | None:
+    """Cache key part: a rewritten local file (new mtime or size) is read again."""
     local = Path(path)
-    return local.stat().st_mtime_ns if local.exists() else None
+    if not local.exists():
+        return None
+    stat = local.stat()
+    return stat.st_mtime_ns, stat.st_size

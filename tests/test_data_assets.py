@@ -49,7 +49,7 @@ def test_every_partition_accounts_for_every_raw_row(three_days) -> None:  # type
 def test_features_keep_one_row_per_valid_flight_and_no_leaky_column(
     three_days, flight_config
 ) -> None:  # type: ignore[no-untyped-def]
-    result, lake, _ = three_days
+    _, lake, _ = three_days
     features = pd.concat(pd.read_parquet(lake / "features" / f"{d}.parquet") for d in DAYS)
     valid = pd.concat(pd.read_parquet(lake / "validated_flights" / f"{d}.parquet") for d in DAYS)
     assert len(features) == len(valid)

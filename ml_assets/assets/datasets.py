@@ -1,9 +1,9 @@
 """Dataset assets of a pipeline: raw sources, validated data and quarantine, with checks."""
 
-
 import hashlib
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 from dagster import (
@@ -140,13 +140,25 @@ def _validation_asset(
             ),
         },
         check_specs=[
-            AssetCheckSpec(NOT_EMPTY, asset=valid_key, blocking=True,
-                           description="Each partition has at least the configured rows."),
-            AssetCheckSpec(QUARANTINE_RATE, asset=valid_key, blocking=True,
-                           description=f"Each partition quarantines at most "
-                                       f"{quality.max_quarantine_rate:.1%} of its rows."),
-            AssetCheckSpec(SCHEMA_AS_DECLARED, asset=valid_key, blocking=True,
-                           description="Every declared column is present with its declared type."),
+            AssetCheckSpec(
+                NOT_EMPTY,
+                asset=valid_key,
+                blocking=True,
+                description="Each partition has at least the configured rows.",
+            ),
+            AssetCheckSpec(
+                QUARANTINE_RATE,
+                asset=valid_key,
+                blocking=True,
+                description=f"Each partition quarantines at most "
+                f"{quality.max_quarantine_rate:.1%} of its rows.",
+            ),
+            AssetCheckSpec(
+                SCHEMA_AS_DECLARED,
+                asset=valid_key,
+                blocking=True,
+                description="Every declared column is present with its declared type.",
+            ),
         ],
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run() if partitions else None,
@@ -160,19 +172,27 @@ def _validation_asset(
             f"of {len(raw)}; reasons: {outcome.reason_counts}"
         )
         days = list(context.partition_keys) if partitions else [None]
-        summary = {
+        summary: dict[str, Any] = {
             "raw_rows": len(raw),
             "quarantined_rows": len(outcome.quarantined),
             "quarantine_rate": round(outcome.quarantine_rate, 6),
             "quarantine_reasons": MetadataValue.json(outcome.reason_counts),
         }
-        yield Output(outcome.valid, output_name="validated",
-                     data_version=DataVersion(frame_hash(outcome.valid)), metadata=summary)
-        yield Output(outcome.quarantined, output_name="quarantined",
-                     data_version=DataVersion(frame_hash(outcome.quarantined)),
-                     metadata={"quarantined_rows": len(outcome.quarantined)})
-        yield from _checks(outcome, days, quality.min_rows_per_partition,
-                           quality.max_quarantine_rate, valid_key)
+        yield Output(
+            outcome.valid,
+            output_name="validated",
+            data_version=DataVersion(frame_hash(outcome.valid)),
+            metadata=summary,
+        )
+        yield Output(
+            outcome.quarantined,
+            output_name="quarantined",
+            data_version=DataVersion(frame_hash(outcome.quarantined)),
+            metadata={"quarantined_rows": len(outcome.quarantined)},
+        )
+        yield from _checks(
+            outcome, days, quality.min_rows_per_partition, quality.max_quarantine_rate, valid_key
+        )
 
     return validate
 
@@ -191,10 +211,16 @@ def _checks(
         asset_key=asset_key,
         check_name=NOT_EMPTY,
         passed=not short,
-        description=(f"{len(short)} partition(s) with fewer than {min_rows} valid rows: "
-                     f"{', '.join(short[:10])}") if short else None,
-        metadata={"min_valid_rows": min(valid_per_day.values(), default=0),
-                  "partitions_below_minimum": len(short)},
+        description=(
+            f"{len(short)} partition(s) with fewer than {min_rows} valid rows: "
+            f"{', '.join(short[:10])}"
+        )
+        if short
+        else None,
+        metadata={
+            "min_valid_rows": min(valid_per_day.values(), default=0),
+            "partitions_below_minimum": len(short),
+        },
     )
     rates = {
         day: quarantined_per_day[day] / total
@@ -208,20 +234,31 @@ def _checks(
         asset_key=asset_key,
         check_name=QUARANTINE_RATE,
         passed=not over,
-        description=(f"quarantine rate over {max_rate:.1%} in {len(over)} partition(s), worst "
-                     f"{worst[1]:.1%} on {worst[0] or 'table'}; top reasons: {top_reasons}")
-        if over else None,
-        metadata={"worst_rate": round(worst[1], 6), "worst_partition": str(worst[0] or "table"),
-                  "partitions_over_threshold": len(over)},
+        description=(
+            f"quarantine rate over {max_rate:.1%} in {len(over)} partition(s), worst "
+            f"{worst[1]:.1%} on {worst[0] or 'table'}; top reasons: {top_reasons}"
+        )
+        if over
+        else None,
+        metadata={
+            "worst_rate": round(worst[1], 6),
+            "worst_partition": str(worst[0] or "table"),
+            "partitions_over_threshold": len(over),
+        },
     )
     yield AssetCheckResult(
         asset_key=asset_key,
         check_name=SCHEMA_AS_DECLARED,
         passed=not outcome.missing_columns,
-        description=(f"missing declared column(s): {', '.join(outcome.missing_columns)}"
-                     if outcome.missing_columns else None),
-        metadata={"missing_columns": ", ".join(outcome.missing_columns) or "none",
-                  "ignored_columns": ", ".join(outcome.ignored_columns) or "none"},
+        description=(
+            f"missing declared column(s): {', '.join(outcome.missing_columns)}"
+            if outcome.missing_columns
+            else None
+        ),
+        metadata={
+            "missing_columns": ", ".join(outcome.missing_columns) or "none",
+            "ignored_columns": ", ".join(outcome.ignored_columns) or "none",
+        },
         severity=AssetCheckSeverity.ERROR,
     )
 

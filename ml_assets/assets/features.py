@@ -1,6 +1,5 @@
 """The features asset of a pipeline: events joined with reference data, derived features, label."""
 
-
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
@@ -60,7 +59,9 @@ def build_features_asset(
         ),
         metadata={"feature_kinds": MetadataValue.json(kinds)},
     )
-    def features(context: AssetExecutionContext, events: pd.DataFrame, **refs: pd.DataFrame) -> Output[pd.DataFrame]:
+    def features(
+        context: AssetExecutionContext, events: pd.DataFrame, **refs: pd.DataFrame
+    ) -> Output[pd.DataFrame]:
         references = {name.removeprefix("ref_"): frame for name, frame in refs.items()}
         frame = build_features(events, references, config)
         label = frame[config.target.name]

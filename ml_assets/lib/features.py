@@ -69,7 +69,8 @@ def join_references(
     for join in joins:
         reference = references[join.source]
         right = reference[list(join.keys.values()) + list(join.columns)]
-        right = right.rename(columns={**join.columns, **{r: l for l, r in join.keys.items()}})
+        event_names = {ref_col: event_col for event_col, ref_col in join.keys.items()}
+        right = right.rename(columns={**join.columns, **event_names})
         if right.duplicated(list(join.keys)).any():
             raise ValueError(f"reference {join.source!r} has duplicate keys {list(join.keys)}")
         joined = joined.merge(right, on=list(join.keys), how="left", validate="many_to_one")
@@ -105,7 +106,7 @@ def compute_feature(frame: pd.DataFrame, spec: FeatureSpec, default_tz: str) -> 
             return reference - frame[column].astype("float64")
         case Log1pFeature(column=column):
             values = frame[column].astype("float64")
-            return np.log1p(values.where(values > -1))
+            return pd.Series(np.log1p(values.where(values > -1)), index=frame.index)
         case IsMissingFeature(column=column):
             return frame[column].isna().astype("Int64")
         case BucketFeature(column=column, edges=edges):

@@ -73,10 +73,10 @@ def validate_frame(
         bad = raw[column].notna() & coerced[column].isna()
         if isinstance(raw[column].dtype, pd.StringDtype) or raw[column].dtype == object:
             bad &= raw[column].astype("string").str.len() > 0
-        for row in np.flatnonzero(bad.to_numpy()):
+        for row in map(int, np.flatnonzero(bad.to_numpy())):
             value = raw[column].iat[row]
-            problems.setdefault(int(row), []).append(f"{column}: {value!r} is not a valid {spec.type}")
-            type_failed.add((int(row), column))
+            problems.setdefault(row, []).append(f"{column}: {value!r} is not a valid {spec.type}")
+            type_failed.add((row, column))
 
     for row, column, text in _pandera_failures(coerced, columns, primary_key, name):
         if (row, column) not in type_failed:
@@ -157,5 +157,5 @@ def _with_carried(valid: pd.DataFrame, raw: pd.DataFrame, carried: Sequence[str]
 def _quarantine(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     """Rows as received, stored as text, with why they were refused."""
     text = rows.astype("string") if len(rows.columns) else rows.copy()
-    text[REASON_COLUMN] = reasons.reindex(rows.index).to_numpy()
+    text[REASON_COLUMN] = pd.array(reasons.reindex(rows.index).to_numpy(), dtype="string")
     return text.reset_index(drop=True)

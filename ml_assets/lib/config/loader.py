@@ -17,10 +17,9 @@ import yaml
 from pydantic import ValidationError
 
 from .models import CsvConnector, JsonLinesConnector, ParquetConnector, PipelineConfig
-
-FILE_CONNECTORS = (CsvConnector, ParquetConnector, JsonLinesConnector)
 from .references import find_reference_problems
 
+FILE_CONNECTORS = (CsvConnector, ParquetConnector, JsonLinesConnector)
 _DISCRIMINATORS = ("kind", "op")
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -56,10 +55,15 @@ def _resolve_relative_paths(config: PipelineConfig, base: Path) -> PipelineConfi
     sources = {}
     for name, source in config.sources.items():
         connector = source.connector
-        if isinstance(connector, FILE_CONNECTORS) and "://" not in connector.path:
-            if not Path(connector.path).is_absolute():
-                resolved = str((base / connector.path).resolve())
-                source = source.model_copy(update={"connector": connector.model_copy(update={"path": resolved})})
+        if (
+            isinstance(connector, FILE_CONNECTORS)
+            and "://" not in connector.path
+            and not Path(connector.path).is_absolute()
+        ):
+            resolved = str((base / connector.path).resolve())
+            source = source.model_copy(
+                update={"connector": connector.model_copy(update={"path": resolved})}
+            )
         sources[name] = source
     return config.model_copy(update={"sources": sources})
 
@@ -113,7 +117,9 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 def _substitute(value: Any, env: Mapping[str, str], path: Path, key: str) -> Any:
     if isinstance(value, dict):
-        return {k: _substitute(v, env, path, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+        return {
+            k: _substitute(v, env, path, f"{key}.{k}" if key else str(k)) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_substitute(v, env, path, f"{key}.{i}") for i, v in enumerate(value)]
     if not isinstance(value, str):
@@ -125,7 +131,9 @@ def _substitute(value: Any, env: Mapping[str, str], path: Path, key: str) -> Any
             return env[name]
         if default is not None:
             return default
-        raise ConfigError(path, [(key, f"environment variable {name} is not set and has no default")])
+        raise ConfigError(
+            path, [(key, f"environment variable {name} is not set and has no default")]
+        )
 
     return _ENV_PATTERN.sub(replace, value)
 

@@ -51,7 +51,10 @@ def _partitioning(config: PipelineConfig) -> Iterator[Problem]:
             f"{part.time_column!r} is not a declared column of source {part.source!r}",
         )
     elif column.type != ColumnType.DATETIME:
-        yield "partitioning.time_column", f"{part.time_column!r} must be datetime, not {column.type}"
+        yield (
+            "partitioning.time_column",
+            f"{part.time_column!r} must be datetime, not {column.type}",
+        )
     for name, source in config.reference_sources.items():
         if isinstance(source.connector, LandingZoneConnector):
             yield (
@@ -124,10 +127,14 @@ def _target_and_features(config: PipelineConfig) -> Iterator[Problem]:
                 yield f"{where}.{field}", f"unknown column {column!r}"
             elif isinstance(feature, DatetimePartFeature):
                 if columns[column] != ColumnType.DATETIME:
-                    yield f"{where}.{field}", f"{feature.op} needs a datetime column, not {column!r}"
-            elif feature.op not in {"passthrough", "is_missing"}:
-                if columns[column] not in NUMERIC_TYPES:
-                    yield f"{where}.{field}", f"{feature.op} needs a numeric column, not {column!r}"
+                    yield (
+                        f"{where}.{field}",
+                        f"{feature.op} needs a datetime column, not {column!r}",
+                    )
+            elif feature.op not in {"passthrough", "is_missing"} and (
+                columns[column] not in NUMERIC_TYPES
+            ):
+                yield f"{where}.{field}", f"{feature.op} needs a numeric column, not {column!r}"
 
 
 def _names(config: PipelineConfig) -> str:

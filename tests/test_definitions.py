@@ -1,0 +1,86 @@
+"""Tier 3: the code location loads, and a snapshot of its graph makes changes visible in review."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dagster import in_process_executor
+
+from tests.conftest import PROJECT_ROOT
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
+
+
+def graph_snapshot() -> dict[str, object]:
+    from ml_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        assets[key.to_user_string()] = {
+            "group": node.group_name,
+            "partitioned": node.partitions_def is not None,
+            "deps": sorted(p.to_user_string() for p in node.parent_keys),
+            "checks": sorted(c.name for c in node.check_keys),
+            "blocking_checks": sorted(
+                c.name
+                for c in node.check_keys
+                if graph.get(c).blocking  # type: ignore[attr-defined]
+            ),
+        }
+    jobs = sorted(j.name for j in defs.jobs)  # type: ignore[union-attr]
+    return {"assets": assets, "jobs": jobs}
+
+
+def test_asset_graph_matches_snapshot() -> None:
+    current = graph_snapshot()
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(json.dumps(current, indent=2) + "\n")
+    expected = json.loads(SNAPSHOT.read_text())
+    assert current == expected, "graph changed: review it, then rerun with UPDATE_SNAPSHOTS=1"
+
+
+def test_every_asset_is_described_grouped_and_owned() -> None:
+    from ml_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        spec = graph.get(key)
+        assert spec.description and len(spec.description) > 60, key
+        assert spec.group_name in {"datasets", "features"}, key
+        assert spec.owners, key
+
+
+def test_local_runs_execute_in_process() -> None:
+    from ml_assets.definitions import defs
+
+    job = defs.resolve_job_def("flight_delays__ingest")
+    assert job.executor_def is in_process_executor
+
+
+def test_workspace_loads_with_the_dagster_cli() -> None:
+    """What `dagster dev` does first: load workspace.yaml's code location in a fresh process."""
+    env = {**os.environ, "DAGSTER_DISABLE_TELEMETRY": "1"}
+    begun = time.perf_counter()
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            "workspace.yaml",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    print(f"dagster definitions validate took {time.perf_counter() - begun:.1f} s")
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert "ml_assets" in output
