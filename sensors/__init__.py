@@ -1,0 +1,1 @@
+"""Arrival, retraining, alerting and run-failure sensors (added with the automation work)."""
