@@ -14,7 +14,8 @@ from dagster import BetaWarning, Definitions, PreviewWarning, in_process_executo
 from ml_assets import environment
 from ml_assets.factory import build_pipeline_definitions
 from ml_assets.lib.config import load_pipeline_config
-from resources.lake import LakeIOManager
+from resources.lake import LakeIOManager, LakeResource
+from resources.model_registry import ModelRegistryResource
 from resources.sources import SourcesResource
 
 # Single-run backfill policies, user data versions and pandera types are deliberate
@@ -28,6 +29,15 @@ def pipeline_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("_"))
 
 
+def model_registry_resource() -> ModelRegistryResource:
+    mlflow_dir = environment.state_dir() / "mlflow"
+    return ModelRegistryResource(
+        tracking_uri=environment.mlflow_uri(),
+        artifact_root=str(mlflow_dir / "artifacts"),
+        lock_dir=str(environment.state_dir() / "locks"),
+    )
+
+
 def build_definitions(pipelines_dir: Path | None = None) -> Definitions:
     folder = pipelines_dir or environment.pipelines_dir()
     pipelines = [
@@ -36,7 +46,9 @@ def build_definitions(pipelines_dir: Path | None = None) -> Definitions:
     shared = Definitions(
         resources={
             "io_manager": LakeIOManager(base_path=environment.lake_url()),
+            "lake": LakeResource(base_path=environment.lake_url()),
             "sources": SourcesResource(landing_root=str(environment.landing_dir())),
+            "model_registry": model_registry_resource(),
         },
         # Local runs execute in the run's own process: a step subprocess pays 15+ s of
         # imports on 2 cores. Production swaps in the k8s_job_executor (deploy/).

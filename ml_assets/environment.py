@@ -34,6 +34,14 @@ def lake_url() -> str:
     return os.environ.get("MLAP_LAKE_URL", str(state_dir() / "lake"))
 
 
+def mlflow_uri() -> str:
+    """MLflow tracking and registry: a SQLite file under the state folder by default."""
+    default = f"sqlite:///{state_dir() / 'mlflow' / 'mlflow.db'}"
+    if "MLAP_MLFLOW_URI" not in os.environ:
+        (state_dir() / "mlflow").mkdir(parents=True, exist_ok=True)
+    return os.environ.get("MLAP_MLFLOW_URI", default)
+
+
 def landing_dir() -> Path:
     return Path(os.environ.get("MLAP_LANDING_DIR", state_dir() / "landing"))
 

@@ -11,8 +11,11 @@ from dagster import (
     define_asset_job,
 )
 
+from ml_assets.assets.champion import build_champion_assets, build_rollback_job
 from ml_assets.assets.datasets import DATASETS_GROUP, build_dataset_assets
+from ml_assets.assets.evaluation import EVALUATION_GROUP, build_evaluation_assets
 from ml_assets.assets.features import FEATURES_GROUP, build_features_asset
+from ml_assets.assets.training import MODELS_GROUP, build_training_assets
 from ml_assets.lib.config import PipelineConfig
 
 
@@ -30,6 +33,10 @@ def ingest_job_name(pipeline: str) -> str:
     return f"{pipeline}__ingest"
 
 
+def train_job_name(pipeline: str) -> str:
+    return f"{pipeline}__train"
+
+
 def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
     """Assets, checks and jobs of one pipeline, all keyed under the pipeline's name."""
     partitions = daily_partitions(config)
@@ -44,4 +51,22 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
             "(a range runs as one run)."
         ),
     )
-    return Definitions(assets=assets, jobs=[ingest])
+    jobs = [ingest]
+    if config.training is not None:
+        assets += [
+            *build_training_assets(config),
+            *build_evaluation_assets(config),
+            *build_champion_assets(config),
+        ]
+        jobs.append(
+            define_asset_job(
+                train_job_name(config.name),
+                selection=pipeline & AssetSelection.groups(MODELS_GROUP, EVALUATION_GROUP),
+                description=(
+                    f"Trains `{config.name}`: training set as of the latest day, tuned "
+                    "candidates, challenger, evaluation, explanation and champion decision."
+                ),
+            )
+        )
+        jobs.append(build_rollback_job(config))
+    return Definitions(assets=assets, jobs=jobs)

@@ -10,6 +10,7 @@ import fsspec
 import pandas as pd
 from dagster import (
     ConfigurableIOManager,
+    ConfigurableResource,
     InputContext,
     MetadataValue,
     OutputContext,
@@ -65,16 +66,11 @@ class LakeIOManager(ConfigurableIOManager):
             raise ValueError(f"{upstream_key.to_user_string()}: no partitions requested")
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
-    def path_for(self, asset_path: Sequence[str], partition: str | None = None) -> str:
-        return self._path(asset_path, partition)
-
     def read(self, asset_path: Sequence[str], partition: str | None = None) -> pd.DataFrame:
         return self._read(self._path(asset_path, partition), "/".join(asset_path))
 
     def _path(self, asset_path: Sequence[str], partition: str | None) -> str:
-        base = self.base_path.rstrip("/")
-        folder = "/".join(asset_path)
-        return f"{base}/{folder}/{partition}.parquet" if partition else f"{base}/{folder}.parquet"
+        return lake_path(self.base_path, asset_path, partition)
 
     def _write(
         self, context: OutputContext, partition: str | None, frame: pd.DataFrame
@@ -107,6 +103,24 @@ class LakeIOManager(ConfigurableIOManager):
             )
         with fs.open(fs_path, "rb") as handle:
             return pd.read_parquet(handle)
+
+
+class LakeResource(ConfigurableResource):
+    """Read access to the lake for assets that choose their partitions at run time
+    (a training set reads the days of its windows); same layout as `LakeIOManager`."""
+
+    base_path: str = Field(description="Local folder or fsspec URL (s3://bucket/lake).")
+
+    def read(self, asset_path: Sequence[str], partition: str | None = None) -> pd.DataFrame:
+        path = lake_path(self.base_path, asset_path, partition)
+        label = "/".join(asset_path) + (f"[{partition}]" if partition else "")
+        return LakeIOManager._read(path, label)
+
+
+def lake_path(base_path: str, asset_path: Sequence[str], partition: str | None) -> str:
+    base = base_path.rstrip("/")
+    folder = "/".join(asset_path)
+    return f"{base}/{folder}/{partition}.parquet" if partition else f"{base}/{folder}.parquet"
 
 
 def _split_by_partition(

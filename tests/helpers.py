@@ -10,7 +10,8 @@ from dagster._core.storage.tags import (
 
 from ml_assets.factory import build_pipeline_definitions, ingest_job_name
 from ml_assets.lib.config import PipelineConfig
-from resources.lake import LakeIOManager
+from resources.lake import LakeIOManager, LakeResource
+from resources.model_registry import ModelRegistryResource
 from resources.sources import SourcesResource
 
 
@@ -20,7 +21,13 @@ def pipeline_defs(config: PipelineConfig, state: Path) -> Definitions:
         Definitions(
             resources={
                 "io_manager": LakeIOManager(base_path=str(state / "lake")),
+                "lake": LakeResource(base_path=str(state / "lake")),
                 "sources": SourcesResource(landing_root=str(state / "landing")),
+                "model_registry": ModelRegistryResource(
+                    tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
+                    artifact_root=str(state / "mlruns"),
+                    lock_dir=str(state / "locks"),
+                ),
             },
             executor=in_process_executor,
         ),

@@ -61,7 +61,8 @@ class FeatureSpec:
         return {"label": self.label, "numeric": self.numeric, "categorical": self.categorical}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        # Key order is column order: never sort the keys.
+        return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:

@@ -36,7 +36,12 @@ def available_columns(config: PipelineConfig) -> dict[str, ColumnType]:
 
 
 def find_reference_problems(config: PipelineConfig) -> list[Problem]:
-    return list(_partitioning(config)) + list(_joins(config)) + list(_target_and_features(config))
+    return [
+        *_partitioning(config),
+        *_joins(config),
+        *_target_and_features(config),
+        *_training(config),
+    ]
 
 
 def _partitioning(config: PipelineConfig) -> Iterator[Problem]:
@@ -135,6 +140,18 @@ def _target_and_features(config: PipelineConfig) -> Iterator[Problem]:
                 columns[column] not in NUMERIC_TYPES
             ):
                 yield f"{where}.{field}", f"{feature.op} needs a numeric column, not {column!r}"
+
+
+def _training(config: PipelineConfig) -> Iterator[Problem]:
+    if config.training is None:
+        return
+    known = set(config.features.definitions) | set(config.features.entity_columns)
+    for i, column in enumerate(config.training.slice_columns):
+        if column not in known:
+            yield (
+                f"training.slice_columns.{i}",
+                f"{column!r} is neither a feature nor an entity column",
+            )
 
 
 def _names(config: PipelineConfig) -> str:

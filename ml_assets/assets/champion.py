@@ -1,0 +1,115 @@
+"""The champion decision, its model card, and the rollback job."""
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetObservation,
+    AssetsDefinition,
+    JobDefinition,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    asset,
+    job,
+    op,
+)
+
+from ml_assets.assets.evaluation import test_rows
+from ml_assets.assets.training import MODELS_GROUP, model_key
+from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.model_card import render_model_card
+from ml_assets.promotion import decide_and_promote, rollback
+from resources.model_registry import ModelRegistryResource
+
+
+def build_champion_assets(config: PipelineConfig) -> list[AssetsDefinition]:
+    return [_champion(config)]
+
+
+def _champion(config: PipelineConfig) -> AssetsDefinition:
+    label = config.target.name
+
+    @asset(
+        key=model_key(config.name, "champion_model"),
+        ins={
+            "training_set": AssetIn(model_key(config.name, "training_set")),
+            "challenger_model": AssetIn(model_key(config.name, "challenger_model")),
+            "evaluation": AssetIn(model_key(config.name, "evaluation")),
+        },
+        group_name=MODELS_GROUP,
+        kinds={"mlflow"},
+        owners=list(config.owners),
+    )
+    def champion_model(
+        context: AssetExecutionContext,
+        training_set: pd.DataFrame,
+        challenger_model: pd.DataFrame,
+        evaluation: pd.DataFrame,
+        model_registry: ModelRegistryResource,
+    ) -> Output[pd.DataFrame]:
+        """The champion decision: challenger and current champion scored on the same test
+        window; the challenger is promoted only if its ROC AUC is higher by the configured
+        margin and the paired test says the gain is not noise. Either way the decision,
+        both scores, the test and the reason are recorded here and as MLflow tags; a
+        promotion moves `champion` (and `previous_champion`) and writes a model card."""
+        test = test_rows(training_set)
+        y = test[label].astype(bool).astype(int).to_numpy()
+        challenger = challenger_model.iloc[0]
+        record = decide_and_promote(
+            model_registry, config.name, str(challenger["version"]), test, y, config.promotion
+        )
+        context.log.info(f"{record.action}: {record.reason}")
+        metadata = {
+            "action": record.action,
+            "reason": record.reason,
+            "champion_version": record.champion_version_after or "none",
+            "previous_champion_version": record.champion_version_before or "none",
+            "challenger_version": record.challenger_version or "none",
+            "decision": MetadataValue.json(record.as_dict()),
+        }
+        if record.action == "promote":
+            card = render_model_card(config, training_set, challenger, evaluation, record)
+            run_id = str(challenger["mlflow_run_id"])
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "model_card.md"
+                path.write_text(card)
+                model_registry.client().log_artifact(run_id, str(path))
+            metadata["model_card"] = MetadataValue.md(card)
+        return Output(pd.DataFrame([record.as_dict()]).astype(str), metadata=metadata)
+
+    return champion_model
+
+
+def build_rollback_job(config: PipelineConfig) -> JobDefinition:
+    champion_key = model_key(config.name, "champion_model")
+
+    @op(name=f"{config.name}__rollback_champion")
+    def rollback_champion(context: OpExecutionContext, model_registry: ModelRegistryResource) -> None:
+        """Moves `champion` back to `previous_champion` and records who did it and why."""
+        actor = context.run.tags.get("user") or context.run.tags.get("dagster/from_ui") and "ui"
+        record = rollback(model_registry, config.name, actor=str(actor or "rollback job"))
+        context.log.info(record.reason)
+        context.log_event(
+            AssetObservation(
+                asset_key=champion_key,
+                metadata={
+                    "action": "rollback",
+                    "reason": record.reason,
+                    "champion_version": record.champion_version_after or "none",
+                    "decision": MetadataValue.json(record.as_dict()),
+                },
+            )
+        )
+
+    @job(
+        name=f"{config.name}__rollback",
+        description=f"Moves `{config.name}`'s champion alias back to its previous champion.",
+    )
+    def rollback_job() -> None:
+        rollback_champion()
+
+    return rollback_job

@@ -1,0 +1,204 @@
+"""Evaluation and explanation of the challenger on the test window no tuning has seen."""
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    MetadataValue,
+    Output,
+    asset,
+)
+
+from ml_assets.assets.training import MODELS_GROUP, WINDOW, model_key
+from ml_assets.lib.config import PipelineConfig
+from ml_assets.promotion import score_version
+from resources.model_registry import ModelRegistryResource
+
+EVALUATION_GROUP = "evaluation"
+
+
+def build_evaluation_assets(config: PipelineConfig) -> list[AssetsDefinition]:
+    return [_evaluation(config), _explanation(config)]
+
+
+def test_rows(training_set: pd.DataFrame) -> pd.DataFrame:
+    return training_set[training_set[WINDOW] == "test"].reset_index(drop=True)
+
+
+def _evaluation(config: PipelineConfig) -> AssetsDefinition:
+    training = config.training
+    assert training is not None
+    threshold = config.promotion.threshold
+    label = config.target.name
+
+    @asset(
+        key=model_key(config.name, "evaluation"),
+        ins={
+            "training_set": AssetIn(model_key(config.name, "training_set")),
+            "candidates": AssetIn(model_key(config.name, "candidates")),
+            "challenger_model": AssetIn(model_key(config.name, "challenger_model")),
+        },
+        group_name=EVALUATION_GROUP,
+        kinds={"scikit-learn", "mlflow"},
+        owners=list(config.owners),
+    )
+    def evaluation(
+        context: AssetExecutionContext,
+        training_set: pd.DataFrame,
+        candidates: pd.DataFrame,
+        challenger_model: pd.DataFrame,
+        model_registry: ModelRegistryResource,
+    ) -> Output[pd.DataFrame]:
+        """The challenger on the test window next to the majority-class and logistic
+        baselines: accuracy, precision, recall, F1, ROC AUC, PR AUC, log loss, Brier;
+        confusion matrix, ROC, PR and calibration curves (PNG, inline and in MLflow);
+        metrics per slice with counts."""
+        from ml_assets.lib import metrics, plots
+
+        test = test_rows(training_set)
+        y = test[label].astype(bool).astype(int).to_numpy()
+        challenger = challenger_model.iloc[0]
+        client = model_registry.client()
+        version = client.get_model_version(config.name, str(challenger["version"]))
+        scores = {f"challenger ({challenger['family']})": score_version(
+            model_registry, config.name, version, test)}
+        logistic = candidates[candidates["family"] == "logistic_regression"]
+        if not logistic.empty and challenger["family"] != "logistic_regression":
+            scores["logistic baseline"] = _score_run(
+                model_registry, str(logistic.iloc[0]["mlflow_run_id"]),
+                str(logistic.iloc[0]["manifest_sha256"]), test)
+        train_y = training_set.loc[training_set[WINDOW] == "train", label].astype(bool)
+        scores["majority baseline"] = metrics.majority_baseline(train_y.astype(int).to_numpy(), len(y))
+
+        table = pd.DataFrame(
+            {name: metrics.binary_metrics(y, p, threshold) for name, p in scores.items()}
+        ).T
+        challenger_name = next(iter(scores))
+        p_challenger = scores[challenger_name]
+        confusion = metrics.confusion(y, (p_challenger >= threshold).astype(int))
+        slices = metrics.slice_metrics(test, y, p_challenger, training.slice_columns, threshold)
+
+        run_id = str(challenger["mlflow_run_id"])
+        for name, value in table.loc[challenger_name].items():
+            if value is not None and not pd.isna(value):
+                client.log_metric(run_id, f"test_{name}", float(value))
+        images = {}
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder)
+            images["ROC"] = plots.plot_roc(
+                {n: metrics.roc_points(y, p) for n, p in scores.items()}, out / "roc.png")
+            images["Precision-recall"] = plots.plot_pr(
+                {n: metrics.pr_points(y, p) for n, p in scores.items()}, out / "pr.png")
+            images["Calibration"] = plots.plot_calibration(
+                {n: metrics.calibration_table(y, p) for n, p in scores.items()},
+                out / "calibration.png")
+            images["Confusion matrix"] = plots.plot_confusion(
+                confusion, out / "confusion.png", f"{challenger_name} at {threshold}")
+            slices.to_csv(out / "slices.csv", index=False)
+            table.to_csv(out / "metrics.csv")
+            client.log_artifacts(run_id, folder, "evaluation")
+            pictures = "\n\n".join(plots.markdown_image(path, name) for name, path in images.items())
+
+        main = table.loc[challenger_name]
+        return Output(
+            table.reset_index(names="model"),
+            metadata={
+                "roc_auc": _number(main["roc_auc"]),
+                "pr_auc": _number(main["pr_auc"]),
+                "log_loss": _number(main["log_loss"]),
+                "brier": _number(main["brier"]),
+                "f1": _number(main["f1"]),
+                "test_rows": len(y),
+                "metrics": MetadataValue.md(table.to_markdown(floatfmt=".4f")),
+                "confusion_matrix": MetadataValue.json(confusion),
+                "plots": MetadataValue.md(pictures),
+                "slices": MetadataValue.md(
+                    slices.head(40).to_markdown(index=False, floatfmt=".4f")),
+                "mlflow_run_id": run_id,
+            },
+        )
+
+    return evaluation
+
+
+def _explanation(config: PipelineConfig) -> AssetsDefinition:
+    @asset(
+        key=model_key(config.name, "explanation"),
+        ins={
+            "training_set": AssetIn(model_key(config.name, "training_set")),
+            "challenger_model": AssetIn(model_key(config.name, "challenger_model")),
+        },
+        group_name=EVALUATION_GROUP,
+        kinds={"shap", "mlflow"},
+        owners=list(config.owners),
+    )
+    def explanation(
+        context: AssetExecutionContext,
+        training_set: pd.DataFrame,
+        challenger_model: pd.DataFrame,
+        model_registry: ModelRegistryResource,
+    ) -> Output[pd.DataFrame]:
+        """SHAP global importance (mean |SHAP value|) of the challenger on a sample of the
+        test window, with a summary plot; for XGBoost, the largest gap between SHAP and
+        XGBoost's own per-feature contributions, which must be near zero."""
+        from ml_assets.lib import explain, plots
+        from ml_assets.lib.artifacts import load_model
+
+        challenger = challenger_model.iloc[0]
+        test = test_rows(training_set)
+        client = model_registry.client()
+        version = client.get_model_version(config.name, str(challenger["version"]))
+        with tempfile.TemporaryDirectory() as folder:
+            local = model_registry.download(version, Path(folder) / "download")
+            loaded = load_model(local, expected_manifest_sha256=str(challenger["manifest_sha256"]))
+            result = explain.shap_values(loaded, loaded.spec, test, sample=2000, seed=0)
+            metadata: dict[str, Any] = {}
+            if loaded.manifest.flavor == "xgboost":
+                sample = test.loc[result.values.index]
+                contributions = explain.xgboost_contributions(loaded.model, loaded.spec, sample)
+                gap = explain.agreement(result.values, contributions)
+                metadata["shap_vs_xgboost_max_abs_diff"] = float(gap)
+                if gap > 1e-3:
+                    raise RuntimeError(f"SHAP disagrees with XGBoost's contributions by {gap:.2e}")
+            summary = explain.plot_summary(result, Path(folder) / "shap_summary.png")
+            client.log_artifact(str(challenger["mlflow_run_id"]), str(summary), "explanation")
+            picture = plots.markdown_image(summary, "SHAP global importance")
+        importance = result.global_importance.rename("mean_abs_shap").rename_axis("feature").reset_index()
+        return Output(
+            importance,
+            metadata={
+                **metadata,
+                "top_features": MetadataValue.md(
+                    importance.head(15).to_markdown(index=False, floatfmt=".4f")),
+                "summary_plot": MetadataValue.md(picture),
+                "sample_rows": len(result.values),
+            },
+        )
+
+    return explanation
+
+
+def _score_run(
+    registry: ModelRegistryResource, run_id: str, manifest_sha256: str, frame: pd.DataFrame
+) -> np.ndarray:
+    from ml_assets.lib.artifacts import load_model, predict_proba
+
+    import mlflow
+
+    registry.client()
+    with tempfile.TemporaryDirectory() as folder:
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=folder)
+        return predict_proba(load_model(Path(local), expected_manifest_sha256=manifest_sha256), frame)
+
+
+def _number(value: Any) -> float:
+    return float(value) if value is not None and not pd.isna(value) else float("nan")
+
+
+__all__ = ["EVALUATION_GROUP", "MODELS_GROUP", "build_evaluation_assets"]

@@ -1,0 +1,59 @@
+"""A Markdown model card for each new champion."""
+
+from typing import Any
+
+import pandas as pd
+
+from .config.models import PipelineConfig
+
+
+def render_model_card(
+    config: PipelineConfig,
+    training_set: pd.DataFrame,
+    challenger: pd.Series,
+    evaluation: pd.DataFrame,
+    record: Any,
+) -> str:
+    """Intended use, data windows, metrics, how it was chosen, and limitations."""
+    windows = training_set.groupby("window")["event_date"].agg(["min", "max", "size"])
+    window_lines = "\n".join(
+        f"| {name} | {row['min']} | {row['max']} | {row['size']:,} |"
+        for name, row in windows.reindex(["train", "validation", "test"]).iterrows()
+    )
+    shown = evaluation.set_index("model")[
+        ["roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1"]
+    ]
+    target = config.target
+    forbidden = ", ".join(config.features.forbidden_columns) or "none declared"
+    return f"""# Model card: {config.name} v{record.champion_version_after}
+
+**Intended use.** {config.description.strip()} It scores one event at a time from what is
+known before the event. It predicts `{target.name}` = `{target.column} {target.op}
+{target.value}` as a probability; the label threshold is {config.promotion.threshold}.
+
+**Model.** {challenger['family']}, tuned by Optuna; parameters: `{challenger['best_params']}`.
+MLflow run `{challenger['mlflow_run_id']}`; artifact manifest sha256
+`{challenger['manifest_sha256']}`.
+
+## Data windows
+
+| window | first day | last day | labelled rows |
+| --- | --- | --- | --- |
+{window_lines}
+
+## Test-window metrics
+
+{shown.to_markdown(floatfmt=".4f")}
+
+## Decision
+
+{record.action} at {record.decided_at}: {record.reason}
+
+## Limitations
+
+- Trained on {len(config.features.definitions)} features of one window of days; behaviour
+  outside the seasons it saw is measured only by the monitoring, not guaranteed.
+- Excluded as leakage (known only after the event): {forbidden}.
+- Rows without a label (e.g. cancelled flights) were not used for training or testing.
+- Categories not seen in training are treated as missing.
+"""
