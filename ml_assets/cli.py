@@ -8,7 +8,10 @@ import typer
 from ml_assets import environment
 
 if TYPE_CHECKING:
+    from dagster import Definitions, JobDefinition
+
     from ml_assets.backfill import BackfillSummary
+    from ml_assets.training_run import TrainingSummary
 
 app = typer.Typer(
     help="Dagster ML asset platform: the platform's own commands.", no_args_is_help=True
@@ -36,11 +39,73 @@ def backfill(
 
 @app.command()
 def demo() -> None:
-    """The platform's main job end to end on the embedded defaults (the flight_delays data)."""
+    """The platform's main job end to end on the embedded defaults: ingest 2013, then train,
+    evaluate and decide the champion of flight_delays."""
     summary = _backfill("flight_delays", None, None)
     typer.echo(summary.render())
     if not summary.success:
         raise typer.Exit(1)
+    trained = _train("flight_delays")
+    typer.echo(trained.render())
+    if not trained.success:
+        raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
+) -> None:
+    """Train candidates on the latest windows, evaluate the challenger, decide the champion."""
+    trained = _train(pipeline)
+    typer.echo(trained.render())
+    if not trained.success:
+        raise typer.Exit(1)
+
+
+@app.command()
+def rollback(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
+) -> None:
+    """Move the champion alias back to the previous champion (recorded like a decision)."""
+    from dagster import DagsterInstance
+
+    from ml_assets.definitions import defs
+
+    job = _job(defs, f"{pipeline}__rollback", pipeline)
+    with DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, tags={"user": "mlap rollback"}
+        )
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_OBSERVATION":
+            observation = event.event_specific_data.asset_observation  # type: ignore[union-attr]
+            typer.echo(observation.metadata["reason"].value)
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            typer.echo(error.to_string().strip().splitlines()[-1] if error else "failed", err=True)
+    if not result.success:
+        raise typer.Exit(1)
+
+
+def _train(pipeline: str) -> "TrainingSummary":
+    from dagster import DagsterInstance
+
+    from ml_assets.definitions import defs
+    from ml_assets.training_run import run_training
+
+    _job(defs, f"{pipeline}__train", pipeline)
+    with DagsterInstance.get() as instance:
+        return run_training(defs, pipeline, instance)
+
+
+def _job(defs: "Definitions", name: str, pipeline: str) -> "JobDefinition":
+    try:
+        return defs.resolve_job_def(name)
+    except Exception:
+        jobs = [j.name for j in defs.jobs or []]
+        known = sorted(n.removesuffix("__ingest") for n in jobs if n.endswith("__ingest"))
+        typer.echo(f"unknown pipeline {pipeline!r}; known: {', '.join(known)}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _backfill(pipeline: str, start: str | None, end: str | None) -> "BackfillSummary":
@@ -50,13 +115,7 @@ def _backfill(pipeline: str, start: str | None, end: str | None) -> "BackfillSum
     from ml_assets.definitions import defs
     from ml_assets.factory import ingest_job_name
 
-    try:
-        job = defs.resolve_job_def(ingest_job_name(pipeline))
-    except Exception:
-        jobs = [j.name for j in defs.jobs or []]
-        known = sorted(name.removesuffix("__ingest") for name in jobs if name.endswith("__ingest"))
-        typer.echo(f"unknown pipeline {pipeline!r}; known: {', '.join(known)}", err=True)
-        raise typer.Exit(2) from None
+    job = _job(defs, ingest_job_name(pipeline), pipeline)
     keys = job.partitions_def.get_partition_keys() if job.partitions_def else []
     first, last = start or keys[0], end or keys[-1]
     for label, value in (("--start", first), ("--end", last)):

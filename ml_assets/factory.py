@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from dagster import (
     AssetSelection,
@@ -51,7 +52,7 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
             "(a range runs as one run)."
         ),
     )
-    jobs = [ingest]
+    jobs: list[Any] = [ingest]
     if config.training is not None:
         assets += [
             *build_training_assets(config),

@@ -79,9 +79,7 @@ def decide_and_promote(
         if champion is not None and champion.version == challenger.version:
             raise ValueError(f"{pipeline} v{challenger_version} is already the champion")
         p_challenger = score_version(registry, pipeline, challenger, test_frame)
-        p_champion = (
-            score_version(registry, pipeline, champion, test_frame) if champion else None
-        )
+        p_champion = score_version(registry, pipeline, champion, test_frame) if champion else None
         decision = decide_promotion(
             y_test,
             p_challenger,

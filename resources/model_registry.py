@@ -108,7 +108,9 @@ class ModelRegistryResource(ConfigurableResource):
         import mlflow
 
         self.client()
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(into)))
+        return Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(into))
+        )
 
     @contextmanager
     def promotion_lock(self, pipeline: str) -> Iterator[None]:

@@ -52,7 +52,12 @@ def synthetic_flights(n: int = 600, seed: int = 0, *, only_a_matters: bool = Fal
 
 def xgboost_model() -> xgboost.XGBClassifier:
     return xgboost.XGBClassifier(
-        enable_categorical=True, tree_method="hist", n_estimators=30, max_depth=3, n_jobs=1
+        enable_categorical=True,
+        tree_method="hist",
+        max_cat_to_onehot=1,  # partition splits on categories, as the platform trains
+        n_estimators=30,
+        max_depth=3,
+        n_jobs=1,
     )
 
 
@@ -141,6 +146,21 @@ def test_folder_holds_no_pickle(trained: Any, tmp_path: Path) -> None:
     for path in tmp_path.iterdir():
         assert path.read_bytes()[:2] not in {b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"}
     assert not contains_pickle(tmp_path)
+
+
+def test_column_order_survives_the_round_trip(tmp_path: Path) -> None:
+    spec = FeatureSpec(
+        label="delayed", numeric=["b", "a"], categorical={"zc": ["q", "p"], "c": ["y", "x"]}
+    )
+    frame = synthetic_flights(300).assign(zc=lambda f: np.where(f["a"] > 0, "p", "q"))
+    model = xgboost_model().fit(spec.matrix(frame), spec.labels(frame))
+    save_model(model, spec, tmp_path)
+    loaded = load_model(tmp_path)
+    assert loaded.spec.columns == ["b", "a", "zc", "c"]
+    assert loaded.spec.categorical == spec.categorical
+    np.testing.assert_array_equal(
+        predict_proba(loaded, frame), model.predict_proba(spec.matrix(frame))[:, 1]
+    )
 
 
 def test_contains_pickle_finds_a_pickle_under_any_name(tmp_path: Path) -> None:

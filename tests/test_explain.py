@@ -73,8 +73,11 @@ def test_agreement_sees_a_difference_and_refuses_other_features() -> None:
     left = pd.DataFrame({"a": [0.1, 0.2], "b": [0.0, 0.0]})
     right = pd.DataFrame({"b": [0.0, 0.0], "a": [0.1, 0.7]})
     assert agreement(left, right) == pytest.approx(0.5)
+    assert agreement(left, right.iloc[::-1]) == pytest.approx(0.5)  # rows matched by index
     with pytest.raises(ValueError, match="different features"):
         agreement(left, right.rename(columns={"b": "z"}))
+    with pytest.raises(ValueError, match="no contributions"):
+        agreement(left, right.set_axis([0, 5]))
 
 
 def test_non_tree_models_explain_at_most_the_cap(tmp_path: Path) -> None:
@@ -84,8 +87,15 @@ def test_non_tree_models_explain_at_most_the_cap(tmp_path: Path) -> None:
     result = shap_values(load_model(tmp_path), None, frame, sample=5000, seed=3)
     assert result.method == "permutation"
     assert len(result.values) == MODEL_AGNOSTIC_MAX_ROWS
-    again = shap_values(load_model(tmp_path), None, frame, sample=5000, seed=3)
-    pd.testing.assert_frame_equal(result.values, again.values)
+
+
+def test_rows_are_sampled_by_seed(booster: Any) -> None:
+    frame = synthetic_flights(300, seed=4)
+    first = shap_values(booster, SPEC, frame, sample=50, seed=1)
+    again = shap_values(booster, SPEC, frame, sample=50, seed=1)
+    other = shap_values(booster, SPEC, frame, sample=50, seed=2)
+    pd.testing.assert_frame_equal(first.values, again.values)
+    assert len(first.values) == 50 and not first.values.index.equals(other.values.index)
 
 
 def test_nothing_to_explain_is_an_error(booster: Any) -> None:

@@ -2,6 +2,7 @@
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from dagster import (
@@ -18,7 +19,7 @@ from dagster import (
     op,
 )
 
-from ml_assets.assets.evaluation import test_rows
+from ml_assets.assets.evaluation import holdout_rows
 from ml_assets.assets.training import MODELS_GROUP, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.model_card import render_model_card
@@ -56,14 +57,14 @@ def _champion(config: PipelineConfig) -> AssetsDefinition:
         margin and the paired test says the gain is not noise. Either way the decision,
         both scores, the test and the reason are recorded here and as MLflow tags; a
         promotion moves `champion` (and `previous_champion`) and writes a model card."""
-        test = test_rows(training_set)
+        test = holdout_rows(training_set)
         y = test[label].astype(bool).astype(int).to_numpy()
         challenger = challenger_model.iloc[0]
         record = decide_and_promote(
             model_registry, config.name, str(challenger["version"]), test, y, config.promotion
         )
         context.log.info(f"{record.action}: {record.reason}")
-        metadata = {
+        metadata: dict[str, Any] = {
             "action": record.action,
             "reason": record.reason,
             "champion_version": record.champion_version_after or "none",
@@ -88,9 +89,11 @@ def build_rollback_job(config: PipelineConfig) -> JobDefinition:
     champion_key = model_key(config.name, "champion_model")
 
     @op(name=f"{config.name}__rollback_champion")
-    def rollback_champion(context: OpExecutionContext, model_registry: ModelRegistryResource) -> None:
+    def rollback_champion(
+        context: OpExecutionContext, model_registry: ModelRegistryResource
+    ) -> None:
         """Moves `champion` back to `previous_champion` and records who did it and why."""
-        actor = context.run.tags.get("user") or context.run.tags.get("dagster/from_ui") and "ui"
+        actor = context.run.tags.get("user") or (context.run.tags.get("dagster/from_ui") and "ui")
         record = rollback(model_registry, config.name, actor=str(actor or "rollback job"))
         context.log.info(record.reason)
         context.log_event(

@@ -27,7 +27,7 @@ def build_evaluation_assets(config: PipelineConfig) -> list[AssetsDefinition]:
     return [_evaluation(config), _explanation(config)]
 
 
-def test_rows(training_set: pd.DataFrame) -> pd.DataFrame:
+def holdout_rows(training_set: pd.DataFrame) -> pd.DataFrame:
     return training_set[training_set[WINDOW] == "test"].reset_index(drop=True)
 
 
@@ -61,20 +61,28 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         metrics per slice with counts."""
         from ml_assets.lib import metrics, plots
 
-        test = test_rows(training_set)
+        test = holdout_rows(training_set)
         y = test[label].astype(bool).astype(int).to_numpy()
         challenger = challenger_model.iloc[0]
         client = model_registry.client()
         version = client.get_model_version(config.name, str(challenger["version"]))
-        scores = {f"challenger ({challenger['family']})": score_version(
-            model_registry, config.name, version, test)}
+        scores = {
+            f"challenger ({challenger['family']})": score_version(
+                model_registry, config.name, version, test
+            )
+        }
         logistic = candidates[candidates["family"] == "logistic_regression"]
         if not logistic.empty and challenger["family"] != "logistic_regression":
             scores["logistic baseline"] = _score_run(
-                model_registry, str(logistic.iloc[0]["mlflow_run_id"]),
-                str(logistic.iloc[0]["manifest_sha256"]), test)
+                model_registry,
+                str(logistic.iloc[0]["mlflow_run_id"]),
+                str(logistic.iloc[0]["manifest_sha256"]),
+                test,
+            )
         train_y = training_set.loc[training_set[WINDOW] == "train", label].astype(bool)
-        scores["majority baseline"] = metrics.majority_baseline(train_y.astype(int).to_numpy(), len(y))
+        scores["majority baseline"] = metrics.majority_baseline(
+            train_y.astype(int).to_numpy(), len(y)
+        )
 
         table = pd.DataFrame(
             {name: metrics.binary_metrics(y, p, threshold) for name, p in scores.items()}
@@ -92,18 +100,24 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder)
             images["ROC"] = plots.plot_roc(
-                {n: metrics.roc_points(y, p) for n, p in scores.items()}, out / "roc.png")
+                {n: metrics.roc_points(y, p) for n, p in scores.items()}, out / "roc.png"
+            )
             images["Precision-recall"] = plots.plot_pr(
-                {n: metrics.pr_points(y, p) for n, p in scores.items()}, out / "pr.png")
+                {n: metrics.pr_points(y, p) for n, p in scores.items()}, out / "pr.png"
+            )
             images["Calibration"] = plots.plot_calibration(
                 {n: metrics.calibration_table(y, p) for n, p in scores.items()},
-                out / "calibration.png")
+                out / "calibration.png",
+            )
             images["Confusion matrix"] = plots.plot_confusion(
-                confusion, out / "confusion.png", f"{challenger_name} at {threshold}")
+                confusion, out / "confusion.png", f"{challenger_name} at {threshold}"
+            )
             slices.to_csv(out / "slices.csv", index=False)
             table.to_csv(out / "metrics.csv")
             client.log_artifacts(run_id, folder, "evaluation")
-            pictures = "\n\n".join(plots.markdown_image(path, name) for name, path in images.items())
+            pictures = "\n\n".join(
+                plots.markdown_image(path, name) for name, path in images.items()
+            )
 
         main = table.loc[challenger_name]
         return Output(
@@ -114,12 +128,13 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
                 "log_loss": _number(main["log_loss"]),
                 "brier": _number(main["brier"]),
                 "f1": _number(main["f1"]),
-                "test_rows": len(y),
+                "holdout_rows": len(y),
                 "metrics": MetadataValue.md(table.to_markdown(floatfmt=".4f")),
                 "confusion_matrix": MetadataValue.json(confusion),
                 "plots": MetadataValue.md(pictures),
                 "slices": MetadataValue.md(
-                    slices.head(40).to_markdown(index=False, floatfmt=".4f")),
+                    slices.head(40).to_markdown(index=False, floatfmt=".4f")
+                ),
                 "mlflow_run_id": run_id,
             },
         )
@@ -151,7 +166,7 @@ def _explanation(config: PipelineConfig) -> AssetsDefinition:
         from ml_assets.lib.artifacts import load_model
 
         challenger = challenger_model.iloc[0]
-        test = test_rows(training_set)
+        test = holdout_rows(training_set)
         client = model_registry.client()
         version = client.get_model_version(config.name, str(challenger["version"]))
         with tempfile.TemporaryDirectory() as folder:
@@ -169,13 +184,16 @@ def _explanation(config: PipelineConfig) -> AssetsDefinition:
             summary = explain.plot_summary(result, Path(folder) / "shap_summary.png")
             client.log_artifact(str(challenger["mlflow_run_id"]), str(summary), "explanation")
             picture = plots.markdown_image(summary, "SHAP global importance")
-        importance = result.global_importance.rename("mean_abs_shap").rename_axis("feature").reset_index()
+        importance = (
+            result.global_importance.rename("mean_abs_shap").rename_axis("feature").reset_index()
+        )
         return Output(
             importance,
             metadata={
                 **metadata,
                 "top_features": MetadataValue.md(
-                    importance.head(15).to_markdown(index=False, floatfmt=".4f")),
+                    importance.head(15).to_markdown(index=False, floatfmt=".4f")
+                ),
                 "summary_plot": MetadataValue.md(picture),
                 "sample_rows": len(result.values),
             },
@@ -187,14 +205,18 @@ def _explanation(config: PipelineConfig) -> AssetsDefinition:
 def _score_run(
     registry: ModelRegistryResource, run_id: str, manifest_sha256: str, frame: pd.DataFrame
 ) -> np.ndarray:
-    from ml_assets.lib.artifacts import load_model, predict_proba
-
     import mlflow
+
+    from ml_assets.lib.artifacts import load_model, predict_proba
 
     registry.client()
     with tempfile.TemporaryDirectory() as folder:
-        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=folder)
-        return predict_proba(load_model(Path(local), expected_manifest_sha256=manifest_sha256), frame)
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="model", dst_path=folder
+        )
+        return predict_proba(
+            load_model(Path(local), expected_manifest_sha256=manifest_sha256), frame
+        )
 
 
 def _number(value: Any) -> float:

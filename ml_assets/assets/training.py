@@ -43,9 +43,15 @@ def build_training_assets(config: PipelineConfig) -> list[AssetsDefinition]:
 def split_frames(training_set: pd.DataFrame, spec: FeatureSpec) -> dict[str, tuple[Any, Any]]:
     """(matrix, labels) per window, built with the feature spec learnt on training rows."""
     return {
-        name: (spec.matrix(rows), spec.labels(rows).to_numpy())
+        str(name): (spec.matrix(rows), spec.labels(rows).to_numpy())
         for name, rows in training_set.groupby(WINDOW, sort=False)
     }
+
+
+def window_tags(training_set: pd.DataFrame) -> dict[str, str]:
+    """The partition window of each split, e.g. window.train = 2013-07-20..2013-11-16."""
+    days = training_set.groupby(WINDOW)["event_date"].agg(["min", "max"])
+    return {f"window.{name}": f"{row['min']}..{row['max']}" for name, row in days.iterrows()}
 
 
 def fit_spec(config: PipelineConfig, training_set: pd.DataFrame) -> FeatureSpec:
@@ -75,7 +81,9 @@ def _training_set(config: PipelineConfig) -> AssetsDefinition:
         key = features_key(config.name)
         available = context.instance.get_materialized_partitions(key)
         as_of = training.as_of or latest_complete_day(available)
-        split = temporal_split(as_of, training.train_days, training.validation_days, training.test_days)
+        split = temporal_split(
+            as_of, training.train_days, training.validation_days, training.test_days
+        )
         absent = missing_days(split, available)
         if absent:
             raise Failure(
@@ -141,7 +149,7 @@ def _candidates(config: PipelineConfig) -> AssetsDefinition:
 
         spec = fit_spec(config, training_set)
         windows = split_frames(training_set, spec)
-        tags = run_tags(context, config)
+        tags = run_tags(context, config) | window_tags(training_set)
         rows = []
         with model_registry.run(config.name, f"train {context.run.run_id[:8]}", tags) as parent:
             client = model_registry.client()
@@ -152,8 +160,13 @@ def _candidates(config: PipelineConfig) -> AssetsDefinition:
                     config.name, family, {**tags, "family": family}, parent.info.run_id
                 ) as child:
                     result = tune_candidate(
-                        family, candidate, training.tuning, spec, windows["train"],
-                        windows["validation"], training.seed,
+                        family,
+                        candidate,
+                        training.tuning,
+                        spec,
+                        windows["train"],
+                        windows["validation"],
+                        training.seed,
                         study_name=f"{config.name}-{family}-{context.run.run_id}",
                     )
                     run_id = child.info.run_id
@@ -171,7 +184,9 @@ def _candidates(config: PipelineConfig) -> AssetsDefinition:
                         result.history.to_csv(history, index=False)
                         client.log_artifact(run_id, str(history))
                         manifest = save_model(
-                            result.model, spec, Path(folder) / "model",
+                            result.model,
+                            spec,
+                            Path(folder) / "model",
                             extra={"family": family, **tags},
                         )
                         client.log_artifacts(run_id, str(Path(folder) / "model"), "model")

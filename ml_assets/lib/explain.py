@@ -97,10 +97,14 @@ def agreement(shap_values_df: pd.DataFrame, contribs_df: pd.DataFrame) -> float:
     """Largest absolute difference between two contribution tables of the same rows."""
     if set(shap_values_df.columns) != set(contribs_df.columns):
         raise ValueError("the two tables explain different features")
-    missing = shap_values_df.index.difference(contribs_df.index)
-    if len(missing):
-        raise ValueError(f"{len(missing)} explained rows have no contributions to compare")
-    other = contribs_df.loc[shap_values_df.index, shap_values_df.columns]
+    other = contribs_df[shap_values_df.columns]
+    if not other.index.equals(shap_values_df.index):
+        if not contribs_df.index.is_unique:
+            raise ValueError("rows cannot be matched: the contributions' index has duplicates")
+        missing = shap_values_df.index.difference(contribs_df.index)
+        if len(missing):
+            raise ValueError(f"{len(missing)} explained rows have no contributions to compare")
+        other = other.loc[shap_values_df.index]
     return float(np.max(np.abs(shap_values_df.to_numpy() - other.to_numpy()), initial=0.0))
 
 

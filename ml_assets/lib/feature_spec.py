@@ -42,7 +42,7 @@ class FeatureSpec:
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise KeyError(f"features missing from the input: {', '.join(missing)}")
-        out = {}
+        out: dict[str, Any] = {}
         for name in self.numeric:
             out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
         for name, levels in self.categorical.items():

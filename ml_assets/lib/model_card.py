@@ -31,9 +31,9 @@ def render_model_card(
 known before the event. It predicts `{target.name}` = `{target.column} {target.op}
 {target.value}` as a probability; the label threshold is {config.promotion.threshold}.
 
-**Model.** {challenger['family']}, tuned by Optuna; parameters: `{challenger['best_params']}`.
-MLflow run `{challenger['mlflow_run_id']}`; artifact manifest sha256
-`{challenger['manifest_sha256']}`.
+**Model.** {challenger["family"]}, tuned by Optuna; parameters: `{challenger["best_params"]}`.
+MLflow run `{challenger["mlflow_run_id"]}`; artifact manifest sha256
+`{challenger["manifest_sha256"]}`.
 
 ## Data windows
 

@@ -33,7 +33,5 @@ def check_trainable(
     train = data[data[window_column] == "train"]
     all_null = [name for name in features if train[name].isna().all()]
     if all_null:
-        raise TrainingDataError(
-            f"feature(s) {', '.join(all_null)} are null in every training row"
-        )
+        raise TrainingDataError(f"feature(s) {', '.join(all_null)} are null in every training row")
     return {"rows": rows, "positive_rate": positive_rate}

@@ -94,9 +94,12 @@ def suggest(trial: Any, space: dict[str, SearchParam]) -> dict[str, Any]:
         if param.type == "categorical":
             values[name] = trial.suggest_categorical(name, param.choices)
         elif param.type == "int":
-            values[name] = trial.suggest_int(name, int(param.low), int(param.high), log=param.log)  # type: ignore[arg-type]
+            low, high = int(param.low or 0), int(param.high or 0)
+            values[name] = trial.suggest_int(name, low, high, log=param.log)
         else:
-            values[name] = trial.suggest_float(name, param.low, param.high, log=param.log)  # type: ignore[arg-type]
+            values[name] = trial.suggest_float(
+                name, float(param.low or 0), float(param.high or 0), log=param.log
+            )
     return values
 
 

@@ -1,0 +1,74 @@
+"""Run a pipeline's training job and summarise it: candidates, test metrics, decision."""
+
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+from dagster import DagsterInstance, Definitions
+
+from ml_assets.factory import train_job_name
+
+
+@dataclass
+class TrainingSummary:
+    pipeline: str
+    run_id: str
+    success: bool
+    seconds: float
+    metadata: dict[str, dict[str, object]] = field(default_factory=dict)
+    evaluation: pd.DataFrame | None = None
+    candidates: pd.DataFrame | None = None
+    error: str | None = None
+
+    def render(self) -> str:
+        status = "succeeded" if self.success else "FAILED"
+        lines = [f"{self.pipeline} training {status} in {self.seconds:.0f} s (run {self.run_id})"]
+        if self.candidates is not None:
+            lines.append("candidates (validation window):")
+            shown = self.candidates[
+                ["family", "validation_roc_auc", "trials", "trials_pruned", "tuning_seconds"]
+            ]
+            lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        if self.evaluation is not None:
+            lines.append("test window:")
+            columns = ["model", "roc_auc", "pr_auc", "log_loss", "brier", "f1", "accuracy"]
+            lines.append(
+                self.evaluation[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}")
+            )
+        decision = self.metadata.get("champion_model", {})
+        if decision:
+            lines.append(f"decision: {decision.get('action')}: {decision.get('reason')}")
+            lines.append(f"champion: version {decision.get('champion_version')}")
+        if self.error:
+            lines.append(f"error: {self.error}")
+        return "\n".join(lines)
+
+
+def run_training(
+    defs: Definitions, pipeline: str, instance: DagsterInstance, log_level: str = "INFO"
+) -> TrainingSummary:
+    from resources.lake import LakeResource
+
+    job = defs.resolve_job_def(train_job_name(pipeline))
+    begun = time.perf_counter()
+    result = job.execute_in_process(
+        instance=instance,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        raise_on_error=False,
+    )
+    summary = TrainingSummary(pipeline, result.run_id, result.success, time.perf_counter() - begun)
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        name = materialization.asset_key.path[-1]
+        summary.metadata[name] = {k: v.value for k, v in materialization.metadata.items()}
+    lake = (defs.resources or {})["lake"]
+    assert isinstance(lake, LakeResource)
+    if "evaluation" in summary.metadata:
+        summary.evaluation = lake.read([pipeline, "evaluation"])
+    if "candidates" in summary.metadata:
+        summary.candidates = lake.read([pipeline, "candidates"])
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    if failures:
+        error = failures[0].step_failure_data.error
+        summary.error = error.to_string().strip().splitlines()[-1] if error else "step failed"
+    return summary

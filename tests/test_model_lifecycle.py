@@ -1,0 +1,249 @@
+"""Tier 2: the model lifecycle on 18 real days of March 2013, with a real MLflow registry.
+
+One small ingest, then trainings whose candidates differ, so the promotion rule is seen
+doing each of its things: first model, promote, keep, rollback, concurrent decisions,
+refusing a tampered artifact, and refusing unusable training data.
+"""
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import DagsterInstance, Definitions
+
+from ml_assets.factory import train_job_name
+from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.config.models import CandidateConfig, TrainingConfig, TuningConfig
+from resources.model_registry import CHAMPION, PREVIOUS_CHAMPION, ModelRegistryResource
+from tests.helpers import pipeline_defs, run_days
+
+FIRST, LAST = "2013-03-01", "2013-03-18"
+STUMP = {"hist_gradient_boosting": CandidateConfig(params={"max_iter": 1, "max_depth": 1})}
+XGBOOST = {"xgboost": CandidateConfig(params={"n_estimators": 60, "max_depth": 4})}
+
+
+def small_training(candidates: dict[str, CandidateConfig], **changes: Any) -> TrainingConfig:
+    return TrainingConfig(
+        as_of=date(2013, 3, 18),
+        train_days=10,
+        validation_days=4,
+        test_days=4,
+        max_train_rows=4000,
+        seed=7,
+        slice_columns=["carrier", "origin"],
+        tuning=TuningConfig(n_trials=2, timeout_seconds=60, pruning_warmup_steps=2),
+        candidates=candidates,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+class Lifecycle:
+    def __init__(self, config: PipelineConfig, state: Path, instance: DagsterInstance):
+        self.config, self.state, self.instance = config, state, instance
+        self.registry = ModelRegistryResource(
+            tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
+            artifact_root=str(state / "mlruns"),
+            lock_dir=str(state / "locks"),
+        )
+
+    def defs(self, config: PipelineConfig) -> Definitions:
+        return pipeline_defs(config, self.state)
+
+    def train(self, candidates: dict[str, CandidateConfig]) -> Any:
+        config = self.config.model_copy(update={"training": small_training(candidates)})
+        job = self.defs(config).resolve_job_def(train_job_name("flight_delays"))
+        return job.execute_in_process(
+            instance=self.instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+
+    def alias(self, name: str) -> str | None:
+        version = self.registry.version_by_alias("flight_delays", name)
+        return version.version if version else None
+
+    def versions(self) -> list[str]:
+        client = self.registry.client()
+        return [v.version for v in client.search_model_versions("name='flight_delays'")]
+
+
+@pytest.fixture(scope="module")
+def lifecycle(flight_config, tmp_path_factory) -> Iterator[Lifecycle]:  # type: ignore[no-untyped-def]
+    state = tmp_path_factory.mktemp("lifecycle")
+    with DagsterInstance.ephemeral() as instance:
+        life = Lifecycle(flight_config, state, instance)
+        ingest = run_days(life.defs(flight_config), "flight_delays", FIRST, LAST, instance)
+        assert ingest.success
+        yield life
+
+
+def decision(result: Any) -> dict[str, Any]:
+    (mat,) = [
+        e.step_materialization_data.materialization
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[-1] == "champion_model"
+    ]
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+def test_lifecycle_first_promote_keep_and_rollback(lifecycle: Lifecycle) -> None:
+    first = lifecycle.train(STUMP)
+    assert first.success
+    assert decision(first)["action"] == "promote"
+    assert "no current champion" in decision(first)["reason"]
+    stump = lifecycle.alias(CHAMPION)
+    assert stump is not None and lifecycle.alias(PREVIOUS_CHAMPION) is None
+
+    better = lifecycle.train(XGBOOST)
+    assert better.success
+    promoted = decision(better)
+    assert promoted["action"] == "promote", promoted["reason"]
+    assert "CI [+" in promoted["reason"]  # the whole interval of the gain is above zero
+    xgb = lifecycle.alias(CHAMPION)
+    assert xgb != stump and lifecycle.alias(PREVIOUS_CHAMPION) == stump
+
+    same = lifecycle.train(XGBOOST)
+    kept = decision(same)
+    assert kept["action"] == "keep"
+    assert "falls short of the margin" in kept["reason"]
+    assert lifecycle.alias(CHAMPION) == xgb
+
+    client = lifecycle.registry.client()
+    tags = client.get_model_version("flight_delays", str(kept["challenger_version"])).tags
+    assert tags["decision.action"] == "keep" and "decision.reason" in tags
+
+    rollback = lifecycle.defs(lifecycle.config).resolve_job_def("flight_delays__rollback")
+    assert rollback.execute_in_process(instance=lifecycle.instance).success
+    assert lifecycle.alias(CHAMPION) == stump and lifecycle.alias(PREVIOUS_CHAMPION) == xgb
+    tags = client.get_model_version("flight_delays", stump).tags
+    assert tags["decision.action"] == "rollback"
+    assert rollback.execute_in_process(instance=lifecycle.instance).success  # and back again
+    assert lifecycle.alias(CHAMPION) == xgb
+
+
+def test_every_mlflow_run_is_finished_and_tagged(lifecycle: Lifecycle) -> None:
+    client = lifecycle.registry.client()
+    experiment = client.get_experiment_by_name("flight_delays")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], max_results=500)
+    assert runs, "trainings must be tracked"
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    for run in runs:
+        for tag in (
+            "dagster.run_id",
+            "dagster.asset_key",
+            "config_hash",
+            "git_commit",
+            "window.train",
+            "window.test",
+        ):
+            assert run.data.tags.get(tag), (run.info.run_name, tag)
+    assert {r.data.tags["window.test"] for r in runs} == {"2013-03-15..2013-03-18"}
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert children and all("validation_roc_auc" in r.data.metrics for r in children)
+
+
+def test_single_class_training_fails_clearly_and_registers_nothing(lifecycle: Lifecycle) -> None:
+    import pandas as pd
+
+    champion, versions = lifecycle.alias(CHAMPION), lifecycle.versions()
+    folder = lifecycle.state / "lake" / "flight_delays" / "features"
+    train_days = [folder / f"2013-03-{d:02d}.parquet" for d in range(1, 11)]
+    originals = {p: p.read_bytes() for p in train_days}
+    try:
+        for path in originals:  # a broken upstream: nobody was ever late in the train window
+            frame = pd.read_parquet(path)
+            frame["delayed"] = frame["delayed"].where(frame["delayed"].isna(), False)
+            frame.to_parquet(path, index=False)
+        result = lifecycle.train(XGBOOST)
+    finally:
+        for path, content in originals.items():
+            path.write_bytes(content)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    text = failure.step_failure_data.error.to_string()  # type: ignore[union-attr]
+    assert "single class" in text and "train window" in text
+    assert lifecycle.versions() == versions and lifecycle.alias(CHAMPION) == champion
+
+
+def test_concurrent_decisions_are_serialised(lifecycle: Lifecycle, flight_config) -> None:  # type: ignore[no-untyped-def]
+    from ml_assets.promotion import decide_and_promote
+
+    registry, client = lifecycle.registry, lifecycle.registry.client()
+    champion = client.get_model_version("flight_delays", str(lifecycle.alias(CHAMPION)))
+    # Two new versions of the stump's artifacts: both worse than or equal to the champion,
+    # except against a stump champion, where exactly one of them may win.
+    stump_version = client.get_model_version(
+        "flight_delays", str(lifecycle.alias(PREVIOUS_CHAMPION))
+    )
+    registry.set_alias("flight_delays", CHAMPION, stump_version.version)
+    twins = [
+        registry.register("flight_delays", str(champion.run_id), "model", champion.tags).version
+        for _ in range(2)
+    ]
+    test = _test_window(lifecycle)
+    y = test["delayed"].astype(int).to_numpy()
+    records: list[Any] = []
+
+    def decide(version: str) -> None:
+        records.append(
+            decide_and_promote(registry, "flight_delays", version, test, y, flight_config.promotion)
+        )
+
+    threads = [threading.Thread(target=decide, args=(v,)) for v in twins]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    actions = sorted(r.action for r in records)
+    assert actions == ["keep", "promote"], [r.reason for r in records]
+    winner = next(r for r in records if r.action == "promote")
+    loser = next(r for r in records if r.action == "keep")
+    assert lifecycle.alias(CHAMPION) == winner.challenger_version
+    assert loser.champion_version_before == winner.challenger_version  # decided second
+
+
+def test_tampered_champion_is_refused_and_stays_in_place(
+    lifecycle: Lifecycle, flight_config
+) -> None:  # type: ignore[no-untyped-def]
+    from ml_assets.lib.artifacts import ArtifactIntegrityError
+    from ml_assets.promotion import decide_and_promote
+
+    registry, client = lifecycle.registry, lifecycle.registry.client()
+    champion = client.get_model_version("flight_delays", str(lifecycle.alias(CHAMPION)))
+    stored = Path(champion.source.removeprefix("file://"))
+    model_file = next(p for p in stored.iterdir() if p.name.startswith("model."))
+    original = model_file.read_bytes()
+    model_file.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    try:
+        challenger = registry.register(
+            "flight_delays", str(champion.run_id), "model", champion.tags
+        )
+        test = _test_window(lifecycle)
+        with pytest.raises(ArtifactIntegrityError, match=model_file.name):
+            decide_and_promote(
+                registry,
+                "flight_delays",
+                challenger.version,
+                test,
+                test["delayed"].astype(int).to_numpy(),
+                flight_config.promotion,
+            )
+        assert lifecycle.alias(CHAMPION) == champion.version
+    finally:
+        model_file.write_bytes(original)
+
+
+def _test_window(lifecycle: Lifecycle) -> Any:
+    import pandas as pd
+
+    days = [f"2013-03-{d}" for d in range(15, 19)]
+    frames = [
+        pd.read_parquet(lifecycle.state / "lake" / "flight_delays" / "features" / f"{d}.parquet")
+        for d in days
+    ]
+    test = pd.concat(frames, ignore_index=True)
+    return test[test["delayed"].notna()].reset_index(drop=True)
