@@ -15,7 +15,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help install demo test test-fast ui lint format clean
+.PHONY: help install browser demo test test-fast ui lint format clean
 
 help:
 	@echo "make demo   - install, then backfill flight_delays for 2013 end to end"
@@ -37,10 +37,22 @@ $(DAGSTER_HOME)/dagster.yaml: configs/dagster/local.yaml
 
 install: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
 
+# The browser test (tests/test_ui_browser.py) drives Debian's Chromium through Playwright;
+# `playwright install` is never used (it downloads its own browser build).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		chromium fonts-liberation
+
+browser: $(CHROMIUM)
+
 demo: install
 	$(VENV)/bin/mlap demo
 
-test: install
+test: install browser
 	$(VENV)/bin/python -m pytest
 
 test-fast: install

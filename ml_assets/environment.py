@@ -42,6 +42,13 @@ def mlflow_uri() -> str:
     return os.environ.get("MLAP_MLFLOW_URI", default)
 
 
+def bentoml_home() -> Path:
+    """BentoML's model and bento store, outside every build context (see FACTS.md)."""
+    home = Path(os.environ.get("BENTOML_HOME") or state_dir() / "bentoml")
+    os.environ["BENTOML_HOME"] = str(home)
+    return home
+
+
 def landing_dir() -> Path:
     return Path(os.environ.get("MLAP_LANDING_DIR", state_dir() / "landing"))
 

@@ -14,9 +14,10 @@ from dagster import (
 
 from ml_assets.assets.champion import build_champion_assets, build_rollback_job
 from ml_assets.assets.datasets import DATASETS_GROUP, build_dataset_assets
+from ml_assets.assets.deployment import build_deployment_assets
 from ml_assets.assets.evaluation import EVALUATION_GROUP, build_evaluation_assets
 from ml_assets.assets.features import FEATURES_GROUP, build_features_asset
-from ml_assets.assets.training import MODELS_GROUP, build_training_assets
+from ml_assets.assets.training import MODELS_GROUP, build_training_assets, model_key
 from ml_assets.lib.config import PipelineConfig
 
 
@@ -32,6 +33,10 @@ def daily_partitions(config: PipelineConfig) -> DailyPartitionsDefinition:
 
 def ingest_job_name(pipeline: str) -> str:
     return f"{pipeline}__ingest"
+
+
+def predict_job_name(pipeline: str) -> str:
+    return f"{pipeline}__predict"
 
 
 def train_job_name(pipeline: str) -> str:
@@ -58,16 +63,29 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
             *build_training_assets(config),
             *build_evaluation_assets(config),
             *build_champion_assets(config),
+            *build_deployment_assets(config, partitions),
         ]
         jobs.append(
             define_asset_job(
                 train_job_name(config.name),
-                selection=pipeline & AssetSelection.groups(MODELS_GROUP, EVALUATION_GROUP),
+                selection=(
+                    pipeline & AssetSelection.groups(MODELS_GROUP, EVALUATION_GROUP)
+                    | AssetSelection.assets(model_key(config.name, "champion_bento"))
+                ),
                 description=(
                     f"Trains `{config.name}`: training set as of the latest day, tuned "
-                    "candidates, challenger, evaluation, explanation and champion decision."
+                    "candidates, challenger, evaluation, explanation, champion decision and "
+                    "the champion's bento."
                 ),
             )
         )
         jobs.append(build_rollback_job(config))
+        jobs.append(
+            define_asset_job(
+                predict_job_name(config.name),
+                selection=AssetSelection.assets(model_key(config.name, "batch_predictions")),
+                partitions_def=partitions,
+                description=f"Scores `{config.name}`'s feature partitions with the champion.",
+            )
+        )
     return Definitions(assets=assets, jobs=jobs)

@@ -90,7 +90,7 @@ def decide_and_promote(
             method=policy.method,
             resamples=policy.bootstrap_resamples,
         )
-        before = champion.version if champion else None
+        before = str(champion.version) if champion else None
         if decision.promote:
             if champion is not None:
                 registry.set_alias(pipeline, PREVIOUS_CHAMPION, champion.version)
@@ -98,9 +98,9 @@ def decide_and_promote(
         record = DecisionRecord(
             action="promote" if decision.promote else "keep",
             pipeline=pipeline,
-            challenger_version=challenger.version,
+            challenger_version=str(challenger.version),
             champion_version_before=before,
-            champion_version_after=challenger.version if decision.promote else before,
+            champion_version_after=str(challenger.version) if decision.promote else before,
             reason=decision.reason,
             details=decision.to_dict(),
             decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -126,8 +126,8 @@ def rollback(registry: ModelRegistryResource, pipeline: str, actor: str) -> Deci
             action="rollback",
             pipeline=pipeline,
             challenger_version=None,
-            champion_version_before=champion.version,
-            champion_version_after=previous.version,
+            champion_version_before=str(champion.version),
+            champion_version_after=str(previous.version),
             reason=f"rolled back by {actor}: champion v{champion.version} -> v{previous.version}",
             details={},
             decided_at=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -11,7 +11,10 @@ import pytest
 _SESSION_STATE = Path(tempfile.mkdtemp(prefix="mlap-test-"))
 os.environ["MLAP_STATE_DIR"] = str(_SESSION_STATE)
 os.environ["DAGSTER_HOME"] = str(_SESSION_STATE / "dagster_home")
+os.environ["BENTOML_HOME"] = str(_SESSION_STATE / "bentoml")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 (_SESSION_STATE / "dagster_home").mkdir(parents=True, exist_ok=True)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -63,11 +63,11 @@ class Lifecycle:
 
     def alias(self, name: str) -> str | None:
         version = self.registry.version_by_alias("flight_delays", name)
-        return version.version if version else None
+        return str(version.version) if version else None
 
     def versions(self) -> list[str]:
         client = self.registry.client()
-        return [v.version for v in client.search_model_versions("name='flight_delays'")]
+        return sorted(str(v.version) for v in client.search_model_versions("name='flight_delays'"))
 
 
 @pytest.fixture(scope="module")

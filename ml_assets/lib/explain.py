@@ -48,6 +48,7 @@ def shap_values(
     seed: int = 0,
     *,
     permutations: int = 2,
+    background: pd.DataFrame | None = None,
 ) -> ShapResult:
     """Explain up to `sample` rows of `frame` (500 for a non-tree model), sampled with `seed`.
 
@@ -69,8 +70,11 @@ def shap_values(
         method: Literal["tree", "permutation"] = "tree"
     else:
         rows = _sample(matrix, min(sample, MODEL_AGNOSTIC_MAX_ROWS), seed)
-        background = _sample(matrix, BACKGROUND_ROWS, seed + 1)
-        values, base = _permutation_shap(model, spec, rows, background, seed, permutations)
+        # A few request rows cannot be their own background (every contribution would be
+        # 0): serving passes a sample of training-time features instead.
+        reference = matrix if background is None else spec.matrix(background)
+        sample_background = _sample(reference, BACKGROUND_ROWS, seed + 1)
+        values, base = _permutation_shap(model, spec, rows, sample_background, seed, permutations)
         method = "permutation"
     table = pd.DataFrame(values, index=rows.index, columns=spec.columns)
     importance = table.abs().mean().sort_values(ascending=False)

@@ -45,9 +45,16 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 
 
 def build_features(
-    events: pd.DataFrame, references: Mapping[str, pd.DataFrame], config: PipelineConfig
+    events: pd.DataFrame,
+    references: Mapping[str, pd.DataFrame],
+    config: PipelineConfig,
+    *,
+    with_target: bool = True,
 ) -> pd.DataFrame:
-    """Entity columns, event date, every declared feature and the label, one row per event."""
+    """Entity columns, event date, every declared feature and the label, one row per event.
+
+    Serving calls this with `with_target=False`: the label's source is not known yet.
+    """
     joined = join_references(events, references, config.joins)
     out: dict[str, pd.Series] = {}
     for column in config.features.entity_columns:
@@ -57,7 +64,8 @@ def build_features(
     default_tz = config.partitioning.timezone
     for name, spec in config.features.definitions.items():
         out[name] = compute_feature(joined, spec, default_tz)
-    out[config.target.name] = compute_target(joined, config.target)
+    if with_target:
+        out[config.target.name] = compute_target(joined, config.target)
     return pd.DataFrame(out, index=joined.index).reset_index(drop=True)
 
 

@@ -356,6 +356,17 @@ class PromotionConfig(StrictModel):
     threshold: float = Field(0.5, gt=0, lt=1, description="Probability at which label = 1.")
 
 
+class ServingConfig(StrictModel):
+    max_batch_size: int = Field(1000, ge=1, description="Most records in one request.")
+    explain_top_k: int = Field(5, ge=1, description="Contributions returned per record.")
+    api_key_env: str = Field(
+        "MLAP_API_KEY",
+        description="When this environment variable is set, /predict, /explain and "
+        "/metadata require its value in the X-API-Key header.",
+    )
+    workers: int = Field(1, ge=1, description="BentoML worker processes.")
+
+
 class PipelineConfig(StrictModel):
     name: Name
     description: str = ""
@@ -370,6 +381,7 @@ class PipelineConfig(StrictModel):
         None, description="Model lifecycle; a pipeline without it stops at features."
     )
     promotion: PromotionConfig = PromotionConfig()
+    serving: ServingConfig = ServingConfig()
 
     @property
     def event_source(self) -> SourceConfig:

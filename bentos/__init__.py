@@ -1,0 +1,1 @@
+"""BentoML services of the platform; `service.ChampionService` serves a pipeline's champion."""

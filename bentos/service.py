@@ -1,0 +1,135 @@
+"""The champion of a pipeline as a BentoML 1.4 service.
+
+The served model is a BentoML model holding a serving bundle (see
+`ml_assets.lib.scoring`): verified model files, the reference tables the features join,
+the pipeline config and metadata. `MLAP_BENTO_MODEL` names it (a built bento sets it).
+The request model comes from the bundle's pipeline schema, so the OpenAPI page documents
+the real fields and unknown fields are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import bentoml
+from pydantic import BaseModel, Field
+
+from bentos.auth import ApiKeyMiddleware
+from ml_assets.lib.request_model import record_model
+from ml_assets.lib.scoring import METADATA_FILE, Scorer, read_bundle_config
+
+logger = logging.getLogger("bentoml.service.champion")
+
+MODEL_TAG = os.environ.get("MLAP_BENTO_MODEL", "flight_delays:latest")
+_BUNDLE = Path(bentoml.models.get(MODEL_TAG).path)
+_CONFIG = read_bundle_config(_BUNDLE)
+_METADATA: dict[str, Any] = json.loads((_BUNDLE / METADATA_FILE).read_text())
+Record = record_model(_CONFIG, example=_METADATA.get("example_record"))
+Records = Annotated[
+    list[Record],  # type: ignore[valid-type]
+    Field(min_length=1, max_length=_CONFIG.serving.max_batch_size),
+]
+
+
+class Prediction(BaseModel):
+    probability: float = Field(description="Probability that the label is true.")
+    label: bool = Field(description="Probability at or above the configured threshold.")
+    model_version: str = Field(description="Registered version of the model that scored it.")
+
+
+class Contribution(BaseModel):
+    feature: str
+    value: Any = Field(description="The feature's value for this record.")
+    contribution: float = Field(description="Contribution to the log-odds of the label.")
+
+
+class Explanation(Prediction):
+    contributions: list[Contribution]
+
+
+@bentoml.service(
+    name=_CONFIG.name,
+    workers=_CONFIG.serving.workers,
+    traffic={"timeout": 30, "max_concurrency": 64},
+)
+class ChampionService:
+    """Scores events with the pipeline's champion: probability, label and model version."""
+
+    bundle = bentoml.models.BentoModel(MODEL_TAG)
+
+    def __init__(self) -> None:
+        self.scorer: Scorer | None = None
+        self.problem: str | None = None
+        try:
+            self.scorer = Scorer.from_bundle(Path(self.bundle.path))
+        except ValueError as exc:  # hash mismatch, untrusted type: stay up, never ready
+            self.problem = str(exc)
+            logger.error("champion not loaded, /readyz will fail: %s", exc)
+
+    def __is_ready__(self) -> bool:
+        return self.scorer is not None
+
+    @bentoml.api
+    def predict(self, records: Records) -> list[Prediction]:
+        """Score a batch of records with the champion."""
+        scorer = self._scorer()
+        events = scorer.events_frame([r.model_dump() for r in records])
+        scored = scorer.score(events)
+        return [
+            Prediction(probability=p, label=bool(label), model_version=v)
+            for p, label, v in scored.itertuples(index=False)
+        ]
+
+    @bentoml.api
+    def explain(self, records: Records) -> list[Explanation]:
+        """Score a batch and give each record's top feature contributions."""
+        scorer = self._scorer()
+        events = scorer.events_frame([r.model_dump() for r in records])
+        scored = scorer.score(events)
+        contributions = scorer.contributions(events, _CONFIG.serving.explain_top_k)
+        return [
+            Explanation(
+                probability=p,
+                label=bool(label),
+                model_version=v,
+                contributions=[Contribution(**c) for c in top],
+            )
+            for (p, label, v), top in zip(
+                scored.itertuples(index=False), contributions, strict=True
+            )
+        ]
+
+    @bentoml.api
+    def metadata(self) -> dict[str, Any]:
+        """Model name and version, training windows, test metrics, schema, audit record."""
+        return {
+            key: _METADATA.get(key)
+            for key in (
+                "pipeline",
+                "version",
+                "family",
+                "windows",
+                "test_metrics",
+                "decision",
+                "schema",
+                "manifest_sha256",
+                "mlflow_run_id",
+                "passport_id",
+            )
+        }
+
+    def _scorer(self) -> Scorer:
+        if self.scorer is None:
+            raise bentoml.exceptions.ServiceUnavailable(f"model not loaded: {self.problem}")
+        return self.scorer
+
+
+ChampionService.add_asgi_middleware(
+    ApiKeyMiddleware,
+    env_name=_CONFIG.serving.api_key_env,
+    protected=("/predict", "/explain", "/metadata"),
+)

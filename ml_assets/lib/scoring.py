@@ -1,0 +1,168 @@
+"""Score raw events with a champion: the same feature code as training, then the model.
+
+A serving bundle is a folder with everything a scorer needs and nothing else:
+`model/` (the verified artifacts), `references/<source>.parquet` (validated reference
+tables the features join), `pipeline_config.json` and `metadata.json`. The BentoML
+service, batch predictions and the benchmark's peers all score through `Scorer`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .artifacts import LoadedModel, load_model
+from .config.models import ColumnType, PipelineConfig
+from .features import build_features
+from .schema import coerce_column
+
+MODEL_DIR = "model"
+REFERENCES_DIR = "references"
+CONFIG_FILE = "pipeline_config.json"
+METADATA_FILE = "metadata.json"
+BACKGROUND_FILE = "background.parquet"
+
+
+def serving_columns(config: PipelineConfig) -> dict[str, Any]:
+    """Event columns a caller sends: the schema minus leaky columns and the label's source."""
+    hidden = {*config.features.forbidden_columns, config.target.column}
+    return {n: s for n, s in config.event_source.columns.items() if n not in hidden}
+
+
+def write_bundle(
+    folder: Path,
+    model_folder: Path,
+    config: PipelineConfig,
+    references: Mapping[str, pd.DataFrame],
+    metadata: Mapping[str, Any],
+    background: pd.DataFrame | None = None,
+) -> None:
+    """Lay out a serving bundle; the model files are copied as they are (hashes intact).
+
+    `background` is a sample of feature rows from training time, which model-agnostic
+    explanations compare each request with.
+    """
+    shutil.copytree(model_folder, folder / MODEL_DIR)
+    (folder / REFERENCES_DIR).mkdir(parents=True)
+    for name, frame in references.items():
+        frame.to_parquet(folder / REFERENCES_DIR / f"{name}.parquet", index=False)
+    (folder / CONFIG_FILE).write_text(config.model_dump_json(indent=2))
+    (folder / METADATA_FILE).write_text(json.dumps(dict(metadata), indent=2, default=str))
+    if background is not None:
+        background.to_parquet(folder / BACKGROUND_FILE, index=False)
+
+
+def read_bundle_config(folder: Path) -> PipelineConfig:
+    return PipelineConfig.model_validate_json((folder / CONFIG_FILE).read_text())
+
+
+@dataclass
+class Scorer:
+    config: PipelineConfig
+    loaded: LoadedModel
+    references: dict[str, pd.DataFrame]
+    metadata: dict[str, Any]
+    background: pd.DataFrame | None = None
+
+    @classmethod
+    def from_bundle(cls, folder: Path) -> Scorer:
+        metadata = json.loads((folder / METADATA_FILE).read_text())
+        loaded = load_model(folder / MODEL_DIR, metadata.get("manifest_sha256"))
+        config = read_bundle_config(folder)
+        references = {
+            path.stem: pd.read_parquet(path) for path in (folder / REFERENCES_DIR).glob("*.parquet")
+        }
+        background_file = folder / BACKGROUND_FILE
+        background = pd.read_parquet(background_file) if background_file.exists() else None
+        return cls(config, loaded, references, metadata, background)
+
+    @property
+    def model_version(self) -> str:
+        return str(self.metadata.get("version", "unknown"))
+
+    @property
+    def threshold(self) -> float:
+        return self.config.promotion.threshold
+
+    def events_frame(self, records: list[Mapping[str, Any]]) -> pd.DataFrame:
+        """Records (already validated against the request model) typed as in training."""
+        columns = serving_columns(self.config)
+        raw = pd.DataFrame.from_records(list(records), columns=list(columns))
+        typed = {name: coerce_column(raw[name], spec) for name, spec in columns.items()}
+        return pd.DataFrame(typed)
+
+    def features(self, events: pd.DataFrame) -> pd.DataFrame:
+        return build_features(events, self.references, self.config, with_target=False)
+
+    def probabilities(self, features: pd.DataFrame) -> np.ndarray:
+        matrix = self.loaded.spec.matrix(features)
+        model = self.loaded.model
+        if self.loaded.manifest.flavor == "xgboost":
+            # inplace_predict skips building a DMatrix, most of a small request's cost.
+            return np.asarray(model.get_booster().inplace_predict(matrix), dtype="float64")
+        classes = list(model.classes_)
+        return np.asarray(model.predict_proba(matrix)[:, classes.index(1)], dtype="float64")
+
+    def score(self, events: pd.DataFrame) -> pd.DataFrame:
+        return self.score_features(self.features(events))
+
+    def score_features(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Probability, label and model version for rows that already have features."""
+        probability = self.probabilities(features)
+        return pd.DataFrame(
+            {
+                "probability": probability,
+                "label": probability >= self.threshold,
+                "model_version": self.model_version,
+            },
+            index=features.index,
+        )
+
+    def contributions(self, events: pd.DataFrame, top_k: int) -> list[list[dict[str, Any]]]:
+        """Each record's `top_k` features by |contribution| to its log-odds."""
+        features = self.features(events)
+        if self.loaded.manifest.flavor == "xgboost":
+            import xgboost
+
+            matrix = xgboost.DMatrix(self.loaded.spec.matrix(features), enable_categorical=True)
+            booster = self.loaded.model.get_booster()
+            values = booster.predict(matrix, pred_contribs=True)[:, :-1]
+        else:
+            from .explain import shap_values
+
+            explained = shap_values(
+                self.loaded, None, features, sample=len(features), background=self.background
+            )
+            values = explained.values.to_numpy()
+        names = self.loaded.spec.columns
+        result = []
+        for row, raw in zip(values, features[names].itertuples(index=False), strict=True):
+            order = np.argsort(-np.abs(row))[:top_k]
+            result.append(
+                [
+                    {"feature": names[i], "value": _plain(raw[i]), "contribution": float(row[i])}
+                    for i in order
+                ]
+            )
+        return result
+
+
+def request_field_types(config: PipelineConfig) -> dict[str, ColumnType]:
+    return {name: spec.type for name, spec in serving_columns(config).items()}
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value

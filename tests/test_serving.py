@@ -1,0 +1,316 @@
+"""Tier 5: the champion's BentoML service, called directly and over HTTP from real servers."""
+
+import importlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import AssetKey, DagsterInstance
+
+from ml_assets.factory import predict_job_name
+from tests.helpers import run_days
+from tests.test_model_lifecycle import XGBOOST, Lifecycle
+
+BENTOML = str(Path(sys.executable).parent / "bentoml")
+DAYS = ["2013-03-17", "2013-03-18"]
+
+
+def bento_rows(result: Any) -> dict[str, Any]:
+    (mat,) = [
+        e.step_materialization_data.materialization
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[-1] == "champion_bento"
+    ]
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+@pytest.fixture(scope="module")
+def served(flight_config, tmp_path_factory) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    state = tmp_path_factory.mktemp("serving")
+    with DagsterInstance.ephemeral() as instance:
+        life = Lifecycle(flight_config, state, instance)
+        assert run_days(
+            life.defs(flight_config), "flight_delays", "2013-03-01", "2013-03-18", instance
+        ).success
+        first = life.train(XGBOOST)
+        assert first.success
+        again = life.train(XGBOOST)  # same data, same seed: the champion is kept
+        assert again.success
+        config = flight_config.model_copy(update={"training": None})
+        predict = life.defs(flight_config).resolve_job_def(predict_job_name("flight_delays"))
+        from dagster._core.storage.tags import (
+            ASSET_PARTITION_RANGE_END_TAG,
+            ASSET_PARTITION_RANGE_START_TAG,
+        )
+
+        predicted = predict.execute_in_process(
+            instance=instance,
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: DAYS[0],
+                ASSET_PARTITION_RANGE_END_TAG: DAYS[-1],
+            },
+        )
+        assert predicted.success
+        yield {
+            "state": state,
+            "config": config,
+            "first": bento_rows(first),
+            "again": bento_rows(again),
+            "champion": life.alias("champion"),
+        }
+
+
+@contextmanager
+def bentoml_server(target: str, log: Path, **env: str) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environ = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", **env}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(port)],
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/livez", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise TimeoutError(log.read_text()[-3000:])
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}/readyz", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline, "never became ready"
+        time.sleep(0.5)
+
+
+def records(state: Path, day: str) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    from ml_assets.packaging import example_record  # noqa: F401  (same serialisation rules)
+
+    rows = pd.read_parquet(
+        state / "lake" / "flight_delays" / "validated_flights" / f"{day}.parquet"
+    )
+    columns = [
+        "year",
+        "month",
+        "day",
+        "sched_dep_time",
+        "sched_arr_time",
+        "carrier",
+        "flight",
+        "tailnum",
+        "origin",
+        "dest",
+        "distance",
+        "hour",
+        "minute",
+        "time_hour",
+    ]
+    out = json.loads(rows[columns].to_json(orient="records", date_format="iso"))
+    return out, rows
+
+
+@pytest.fixture(scope="module")
+def server(served: dict[str, Any], tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    log = tmp_path_factory.mktemp("logs") / "serve.log"
+    with bentoml_server(served["first"]["bento_tag"], log) as url:
+        wait_ready(url)
+        yield url
+
+
+def test_a_new_champion_builds_a_bento_and_a_kept_one_does_not(served: dict[str, Any]) -> None:
+    assert served["first"]["rebuilt"] is True
+    assert str(served["first"]["bento_tag"]).startswith(f"flight_delays:v{served['champion']}-")
+    assert served["again"]["rebuilt"] is False
+    assert served["again"]["bento_tag"] == served["first"]["bento_tag"]
+    dockerfile = Path(str(served["first"]["dockerfile"]))
+    assert dockerfile.is_file() and "FROM" in dockerfile.read_text()
+
+
+def test_service_class_called_directly(
+    served: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLAP_BENTO_MODEL", str(served["first"]["bento_tag"]))
+    module = importlib.reload(importlib.import_module("bentos.service"))
+    service = module.ChampionService.inner()
+    assert service.__is_ready__()
+    sample, _ = records(served["state"], DAYS[0])
+    predictions = service.predict([module.Record(**r) for r in sample[:5]])
+    assert len(predictions) == 5
+    assert all(0 < p.probability < 1 for p in predictions), predictions
+    assert {p.model_version for p in predictions} == {served["champion"]}
+    explained = service.explain([module.Record(**sample[0])])
+    contributions = explained[0].contributions
+    assert len(contributions) == 5 and any(abs(c.contribution) > 0 for c in contributions)
+    assert service.metadata()["version"] == served["champion"]
+
+
+def test_http_predictions_equal_batch_predictions(served: dict[str, Any], server: str) -> None:
+    state = served["state"]
+    sent: list[dict[str, Any]] = []
+    expected = []
+    for day in DAYS:
+        day_records, _ = records(state, day)
+        batch = pd.read_parquet(
+            state / "lake" / "flight_delays" / "batch_predictions" / f"{day}.parquet"
+        )
+        assert len(batch) == len(day_records)
+        sent += day_records
+        expected.append(batch)
+    sent, wanted = sent[:1000], pd.concat(expected, ignore_index=True).head(1000)
+    response = httpx.post(f"{server}/predict", json={"records": sent}, timeout=60)
+    assert response.status_code == 200, response.text
+    got = pd.DataFrame(response.json())
+    assert len(got) == 1000
+    assert np.abs(got["probability"].to_numpy() - wanted["probability"].to_numpy()).max() < 1e-6
+    assert (got["label"].to_numpy() == wanted["label"].to_numpy()).all()
+    assert set(got["model_version"]) == {served["champion"]}
+
+
+BAD_INPUTS = {
+    "wrong_type": ({"distance": "far"}, "distance"),
+    "missing_field": ({"carrier": None}, "carrier"),
+    "unknown_category": ({"origin": "XXX"}, "origin"),
+    "out_of_range": ({"hour": 31}, "hour"),
+    "extra_field": ({"dep_delay": 12.0}, "dep_delay"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_record_is_a_400_naming_the_field(
+    case: str, served: dict[str, Any], server: str
+) -> None:
+    change, field = BAD_INPUTS[case]
+    record = records(served["state"], DAYS[0])[0][0] | change
+    if case == "missing_field":
+        record.pop("carrier")
+    response = httpx.post(f"{server}/predict", json={"records": [record]}, timeout=30)
+    assert response.status_code == 400, response.text
+    assert field in response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "fragment"),
+    [
+        ('{"records": []}', "application/json", "at least 1 item"),
+        (None, "application/json", "at most 1000 items"),
+        ('{"records": [', "application/json", "json"),
+        ("records=1", "text/plain", ""),
+        ('{"rows": []}', "application/json", "records"),
+    ],
+    ids=["empty_list", "too_many", "malformed_json", "wrong_content_type", "wrong_key"],
+)
+def test_malformed_requests_are_4xx(
+    body: str | None, content_type: str, fragment: str, served: dict[str, Any], server: str
+) -> None:
+    if body is None:
+        record = records(served["state"], DAYS[0])[0][0]
+        body = json.dumps({"records": [record] * 1001})
+    response = httpx.post(
+        f"{server}/predict", content=body, headers={"content-type": content_type}, timeout=30
+    )
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert fragment.lower() in response.text.lower()
+
+
+def test_probes_docs_and_metrics_are_open_and_the_api_key_guards_scoring(
+    served: dict[str, Any], tmp_path: Path
+) -> None:
+    record = records(served["state"], DAYS[0])[0][0]
+    with bentoml_server(
+        str(served["first"]["bento_tag"]), tmp_path / "key.log", MLAP_API_KEY="s3cret"
+    ) as url:
+        wait_ready(url)
+        for path in ("/livez", "/readyz", "/metrics", "/docs.json", "/"):
+            assert httpx.get(f"{url}{path}", timeout=10).status_code == 200, path
+        spec = httpx.get(f"{url}/docs.json", timeout=10).json()
+        assert "FlightsRecord" in json.dumps(spec) and "Scheduled departure hour" in json.dumps(
+            spec
+        )
+        denied = httpx.post(f"{url}/predict", json={"records": [record]}, timeout=30)
+        assert denied.status_code == 401 and "X-API-Key" in denied.text
+        wrong = httpx.post(f"{url}/metadata", headers={"x-api-key": "nope"}, timeout=30)
+        assert wrong.status_code == 401
+        allowed = httpx.post(
+            f"{url}/predict",
+            json={"records": [record]},
+            headers={"x-api-key": "s3cret"},
+            timeout=30,
+        )
+        assert allowed.status_code == 200
+        metadata = httpx.post(f"{url}/metadata", headers={"x-api-key": "s3cret"}, timeout=30).json()
+        assert metadata["version"] == served["champion"] and "roc_auc" in metadata["test_metrics"]
+        assert "time_hour" in metadata["schema"]
+
+
+def test_a_tampered_model_keeps_the_service_unready(served: dict[str, Any], tmp_path: Path) -> None:
+    import bentoml
+
+    source = bentoml.models.get(str(served["first"]["bento_tag"]))
+    with bentoml.models.create("flight_delays_tampered") as model:
+        shutil.copytree(source.path, model.path, dirs_exist_ok=True)
+        target = Path(model.path) / "model" / "model.ubj"
+        data = bytearray(target.read_bytes())
+        data[-1] ^= 1
+        target.write_bytes(bytes(data))
+    log = tmp_path / "tampered.log"
+    with bentoml_server(
+        "bentos.service:ChampionService", log, MLAP_BENTO_MODEL=str(model.tag)
+    ) as url:
+        time.sleep(3)
+        assert httpx.get(f"{url}/livez", timeout=10).status_code == 200
+        assert httpx.get(f"{url}/readyz", timeout=10).status_code != 200
+        record = records(served["state"], DAYS[0])[0][0]
+        refused = httpx.post(f"{url}/predict", json={"records": [record]}, timeout=30)
+        assert refused.status_code == 503
+    assert "champion not loaded" in log.read_text() and "model.ubj" in log.read_text()
+
+
+def test_batch_predictions_asset(served: dict[str, Any]) -> None:
+    state = served["state"]
+    for day in DAYS:
+        batch = pd.read_parquet(
+            state / "lake" / "flight_delays" / "batch_predictions" / f"{day}.parquet"
+        )
+        features = pd.read_parquet(state / "lake" / "flight_delays" / "features" / f"{day}.parquet")
+        assert len(batch) == len(features)
+        assert {"probability", "label", "model_version", "actual", "flight", "event_date"} <= set(
+            batch.columns
+        )
+        assert batch["probability"].between(0, 1).all()
+        assert (batch["label"] == (batch["probability"] >= 0.5)).all()
+        assert set(batch["model_version"]) == {served["champion"]}
+    assert AssetKey(["flight_delays", "batch_predictions"])  # key used by monitoring later
