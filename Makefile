@@ -20,6 +20,7 @@ export UV_PYTHON := $(PYTHON)
 help:
 	@echo "make demo   - install, then backfill flight_delays for 2013 end to end"
 	@echo "make test   - install, then run the test suite"
+	@echo "make serve  - serve the champion's bento on http://127.0.0.1:3100"
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000"
 	@echo "make lint   - ruff and mypy"
 
@@ -57,6 +58,9 @@ test: install browser
 
 test-fast: install
 	$(VENV)/bin/python -m pytest -m "not slow"
+
+serve: install
+	$(VENV)/bin/mlap serve flight_delays
 
 ui: install
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml

@@ -1,6 +1,8 @@
 """`mlap`: the platform's own verbs. Dagster, `dagster dev` and `bentoml` keep working as usual."""
 
+import sys
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -85,6 +87,30 @@ def rollback(
             typer.echo(error.to_string().strip().splitlines()[-1] if error else "failed", err=True)
     if not result.success:
         raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 3100,
+) -> None:
+    """Serve the current champion's bento with `bentoml serve` on 127.0.0.1."""
+    import os
+
+    from ml_assets.definitions import defs
+
+    lake = (defs.resources or {})["lake"]
+    try:
+        built = lake.read([pipeline, "champion_bento"])  # type: ignore[attr-defined]
+    except FileNotFoundError:
+        typer.echo(f"{pipeline} has no bento yet: run `mlap train {pipeline}` first", err=True)
+        raise typer.Exit(2) from None
+    tag = str(built.iloc[0]["bento_tag"])
+    home = environment.bentoml_home()
+    typer.echo(f"serving {tag} from {home} on http://127.0.0.1:{port}")
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    command = [bentoml, "serve", tag, "--host", "127.0.0.1", "--port", str(port)]
+    os.execvpe(command[0], command, {**os.environ, "BENTOML_HOME": str(home)})
 
 
 def _train(pipeline: str) -> "TrainingSummary":

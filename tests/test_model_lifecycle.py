@@ -232,7 +232,7 @@ def test_tampered_champion_is_refused_and_stays_in_place(
                 test["delayed"].astype(int).to_numpy(),
                 flight_config.promotion,
             )
-        assert lifecycle.alias(CHAMPION) == champion.version
+        assert lifecycle.alias(CHAMPION) == str(champion.version)
     finally:
         model_file.write_bytes(original)
 

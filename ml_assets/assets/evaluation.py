@@ -220,7 +220,9 @@ def _score_run(
 
 
 def _number(value: Any) -> float:
-    return float(value) if value is not None and not pd.isna(value) else float("nan")
+    """A headline metric for the UI, rounded to 4 decimals (the asset's table and MLflow keep
+    the exact values); NaN when the metric is undefined (e.g. a single-class window)."""
+    return round(float(value), 4) if value is not None and not pd.isna(value) else float("nan")
 
 
 __all__ = ["EVALUATION_GROUP", "MODELS_GROUP", "build_evaluation_assets"]

@@ -251,7 +251,7 @@ def _challenger(config: PipelineConfig) -> AssetsDefinition:
             metadata={
                 "family": str(best["family"]),
                 "version": str(version.version),
-                "validation_roc_auc": float(best["validation_roc_auc"]),
+                "validation_roc_auc": round(float(best["validation_roc_auc"]), 4),
                 "mlflow_run_id": str(best["mlflow_run_id"]),
             },
         )

@@ -1,0 +1,183 @@
+"""The three HTTP peers: how each is started, probed, asked and stopped.
+
+Each server runs in its own process group on 127.0.0.1 with one worker, and is stopped
+(SIGTERM, then SIGKILL) when its block ends, whatever happened inside.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from benchmarks.serving.state import Champion, platform_env
+from ml_assets.environment import PROJECT_ROOT
+from ml_assets.packaging import SERVING_PACKAGES
+
+BIN = PROJECT_ROOT / ".venv" / "bin"
+MLFLOW_MODEL_FILE = Path(__file__).with_name("mlflow_model.py")
+START_TIMEOUT_S = 180
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    command: Callable[[int], list[str]]
+    env: dict[str, str]
+    ready_path: str
+    predict_path: str
+    body_key: str
+    unwrap: Callable[[Any], list[dict[str, Any]]]
+
+    def body(self, records: list[dict[str, Any]]) -> bytes:
+        return json.dumps({self.body_key: records}).encode()
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and all its child processes so far."""
+        total = 0.0
+        try:
+            root = psutil.Process(self.process.pid)
+            for proc in [root, *root.children(recursive=True)]:
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+        return total
+
+
+def peers(champion: Champion) -> list[Peer]:
+    env = _server_env(champion)
+    mlflow_dir = mlflow_model(champion)
+    return [
+        Peer(
+            name="BentoML",
+            command=lambda port: [
+                *[str(BIN / "bentoml"), "serve", champion.bento_tag],
+                *["--host", "127.0.0.1", "--port", str(port)],
+            ],
+            env=env,
+            ready_path="/readyz",
+            predict_path="/predict",
+            body_key="records",
+            unwrap=lambda payload: payload,
+        ),
+        Peer(
+            name="FastAPI",
+            command=lambda port: [
+                *[str(BIN / "uvicorn"), "benchmarks.serving.fastapi_app:app", "--workers", "1"],
+                *["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                "--no-access-log",
+            ],
+            env={**env, "MLAP_BENCH_BUNDLE": str(champion.bundle)},
+            ready_path="/readyz",
+            predict_path="/predict",
+            body_key="records",
+            unwrap=lambda payload: payload,
+        ),
+        Peer(
+            name="MLflow",
+            command=lambda port: [
+                *[str(BIN / "mlflow"), "models", "serve", "-m", str(mlflow_dir)],
+                *["--env-manager", "local", "--host", "127.0.0.1", "-p", str(port), "-w", "1"],
+            ],
+            env=env,
+            ready_path="/ping",
+            predict_path="/invocations",
+            body_key="dataframe_records",
+            unwrap=lambda payload: payload["predictions"],
+        ),
+    ]
+
+
+def mlflow_model(champion: Champion) -> Path:
+    """The MLflow pyfunc peer for this champion, saved once per bento version."""
+    folder = champion.state / "mlflow_peer" / champion.bento_tag.replace(":", "-")
+    if folder.exists():
+        return folder
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    pins = [f"{n}=={importlib.metadata.version(n)}" for n in ("mlflow", *SERVING_PACKAGES)]
+    mlflow.pyfunc.save_model(
+        str(folder),
+        python_model=str(MLFLOW_MODEL_FILE),
+        artifacts={"bundle": str(champion.bundle)},
+        pip_requirements=pins,
+    )
+    return folder
+
+
+@contextmanager
+def serving(peer: Peer, log: Path) -> Iterator[Server]:
+    """Start `peer`, wait until it is ready, yield it, always stop it."""
+    port = _free_port()
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            peer.command(port),
+            env=peer.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=PROJECT_ROOT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process)
+    try:
+        _wait_ready(server, peer.ready_path, log)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _server_env(champion: Champion) -> dict[str, str]:
+    env = platform_env(champion.state)
+    env.pop("MLAP_API_KEY", None)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_ready(server: Server, path: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited early (log {log}):\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{server.url}{path}", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"not ready after {START_TIMEOUT_S} s (log {log})")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)

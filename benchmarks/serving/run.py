@@ -1,0 +1,208 @@
+"""Run the serving benchmark: in-process limits, then each HTTP peer in turn, one table.
+
+    .venv/bin/python -m benchmarks.serving.run --duration 10 --concurrency 1,8,32
+
+Only one server runs at a time, on 127.0.0.1, and each is stopped before the next starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import logging
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from benchmarks.serving import inprocess, workload
+from benchmarks.serving.load import Load, Measurement, measure
+from benchmarks.serving.peers import Peer, Server, peers, serving
+from benchmarks.serving.report import Results, render
+from benchmarks.serving.state import Champion, prepare
+from ml_assets.environment import PROJECT_ROOT, TELEMETRY_OFF
+from ml_assets.lib.scoring import Scorer
+
+logger = logging.getLogger("benchmarks.serving")
+
+HERE = Path(__file__).resolve().parent
+MAX_REQUESTS = 200_000
+TOLERANCE = 1e-6
+VERIFY_BATCH, VERIFY_SINGLES = 200, 20
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _arguments(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    os.environ.update(TELEMETRY_OFF)
+    load_before = _wait_for_quiet(args.max_load, args.max_wait) if args.max_load else None
+    champion = prepare(args.state)
+    scorer = Scorer.from_bundle(champion.bundle)
+    records = workload.load_records(champion.validated_flights, scorer, args.records)
+    singles = [[r] for r in records]
+    batches = workload.batches(records)
+    results = Results(_context(args, champion, scorer, len(records), load_before))
+
+    for stage in inprocess.stages(scorer):
+        logger.info("measuring %s", stage.name)
+        one = inprocess.time_calls(stage, singles[:500], Load(1, args.duration, MAX_REQUESTS))
+        results.single[stage.name] = {1: one}
+        many = inprocess.time_calls(stage, batches, Load(1, args.duration, MAX_REQUESTS))
+        results.batch[stage.name] = {1: many}
+
+    logs = champion.state / "logs"
+    logs.mkdir(exist_ok=True)
+    for peer in peers(champion):
+        if args.peers and peer.name not in args.peers:
+            continue
+        logger.info("starting %s", peer.name)
+        with serving(peer, logs / f"{peer.name.lower()}.log") as server:
+            _verify(peer, server, scorer, records)
+            single_bodies = [peer.body(r) for r in singles]
+            batch_bodies = [peer.body(b) for b in batches]
+            results.single[peer.name] = _levels(
+                peer, server, single_bodies, args.concurrency, args.duration
+            )
+            results.batch[peer.name] = _levels(
+                peer, server, batch_bodies, args.batch_concurrency, args.duration
+            )
+
+    results.context["load average after (1/5/15 min)"] = _load_text()
+    args.out.write_text(render(results))
+    logger.info("wrote %s", args.out)
+    print(render(results))
+
+
+def _levels(
+    peer: Peer, server: Server, bodies: list[bytes], levels: list[int], duration: float
+) -> dict[int, Measurement]:
+    out = {}
+    for concurrency in levels:
+        load = Load(concurrency, duration, MAX_REQUESTS)
+        m = measure(
+            server.url + peer.predict_path,
+            bodies,
+            load,
+            warmup_requests=max(50, 4 * concurrency),
+            server_cpu=server.cpu_seconds,
+        )
+        logger.info(
+            "%s c=%d: %.1f req/s, p50 %.2f ms, p99 %.2f ms, %d errors",
+            peer.name,
+            concurrency,
+            m.requests_per_s,
+            m.percentile_ms(50),
+            m.percentile_ms(99),
+            m.errors,
+        )
+        out[concurrency] = m
+    return out
+
+
+def _verify(peer: Peer, server: Server, scorer: Scorer, records: list[dict[str, Any]]) -> None:
+    """Refuse to measure a server whose answers differ from the in-process scorer."""
+    url = server.url + peer.predict_path
+    batch = records[:VERIFY_BATCH]
+    got = _probabilities(peer, url, batch)
+    singles = records[VERIFY_BATCH : VERIFY_BATCH + VERIFY_SINGLES]
+    for record in singles:
+        got += _probabilities(peer, url, [record])
+    expected = workload.expected_probabilities(scorer, batch + singles)
+    if len(got) != len(expected):
+        raise AssertionError(f"{peer.name}: {len(got)} predictions for {len(expected)} records")
+    diff = float(np.max(np.abs(np.asarray(got) - expected)))
+    if diff >= TOLERANCE:
+        raise AssertionError(f"{peer.name} disagrees with the in-process scorer: max |diff| {diff}")
+    logger.info("%s agrees with the in-process scorer (max |diff| %.2g)", peer.name, diff)
+
+
+def _probabilities(peer: Peer, url: str, records: list[dict[str, Any]]) -> list[float]:
+    response = httpx.post(
+        url, content=peer.body(records), headers={"content-type": "application/json"}, timeout=60
+    )
+    if response.status_code != 200:
+        raise AssertionError(f"{peer.name}: {response.status_code} {response.text[:500]}")
+    return [float(p["probability"]) for p in peer.unwrap(response.json())]
+
+
+def _wait_for_quiet(max_load: float, max_wait: float) -> str:
+    """Wait (bounded) for the 1-minute load average to drop below `max_load`."""
+    deadline = time.monotonic() + max_wait
+    while os.getloadavg()[0] >= max_load and time.monotonic() < deadline:
+        logger.info("load average %.2f >= %.2f: waiting", os.getloadavg()[0], max_load)
+        time.sleep(15)
+    if os.getloadavg()[0] >= max_load:
+        logger.warning("load average still %.2f after %.0f s: running anyway", *os.getloadavg()[:1], max_wait)
+    return _load_text()
+
+
+def _load_text() -> str:
+    return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def _context(
+    args: argparse.Namespace,
+    champion: Champion,
+    scorer: Scorer,
+    records: int,
+    load_before: str | None,
+) -> dict[str, str]:
+    booster = scorer.loaded.model.get_booster()
+    versions = ", ".join(
+        f"{name} {importlib.metadata.version(name)}"
+        for name in ("bentoml", "fastapi", "uvicorn", "mlflow", "xgboost", "pandas", "aiohttp")
+    )
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
+        "load average before (1/5/15 min)": load_before or _load_text(),
+        "model": f"{champion.bento_tag}: {scorer.loaded.manifest.flavor}, "
+        f"{booster.num_boosted_rounds()} trees, {len(scorer.loaded.spec.columns)} features",
+        "records": f"{records} real flights (last days of validated_flights), rotated",
+        "per level": f"{args.duration:g} s after {max(50, 4)}+ warm-up requests; one worker per server",
+        "client": "one asyncio aiohttp client in one process, pool = concurrency",
+        "versions": versions,
+        "state": str(champion.state.relative_to(PROJECT_ROOT) if champion.state.is_relative_to(PROJECT_ROOT) else champion.state),
+    }
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=PROJECT_ROOT / "var" / "benchmarks" / "serving",
+        help="benchmark state folder; a champion is trained there if it has none",
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per level")
+    parser.add_argument("--concurrency", type=_ints, default=[1, 8, 32])
+    parser.add_argument("--batch-concurrency", type=_ints, default=[1, 2])
+    parser.add_argument("--records", type=int, default=6000, help="distinct records rotated")
+    parser.add_argument(
+        "--peers", type=lambda s: s.split(","), default=None, help="subset, e.g. BentoML,FastAPI"
+    )
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        default=None,
+        help="first wait for the 1-minute load average to drop below this",
+    )
+    parser.add_argument("--max-wait", type=float, default=600.0, help="seconds, for --max-load")
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args(argv)
+    if not 1 <= args.duration <= 120:
+        parser.error("--duration must be between 1 and 120 seconds")
+    return args
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+if __name__ == "__main__":
+    main()
