@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ml_assets import environment
+from ml_assets.audit_cli import audit
 
 if TYPE_CHECKING:
     from dagster import Definitions, JobDefinition
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Dagster ML asset platform: the platform's own commands.", no_args_is_help=True
 )
+app.add_typer(audit, name="audit")
 
 
 @app.callback()
@@ -101,7 +103,7 @@ def serve(
 
     lake = (defs.resources or {})["lake"]
     try:
-        built = lake.read([pipeline, "champion_bento"])  # type: ignore[attr-defined]
+        built = lake.read([pipeline, "champion_bento"])
     except FileNotFoundError:
         typer.echo(f"{pipeline} has no bento yet: run `mlap train {pipeline}` first", err=True)
         raise typer.Exit(2) from None

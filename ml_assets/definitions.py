@@ -35,6 +35,7 @@ def model_registry_resource() -> ModelRegistryResource:
         tracking_uri=environment.mlflow_uri(),
         artifact_root=str(mlflow_dir / "artifacts"),
         lock_dir=str(environment.state_dir() / "locks"),
+        decision_log_dir=str(environment.state_dir() / "audit" / "decisions"),
     )
 
 

@@ -12,6 +12,7 @@ from dagster import (
     define_asset_job,
 )
 
+from ml_assets.assets.audit import build_audit_assets
 from ml_assets.assets.champion import build_champion_assets, build_rollback_job
 from ml_assets.assets.datasets import DATASETS_GROUP, build_dataset_assets
 from ml_assets.assets.deployment import build_deployment_assets
@@ -64,13 +65,16 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
             *build_evaluation_assets(config),
             *build_champion_assets(config),
             *build_deployment_assets(config, partitions),
+            *build_audit_assets(config),
         ]
         jobs.append(
             define_asset_job(
                 train_job_name(config.name),
                 selection=(
                     pipeline & AssetSelection.groups(MODELS_GROUP, EVALUATION_GROUP)
-                    | AssetSelection.assets(model_key(config.name, "champion_bento"))
+                    | AssetSelection.assets(
+                        model_key(config.name, "champion_bento"), model_key(config.name, "passport")
+                    )
                 ),
                 description=(
                     f"Trains `{config.name}`: training set as of the latest day, tuned "

@@ -13,6 +13,7 @@ from ml_assets import environment
 from ml_assets.lib.artifacts import load_model
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.scoring import serving_columns, write_bundle
+from ml_assets.passport import passport_id
 from resources.lake import LakeResource
 from resources.model_registry import ModelRegistryResource
 
@@ -86,7 +87,7 @@ def export_bundle(
                 for n, s in serving_columns(config).items()
             },
             "example_record": example_record(lake, config),
-            "passport_id": None,
+            "passport_id": passport_id(config.name, str(version), expected),
         }
         write_bundle(folder, local, config, references, metadata, background(lake, config))
     return metadata

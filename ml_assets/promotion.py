@@ -139,8 +139,16 @@ def rollback(registry: ModelRegistryResource, pipeline: str, actor: str) -> Deci
 def _record(
     registry: ModelRegistryResource, pipeline: str, version: str, record: DecisionRecord
 ) -> None:
-    """Decision tags on the model version and on the MLflow run that trained it."""
+    """Append to the hash-chained decision log (anchoring its head in the registry), then
+    tag the model version and the MLflow run that trained it. Runs under the promotion
+    lock, so log order is decision order."""
+    from ml_assets.lib.decision_log import append
+
+    entry = append(registry.decision_log(pipeline), pipeline, record.action, record.as_dict())  # type: ignore[arg-type]
+    registry.anchor_head(pipeline, entry.entry_hash)
     tags = {f"decision.{k}": v for k, v in record.as_dict().items() if v is not None}
+    tags["decision.log_index"] = entry.index
+    tags["decision.log_entry_hash"] = entry.entry_hash
     registry.tag_version(pipeline, version, tags)
     run_id = registry.client().get_model_version(pipeline, version).run_id
     if run_id:

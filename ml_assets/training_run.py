@@ -39,6 +39,10 @@ class TrainingSummary:
         if decision:
             lines.append(f"decision: {decision.get('action')}: {decision.get('reason')}")
             lines.append(f"champion: version {decision.get('champion_version')}")
+        bento = self.metadata.get("champion_bento", {})
+        if bento:
+            verb = "built" if bento.get("rebuilt") else "kept"
+            lines.append(f"bento: {verb} {bento.get('bento_tag')} (serve it: make serve)")
         if self.error:
             lines.append(f"error: {self.error}")
         return "\n".join(lines)

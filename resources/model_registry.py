@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
+DECISION_LOG_HEAD = "decision_log_head"
 
 
 class ModelRegistryResource(ConfigurableResource):
@@ -34,6 +35,9 @@ class ModelRegistryResource(ConfigurableResource):
     tracking_uri: str = Field(description="MLflow tracking URI, e.g. sqlite:////abs/mlflow.db.")
     artifact_root: str = Field(description="Folder or URL under which run artifacts are stored.")
     lock_dir: str = Field(description="Folder of the promotion locks (one file per pipeline).")
+    decision_log_dir: str = Field(
+        description="Folder of the hash-chained decision logs (one JSON Lines file per pipeline)."
+    )
 
     def client(self) -> MlflowClient:
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -111,6 +115,22 @@ class ModelRegistryResource(ConfigurableResource):
         return Path(
             mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(into))
         )
+
+    def decision_log(self, pipeline: str) -> Path:
+        return Path(self.decision_log_dir) / f"{pipeline}.jsonl"
+
+    def anchored_head(self, pipeline: str) -> str | None:
+        """The decision log's last entry hash as recorded in the registry (the anchor)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = self.client().get_registered_model(pipeline)
+        except MlflowException:
+            return None
+        return model.tags.get(DECISION_LOG_HEAD)
+
+    def anchor_head(self, pipeline: str, entry_hash: str) -> None:
+        self.client().set_registered_model_tag(pipeline, DECISION_LOG_HEAD, entry_hash)
 
     @contextmanager
     def promotion_lock(self, pipeline: str) -> Iterator[None]:

@@ -27,6 +27,7 @@ def pipeline_defs(config: PipelineConfig, state: Path) -> Definitions:
                     tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
                     artifact_root=str(state / "mlruns"),
                     lock_dir=str(state / "locks"),
+                    decision_log_dir=str(state / "decisions"),
                 ),
             },
             executor=in_process_executor,

@@ -51,7 +51,14 @@ def test_every_asset_is_described_grouped_and_owned() -> None:
     for key in graph.get_all_asset_keys():
         spec = graph.get(key)
         assert spec.description and len(spec.description) > 60, key
-        assert spec.group_name in {"datasets", "features", "models", "evaluation", "deployment"}, key
+        assert spec.group_name in {
+            "datasets",
+            "features",
+            "models",
+            "evaluation",
+            "deployment",
+            "audit",
+        }, key
         assert spec.owners, key
 
 

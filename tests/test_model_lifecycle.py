@@ -47,6 +47,7 @@ class Lifecycle:
             tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
             artifact_root=str(state / "mlruns"),
             lock_dir=str(state / "locks"),
+            decision_log_dir=str(state / "decisions"),
         )
 
     def defs(self, config: PipelineConfig) -> Definitions:

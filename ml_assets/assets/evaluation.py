@@ -129,7 +129,8 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
                 "brier": _number(main["brier"]),
                 "f1": _number(main["f1"]),
                 "holdout_rows": len(y),
-                "metrics": MetadataValue.md(table.to_markdown(floatfmt=".4f")),
+                # One column per model: a row per model would overflow the UI's value column.
+                "metrics": MetadataValue.md(table.T.to_markdown(floatfmt=".4f")),
                 "confusion_matrix": MetadataValue.json(confusion),
                 "plots": MetadataValue.md(pictures),
                 "slices": MetadataValue.md(
