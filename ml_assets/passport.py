@@ -133,6 +133,7 @@ def _history(instance: DagsterInstance, key: AssetKey) -> dict[str | None, list[
                     "run_id": record.run_id,
                     "time": record.timestamp,
                     "data_version": str(content.value) if content else None,
+                    "code_version": (materialization.tags or {}).get("dagster/code_version"),
                 }
             )
         if not page.has_more:
@@ -183,7 +184,22 @@ def _feature_lineage(
         if found is None:
             missing.append(f"{name}/validated_{join.source}: no materialisation in the instance")
         references[join.source] = found
-    return {"partitions": partitions, "references": references}
+    return {
+        "partitions": partitions,
+        "references": references,
+        "code_versions": _upstream_code_versions(partitions),
+    }
+
+
+def _upstream_code_versions(partitions: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Distinct code versions of features / validated / raw across the partitions used."""
+    versions: dict[str, set[str]] = defaultdict(set)
+    for entry in partitions.values():
+        for stage in ("features", "validated", "raw"):
+            record = entry.get(stage)
+            if record and record.get("code_version"):
+                versions[stage].add(record["code_version"])
+    return {stage: sorted(found) for stage, found in versions.items()}
 
 
 def _checks(

@@ -49,6 +49,7 @@ def test_passport_lineage_matches_the_partitions_really_used(trained: Lifecycle)
     assert {"training_set", "candidates", "champion_model"} <= set(
         passport["code"]["code_versions"]
     )
+    assert set(passport["lineage"]["code_versions"]) == {"features", "validated", "raw"}
     assert len(passport["checks"]) >= 3 and all(c["passed"] for c in passport["checks"])
     assert "roc_auc" in passport["evaluation"]
     assert passport["passport_id"].startswith(f"flight_delays-v{version}-")

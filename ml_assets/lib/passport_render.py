@@ -62,6 +62,10 @@ def render_markdown(passport: dict[str, Any]) -> str:
             f"- {name}: `{version}`"
             for name, version in sorted(passport["code"]["code_versions"].items())
         ],
+        *[
+            f"- {stage} (partitions used): " + ", ".join(f"`{v}`" for v in versions)
+            for stage, versions in sorted(passport["lineage"].get("code_versions", {}).items())
+        ],
         "",
         "## Missing from the instance",
         "",
