@@ -6,6 +6,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetsDefinition, Failure, MetadataValue, Output, asset
 
 from ml_assets import environment
+from ml_assets.assets.datasets import section_version
 from ml_assets.assets.training import model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.passport_render import render_markdown
@@ -26,6 +27,7 @@ def build_audit_assets(config: PipelineConfig) -> list[AssetsDefinition]:
         group_name=AUDIT_GROUP,
         kinds={"json"},
         owners=list(config.owners),
+        code_version=section_version("passport", 1),
     )
     def passport(
         context: AssetExecutionContext, model_registry: ModelRegistryResource

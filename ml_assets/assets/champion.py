@@ -19,6 +19,7 @@ from dagster import (
     op,
 )
 
+from ml_assets.assets.datasets import section_version
 from ml_assets.assets.evaluation import holdout_rows
 from ml_assets.assets.training import MODELS_GROUP, model_key
 from ml_assets.lib.config import PipelineConfig
@@ -44,6 +45,7 @@ def _champion(config: PipelineConfig) -> AssetsDefinition:
         group_name=MODELS_GROUP,
         kinds={"mlflow"},
         owners=list(config.owners),
+        code_version=section_version("champion_model", config.promotion.model_dump(mode="json")),
     )
     def champion_model(
         context: AssetExecutionContext,

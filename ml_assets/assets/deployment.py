@@ -19,6 +19,7 @@ from dagster import (
 )
 
 from ml_assets import environment
+from ml_assets.assets.datasets import section_version
 from ml_assets.assets.features import features_key
 from ml_assets.assets.training import model_key
 from ml_assets.lib.config import PipelineConfig
@@ -44,6 +45,7 @@ def _champion_bento(config: PipelineConfig) -> AssetsDefinition:
         group_name=DEPLOYMENT_GROUP,
         kinds={"bentoml"},
         owners=list(config.owners),
+        code_version=section_version("champion_bento", config.serving.model_dump(mode="json")),
     )
     def champion_bento(
         context: AssetExecutionContext,
@@ -107,6 +109,7 @@ def _batch_predictions(
         backfill_policy=BackfillPolicy.single_run(),
         kinds={"pandas", "parquet", "bentoml"},
         owners=list(config.owners),
+        code_version=section_version("batch_predictions", config.promotion.threshold),
     )
     def batch_predictions(
         context: AssetExecutionContext, features: pd.DataFrame, champion_bento: pd.DataFrame

@@ -15,6 +15,7 @@ from dagster import (
     asset,
 )
 
+from ml_assets.assets.datasets import section_version
 from ml_assets.assets.training import MODELS_GROUP, WINDOW, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.promotion import score_version
@@ -47,6 +48,9 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         group_name=EVALUATION_GROUP,
         kinds={"scikit-learn", "mlflow"},
         owners=list(config.owners),
+        code_version=section_version(
+            "evaluation", config.promotion.threshold, training.slice_columns
+        ),
     )
     def evaluation(
         context: AssetExecutionContext,
@@ -129,8 +133,7 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
                 "brier": _number(main["brier"]),
                 "f1": _number(main["f1"]),
                 "holdout_rows": len(y),
-                # One column per model: a row per model would overflow the UI's value column.
-                "metrics": MetadataValue.md(table.T.to_markdown(floatfmt=".4f")),
+                "metrics": MetadataValue.md(_comparison_markdown(table, challenger_name)),
                 "confusion_matrix": MetadataValue.json(confusion),
                 "plots": MetadataValue.md(pictures),
                 "slices": MetadataValue.md(
@@ -153,6 +156,7 @@ def _explanation(config: PipelineConfig) -> AssetsDefinition:
         group_name=EVALUATION_GROUP,
         kinds={"shap", "mlflow"},
         owners=list(config.owners),
+        code_version=section_version("explanation", 1),
     )
     def explanation(
         context: AssetExecutionContext,
@@ -218,6 +222,20 @@ def _score_run(
         return predict_proba(
             load_model(Path(local), expected_manifest_sha256=manifest_sha256), frame
         )
+
+
+def _comparison_markdown(table: pd.DataFrame, challenger_name: str) -> str:
+    """The models side by side, one short-named column each and a metric per row, so that
+    the table fits the UI's metadata value column (a row per model overflows it)."""
+    shown = table.drop(columns="n", errors="ignore").T
+    shown.columns = [str(name).split()[0] for name in shown.columns]
+    legend = {
+        "challenger": challenger_name.removeprefix("challenger ").strip("()"),
+        "logistic": "the tuned logistic-regression candidate",
+        "majority": "always the training window's majority class",
+    }
+    notes = "; ".join(f"{name}: {legend[name]}" for name in shown.columns if name in legend)
+    return f"{shown.to_markdown(floatfmt='.4f')}\n\n{notes}"
 
 
 def _number(value: Any) -> float:

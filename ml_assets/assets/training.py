@@ -228,6 +228,7 @@ def _challenger(config: PipelineConfig) -> AssetsDefinition:
         group_name=MODELS_GROUP,
         kinds={"mlflow"},
         owners=list(config.owners),
+        code_version=section_version("challenger_model", 1),
     )
     def challenger_model(
         context: AssetExecutionContext,
