@@ -15,7 +15,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help install browser demo test test-fast ui lint format clean
+.PHONY: help install browser demo test test-fast serve ui lint format clean
 
 help:
 	@echo "make demo   - install, then backfill flight_delays for 2013 end to end"
@@ -76,3 +76,9 @@ format: install
 
 clean:
 	rm -rf $(STATE)/dagster_home $(STATE)/lake
+
+.PHONY: bench-serving
+# BentoML vs bare FastAPI vs `mlflow models serve` vs in-process, on this machine; writes
+# benchmarks/serving/RESULTS.md. Waits (up to 10 min) for a quiet machine first.
+bench-serving: install
+	$(VENV)/bin/python -m benchmarks.serving.run --max-load 1.0
