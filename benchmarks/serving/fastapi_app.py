@@ -43,7 +43,8 @@ def readyz() -> dict[str, bool]:
 
 @app.post("/predict")
 def predict(request: PredictRequest) -> list[Prediction]:
-    events = scorer.events_frame([r.model_dump() for r in request.records])
+    records: list[BaseModel] = request.records
+    events = scorer.events_frame([r.model_dump() for r in records])
     scored = scorer.score(events)
     return [
         Prediction(probability=p, label=bool(label), model_version=v)

@@ -8,7 +8,7 @@ Three depths: the servers' whole work (validate records, `events_frame`, `score`
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,10 @@ import pandas as pd
 from benchmarks.serving.load import Load, Measurement
 from ml_assets.lib.request_model import record_model
 from ml_assets.lib.scoring import Scorer
+
+WHOLE = "in-process: records -> score"
+SCORE_EVENTS = "in-process: score(events)"
+MODEL_ONLY = "in-process: inplace_predict"
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,38 @@ def stages(scorer: Scorer) -> list[Stage]:
 
     booster = scorer.loaded.model.get_booster()
     return [
-        Stage("in-process: records -> score", lambda rs: scorer.score(events(rs)), list),
-        Stage("in-process: score(events)", scorer.score, events),
-        Stage("in-process: inplace_predict", booster.inplace_predict, matrix),
+        Stage(WHOLE, lambda rs: scorer.score(events(rs)), list),
+        Stage(SCORE_EVENTS, scorer.score, events),
+        Stage(MODEL_ONLY, booster.inplace_predict, matrix),
     ]
+
+
+def breakdown(scorer: Scorer, records: list[dict[str, Any]]) -> dict[str, float]:
+    """CPU ms per single-record call of each step of a request's scoring, in order."""
+    record = record_model(scorer.config)
+    booster = scorer.loaded.model.get_booster()
+    dumped: list[list[Mapping[str, Any]]] = [[record(**r).model_dump()] for r in records]
+    events = [scorer.events_frame(d) for d in dumped]
+    features = [scorer.features(e) for e in events]
+    matrices = [scorer.loaded.spec.matrix(f) for f in features]
+    steps: list[tuple[str, Callable[[Any], object], list[Any]]] = [
+        ("validate (pydantic)", lambda r: record(**r).model_dump(), records),
+        ("events_frame (typing)", scorer.events_frame, dumped),
+        ("features (joins + feature ops)", scorer.features, events),
+        ("model matrix (FeatureSpec.matrix)", scorer.loaded.spec.matrix, features),
+        ("model (inplace_predict)", booster.inplace_predict, matrices),
+        ("score_features (matrix + model + result)", scorer.score_features, features),
+    ]
+    return {name: _cpu_ms(call, inputs) for name, call, inputs in steps}
+
+
+def _cpu_ms(call: Callable[[Any], object], inputs: list[Any]) -> float:
+    for item in inputs[:10]:
+        call(item)
+    started = time.process_time()
+    for item in inputs:
+        call(item)
+    return (time.process_time() - started) * 1000 / len(inputs)
 
 
 def time_calls(stage: Stage, inputs: list[list[dict[str, Any]]], load: Load) -> Measurement:

@@ -6,8 +6,9 @@ stores it next to a copy of the serving bundle; `mlflow models serve` runs it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import mlflow
 import pandas as pd
@@ -29,7 +30,8 @@ class ChampionModel(PythonModel):
     ) -> pd.DataFrame:
         # MLflow hands over a DataFrame: missing values come back as NaN, the request had null.
         rows = model_input.astype(object).where(model_input.notna(), None)
-        records = [self.record(**row).model_dump() for row in rows.to_dict("records")]
+        rows_as_dicts = cast("list[dict[str, Any]]", rows.to_dict("records"))
+        records: list[Mapping[str, Any]] = [self.record(**r).model_dump() for r in rows_as_dicts]
         scored = self.scorer.score(self.scorer.events_frame(records))
         return scored.astype({"label": "bool", "model_version": "str"})
 

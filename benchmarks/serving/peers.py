@@ -6,15 +6,16 @@ Each server runs in its own process group on 127.0.0.1 with one worker, and is s
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,10 @@ def peers(champion: Champion) -> list[Peer]:
 def mlflow_model(champion: Champion) -> Path:
     """The MLflow pyfunc peer for this champion, saved once per bento version."""
     folder = champion.state / "mlflow_peer" / champion.bento_tag.replace(":", "-")
-    if folder.exists():
+    saved_code = folder / MLFLOW_MODEL_FILE.name
+    if saved_code.exists() and saved_code.read_bytes() == MLFLOW_MODEL_FILE.read_bytes():
         return folder
+    shutil.rmtree(folder, ignore_errors=True)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
@@ -125,7 +128,7 @@ def mlflow_model(champion: Champion) -> Path:
     return folder
 
 
-@contextmanager
+@contextlib.contextmanager
 def serving(peer: Peer, log: Path) -> Iterator[Server]:
     """Start `peer`, wait until it is ready, yield it, always stop it."""
     port = _free_port()
@@ -149,6 +152,8 @@ def serving(peer: Peer, log: Path) -> Iterator[Server]:
 def _server_env(champion: Champion) -> dict[str, str]:
     env = platform_env(champion.state)
     env.pop("MLAP_API_KEY", None)
+    # `mlflow models serve` starts `uvicorn` by name.
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
@@ -173,11 +178,13 @@ def _wait_ready(server: Server, path: str, log: Path) -> None:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
+    """SIGTERM to the server's process group, SIGKILL to whatever is left 30 s later."""
     try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+    process.wait(timeout=10)

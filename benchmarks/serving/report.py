@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from benchmarks.serving.inprocess import SCORE_EVENTS, WHOLE
 from benchmarks.serving.load import Measurement
 
 BENTOML, FASTAPI, MLFLOW = "BentoML", "FastAPI", "MLflow"
-SCORE_EVENTS = "in-process: score(events)"
 
 
 @dataclass
@@ -17,6 +17,7 @@ class Results:
     single: dict[str, dict[int, Measurement]] = field(default_factory=dict)
     batch: dict[str, dict[int, Measurement]] = field(default_factory=dict)
     batch_size: int = 1000
+    breakdown: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ def render(results: Results) -> str:
         _batch_table(results),
         "## Ratios against the aims",
         _aims_table(aims(results)),
+        "## Where a single-record request's time goes",
+        _breakdown_table(results),
     ]
     return "\n\n".join(parts) + "\n"
 
@@ -129,6 +132,22 @@ def _aims_table(rows: list[Aim]) -> str:
         lines.append(
             f"| {aim.label} | " + " | ".join(cells) + f" | {sign} {aim.target} | {aim.met()} |"
         )
+    return "\n".join(lines)
+
+
+def _breakdown_table(results: Results) -> str:
+    """In-process CPU per step, then each server's CPU per request beyond the scorer's."""
+    lines = ["| step | CPU ms per request |", "|---|---:|"]
+    lines += [f"| {step} | {ms:.2f} |" for step, ms in results.breakdown.items()]
+    scorer = results.single.get(WHOLE, {}).get(1)
+    if scorer is None:
+        return "\n".join(lines)
+    own = scorer.cpu_ms_per_request(scorer.server_cpu_s)
+    lines.append(f"| whole in-process path (records -> score) | {own:.2f} |")
+    for name in (BENTOML, FASTAPI, MLFLOW):
+        for concurrency, m in sorted(results.single.get(name, {}).items()):
+            extra = m.cpu_ms_per_request(m.server_cpu_s) - own
+            lines.append(f"| {name} server beyond the scorer, c={concurrency} | {_number(extra)} |")
     return "\n".join(lines)
 
 

@@ -39,6 +39,7 @@ VERIFY_BATCH, VERIFY_SINGLES = 200, 20
 def main(argv: list[str] | None = None) -> None:
     args = _arguments(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     os.environ.update(TELEMETRY_OFF)
     load_before = _wait_for_quiet(args.max_load, args.max_wait) if args.max_load else None
     champion = prepare(args.state)
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     batches = workload.batches(records)
     results = Results(_context(args, champion, scorer, len(records), load_before))
 
+    results.breakdown = inprocess.breakdown(scorer, records[:300])
     for stage in inprocess.stages(scorer):
         logger.info("measuring %s", stage.name)
         one = inprocess.time_calls(stage, singles[:500], Load(1, args.duration, MAX_REQUESTS))
@@ -88,7 +90,7 @@ def _levels(
             server.url + peer.predict_path,
             bodies,
             load,
-            warmup_requests=max(50, 4 * concurrency),
+            warmup_requests=_warmup(concurrency),
             server_cpu=server.cpu_seconds,
         )
         logger.info(
@@ -102,6 +104,10 @@ def _levels(
         )
         out[concurrency] = m
     return out
+
+
+def _warmup(concurrency: int) -> int:
+    return max(50, 4 * concurrency)
 
 
 def _verify(peer: Peer, server: Server, scorer: Scorer, records: list[dict[str, Any]]) -> None:
@@ -133,11 +139,11 @@ def _probabilities(peer: Peer, url: str, records: list[dict[str, Any]]) -> list[
 def _wait_for_quiet(max_load: float, max_wait: float) -> str:
     """Wait (bounded) for the 1-minute load average to drop below `max_load`."""
     deadline = time.monotonic() + max_wait
-    while os.getloadavg()[0] >= max_load and time.monotonic() < deadline:
-        logger.info("load average %.2f >= %.2f: waiting", os.getloadavg()[0], max_load)
+    while (load := os.getloadavg()[0]) >= max_load and time.monotonic() < deadline:
+        logger.info("load average %.2f >= %.2f: waiting", load, max_load)
         time.sleep(15)
-    if os.getloadavg()[0] >= max_load:
-        logger.warning("load average still %.2f after %.0f s: running anyway", *os.getloadavg()[:1], max_wait)
+    if load >= max_load:
+        logger.warning("load average still %.2f after %.0f s: running anyway", load, max_wait)
     return _load_text()
 
 
@@ -159,15 +165,17 @@ def _context(
     )
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
+        "machine": f"{os.cpu_count()} cores, {platform.platform()}, "
+        f"Python {platform.python_version()}",
         "load average before (1/5/15 min)": load_before or _load_text(),
         "model": f"{champion.bento_tag}: {scorer.loaded.manifest.flavor}, "
         f"{booster.num_boosted_rounds()} trees, {len(scorer.loaded.spec.columns)} features",
         "records": f"{records} real flights (last days of validated_flights), rotated",
-        "per level": f"{args.duration:g} s after {max(50, 4)}+ warm-up requests; one worker per server",
+        "per level": f"{args.duration:g} s, after max(50, 4 x concurrency) warm-up requests",
+        "servers": "one at a time, one worker each, on 127.0.0.1",
         "client": "one asyncio aiohttp client in one process, pool = concurrency",
         "versions": versions,
-        "state": str(champion.state.relative_to(PROJECT_ROOT) if champion.state.is_relative_to(PROJECT_ROOT) else champion.state),
+        "state": str(champion.state),
     }
 
 

@@ -32,9 +32,7 @@ def load_records(validated_flights: Path, scorer: Scorer, count: int) -> list[di
     if not frames:
         raise FileNotFoundError(f"no validated_flights partitions in {validated_flights}")
     rows = pd.concat(frames, ignore_index=True).tail(count)
-    records: list[dict[str, Any]] = json.loads(
-        rows.to_json(orient="records", date_format="iso")
-    )
+    records: list[dict[str, Any]] = json.loads(rows.to_json(orient="records", date_format="iso"))
     return records
 
 
