@@ -314,3 +314,21 @@ def test_batch_predictions_asset(served: dict[str, Any]) -> None:
         assert (batch["label"] == (batch["probability"] >= 0.5)).all()
         assert set(batch["model_version"]) == {served["champion"]}
     assert AssetKey(["flight_delays", "batch_predictions"])  # key used by monitoring later
+
+
+def test_indexed_serving_joins_equal_the_training_feature_code(served: dict[str, Any]) -> None:
+    import bentoml
+
+    from ml_assets.lib.features import build_features
+    from ml_assets.lib.scoring import Scorer
+
+    scorer = Scorer.from_bundle(Path(bentoml.models.get(str(served["first"]["bento_tag"])).path))
+    sent: list[dict[str, Any]] = []
+    for day in DAYS:
+        sent += records(served["state"], day)[0]
+    sent[0] = sent[0] | {"tailnum": None}  # no plane to join
+    sent[1] = sent[1] | {"tailnum": "N99999", "dest": "ZZZ"}  # keys the references lack
+    events = scorer.events_frame(sent)
+    expected = build_features(events, scorer.references, scorer.config, with_target=False)
+    pd.testing.assert_frame_equal(scorer.features(events), expected)
+    assert pd.isna(expected.loc[1, "plane_seats"]) and pd.isna(expected.loc[1, "dest_lat"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ class Scorer:
     references: dict[str, pd.DataFrame]
     metadata: dict[str, Any]
     background: pd.DataFrame | None = None
+    _lookup_cache: list[tuple[pd.Index, pd.DataFrame]] | None = field(default=None, repr=False)
 
     @classmethod
     def from_bundle(cls, folder: Path) -> Scorer:
@@ -87,7 +88,9 @@ class Scorer:
         _check_unique_keys(references, config)
         background_file = folder / BACKGROUND_FILE
         background = pd.read_parquet(background_file) if background_file.exists() else None
-        return cls(config, loaded, references, metadata, background)
+        scorer = cls(config, loaded, references, metadata, background)
+        scorer._lookups()  # index the reference tables once, at load, not on a request
+        return scorer
 
     @property
     def model_version(self) -> str:
@@ -105,22 +108,49 @@ class Scorer:
         return pd.DataFrame(typed)
 
     def features(self, events: pd.DataFrame) -> pd.DataFrame:
-        return build_features(events, self._references_for(events), self.config, with_target=False)
+        """The same features `build_features` gives, with the joins done by index lookup.
 
-    def _references_for(self, events: pd.DataFrame) -> dict[str, pd.DataFrame]:
-        """Each reference table cut to the rows whose first join key occurs in `events`.
-
-        A left join gives the same rows and types from the cut table, which keeps every row
-        that can match (nulls included, as in the merge), for less: merging a one-record
-        request with the whole tables took about 16 ms CPU, with the cut ones about 12.
+        Serving joins a handful of records against whole reference tables; a pandas merge
+        per table per request was most of a record's scoring time. Each table's key is
+        indexed once (`_lookups`), and a join is a positional take of the matched rows.
         """
-        narrowed = dict(self.references)
-        for join in self.config.joins:
-            event_column, reference_column = next(iter(join.keys.items()))
-            if event_column in events.columns:
-                table = self.references[join.source]
-                narrowed[join.source] = table[table[reference_column].isin(events[event_column])]
-        return narrowed
+        joined = events.reset_index(drop=True)
+        for join, (index, table) in zip(self.config.joins, self._lookups(), strict=True):
+            keys = list(join.keys)
+            wanted = (
+                pd.MultiIndex.from_frame(joined[keys])
+                if len(keys) > 1
+                else pd.Index(joined[keys[0]])
+            )
+            positions = index.get_indexer(wanted)
+            for reference_column, name in join.columns.items():
+                column = table[reference_column]
+                source = (
+                    column.array
+                    if isinstance(column.dtype, pd.api.extensions.ExtensionDtype)
+                    else column.to_numpy()
+                )
+                values = pd.api.extensions.take(source, positions, allow_fill=True)
+                joined[name] = pd.Series(values, index=joined.index)
+        already_joined = self.config.model_copy(update={"joins": []})
+        return build_features(joined, {}, already_joined, with_target=False)
+
+    def _lookups(self) -> list[tuple[pd.Index, pd.DataFrame]]:
+        if self._lookup_cache is None:
+            lookups = []
+            for join in self.config.joins:
+                table = self.references[join.source].reset_index(drop=True)
+                columns = list(join.keys.values())
+                index = (
+                    pd.MultiIndex.from_frame(table[columns])
+                    if len(columns) > 1
+                    else pd.Index(table[columns[0]])
+                )
+                if index.has_duplicates:
+                    raise ValueError(f"reference {join.source!r} has duplicate keys {columns}")
+                lookups.append((index, table))
+            self._lookup_cache = lookups
+        return self._lookup_cache
 
     def probabilities(self, features: pd.DataFrame) -> np.ndarray:
         matrix = self.loaded.spec.matrix(features)
