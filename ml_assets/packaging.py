@@ -15,7 +15,7 @@ from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.scoring import serving_columns, write_bundle
 from ml_assets.passport import passport_id
 from resources.lake import LakeResource
-from resources.model_registry import ModelRegistryResource
+from resources.model_registry import ModelRegistryResource, prefixed
 
 SERVICE = "bentos.service:ChampionService"
 # What the service imports; pinned to the versions this platform runs, never resolved
@@ -67,21 +67,9 @@ def export_bundle(
             "family": model_version.tags.get("family", loaded.manifest.flavor),
             "manifest_sha256": expected,
             "mlflow_run_id": model_version.run_id,
-            "windows": {
-                k.removeprefix("window."): v
-                for k, v in run.data.tags.items()
-                if k.startswith("window.")
-            },
-            "test_metrics": {
-                k.removeprefix("test_"): v
-                for k, v in run.data.metrics.items()
-                if k.startswith("test_")
-            },
-            "decision": {
-                k.removeprefix("decision."): v
-                for k, v in model_version.tags.items()
-                if k.startswith("decision.")
-            },
+            "windows": prefixed(run.data.tags, "window."),
+            "test_metrics": prefixed(run.data.metrics, "test_"),
+            "decision": prefixed(model_version.tags, "decision."),
             "schema": {
                 n: s.model_dump(mode="json", exclude_none=True)
                 for n, s in serving_columns(config).items()

@@ -14,7 +14,7 @@ from typing import Any
 from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance
 
 from ml_assets.lib.config import PipelineConfig, config_hash
-from resources.model_registry import ModelRegistryResource
+from resources.model_registry import ModelRegistryResource, prefixed
 
 TRAINING_ASSETS = (
     "training_set",
@@ -71,11 +71,7 @@ def build_passport(
         },
         "training": {
             "dagster_run_id": run_id,
-            "windows": {
-                k.removeprefix("window."): v
-                for k, v in mlflow_run.data.tags.items()
-                if k.startswith("window.")
-            },
+            "windows": prefixed(mlflow_run.data.tags, "window."),
             "rows_per_window": training.get("metadata", {}).get("rows_per_window"),
             "feature_partitions": len(used),
         },
@@ -89,9 +85,7 @@ def build_passport(
             ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "metrics", "slices"),
         ),
         "explanation": _pick(produced.get("explanation"), ("top_features",)),
-        "decision": {
-            k.removeprefix("decision."): v for k, v in tags.items() if k.startswith("decision.")
-        },
+        "decision": prefixed(tags, "decision."),
         "bento": _pick(produced.get("champion_bento"), ("bento_tag", "dockerfile_sha256")),
         "lineage": lineage,
         "missing": missing,

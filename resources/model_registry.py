@@ -29,6 +29,12 @@ PREVIOUS_CHAMPION = "previous_champion"
 DECISION_LOG_HEAD = "decision_log_head"
 
 
+def prefixed(values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The entries of an MLflow tag or metric map under `prefix`, with the prefix removed:
+    `prefixed(tags, "window.")` gives {"train": "2013-07-23..2013-11-19", ...}."""
+    return {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
+
+
 class ModelRegistryResource(ConfigurableResource):
     """MLflow runs and registered models of every pipeline (SQLite file by default)."""
 

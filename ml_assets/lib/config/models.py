@@ -10,20 +10,56 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
-from itertools import pairwise
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN, description="snake_case identifier")]
+from .base import NAME_PATTERN, Name, StrictModel
+from .feature_ops import (
+    AgeFeature,
+    BucketFeature,
+    DatetimePartFeature,
+    DifferenceFeature,
+    FeatureSpec,
+    HhmmToMinutesFeature,
+    IsMissingFeature,
+    Log1pFeature,
+    PassthroughFeature,
+    RatioFeature,
+)
+from .lifecycle import (
+    CandidateConfig,
+    CandidateFamily,
+    PromotionConfig,
+    SearchParam,
+    ServingConfig,
+    TrainingConfig,
+    TuningConfig,
+)
 
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors: a typo in a config must not be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = [
+    "NAME_PATTERN",
+    "AgeFeature",
+    "BucketFeature",
+    "CandidateConfig",
+    "CandidateFamily",
+    "DatetimePartFeature",
+    "DifferenceFeature",
+    "FeatureSpec",
+    "HhmmToMinutesFeature",
+    "IsMissingFeature",
+    "Log1pFeature",
+    "Name",
+    "PassthroughFeature",
+    "PromotionConfig",
+    "RatioFeature",
+    "SearchParam",
+    "ServingConfig",
+    "StrictModel",
+    "TrainingConfig",
+    "TuningConfig",
+]
 
 
 class ColumnType(StrEnum):
@@ -180,85 +216,6 @@ class TargetConfig(StrictModel):
     problem_type: Literal["binary_classification"] = "binary_classification"
 
 
-class _FeatureBase(StrictModel):
-    description: str | None = None
-
-
-class PassthroughFeature(_FeatureBase):
-    op: Literal["passthrough"]
-    column: str
-
-
-class DatetimePartFeature(_FeatureBase):
-    op: Literal["hour", "day_of_week", "month", "day_of_year", "is_weekend"]
-    column: str
-    timezone: str | None = Field(None, description="Defaults to the partitioning time zone.")
-
-
-class HhmmToMinutesFeature(_FeatureBase):
-    """Clock time written as HHMM (e.g. 1345) to minutes after midnight (825)."""
-
-    op: Literal["hhmm_to_minutes"]
-    column: str
-
-
-class RatioFeature(_FeatureBase):
-    op: Literal["ratio"]
-    numerator: str
-    denominator: str
-
-
-class DifferenceFeature(_FeatureBase):
-    op: Literal["difference"]
-    left: str
-    right: str
-
-
-class AgeFeature(_FeatureBase):
-    """`reference - column`, e.g. the age of a plane from its year of manufacture."""
-
-    op: Literal["age"]
-    column: str
-    reference: int
-
-
-class Log1pFeature(_FeatureBase):
-    op: Literal["log1p"]
-    column: str
-
-
-class IsMissingFeature(_FeatureBase):
-    op: Literal["is_missing"]
-    column: str
-
-
-class BucketFeature(_FeatureBase):
-    op: Literal["bucket"]
-    column: str
-    edges: list[float] = Field(min_length=2, description="Increasing bin edges.")
-
-    @field_validator("edges")
-    @classmethod
-    def _increasing(cls, edges: list[float]) -> list[float]:
-        if any(b <= a for a, b in pairwise(edges)):
-            raise ValueError("edges must be strictly increasing")
-        return edges
-
-
-FeatureSpec = Annotated[
-    PassthroughFeature
-    | DatetimePartFeature
-    | HhmmToMinutesFeature
-    | RatioFeature
-    | DifferenceFeature
-    | AgeFeature
-    | Log1pFeature
-    | IsMissingFeature
-    | BucketFeature,
-    Field(discriminator="op"),
-]
-
-
 class FeaturesConfig(StrictModel):
     entity_columns: list[str] = Field(
         default_factory=list, description="Event columns kept to identify rows (not features)."
@@ -275,96 +232,6 @@ class QualityConfig(StrictModel):
         0.05, ge=0, le=1, description="Blocking check: share of rows quarantined per partition."
     )
     min_rows_per_partition: int = Field(1, ge=0, description="Blocking check: not empty.")
-
-
-class SearchParam(StrictModel):
-    """One tunable hyper-parameter: a float/int range (optionally log-scaled) or choices."""
-
-    type: Literal["float", "int", "categorical"]
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: list[str | int | float | bool] | None = None
-
-    @model_validator(mode="after")
-    def _range_or_choices(self) -> SearchParam:
-        if self.type == "categorical":
-            if not self.choices:
-                raise ValueError("a categorical parameter needs non-empty 'choices'")
-        elif self.low is None or self.high is None or self.low >= self.high:
-            raise ValueError("a float/int parameter needs 'low' < 'high'")
-        elif self.log and self.low <= 0:
-            raise ValueError("a log-scaled parameter needs 'low' > 0")
-        return self
-
-
-CandidateFamily = Literal["logistic_regression", "hist_gradient_boosting", "xgboost"]
-
-
-class CandidateConfig(StrictModel):
-    enabled: bool = True
-    params: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Fixed hyper-parameters."
-    )
-    search_space: dict[str, SearchParam] = Field(
-        default_factory=dict, description="Hyper-parameters Optuna tunes."
-    )
-
-
-class TuningConfig(StrictModel):
-    n_trials: int = Field(20, ge=1, description="Trials per candidate family.")
-    timeout_seconds: float = Field(300, gt=0, description="Time budget per candidate family.")
-    storage: str | None = Field(
-        None, description="Optuna RDB URL for a shared study; in-memory when unset."
-    )
-    pruning_warmup_steps: int = Field(
-        5, ge=0, description="Intermediate reports before a trial may be pruned."
-    )
-
-
-class TrainingConfig(StrictModel):
-    as_of: date | None = Field(
-        None, description="Last day of the test window; the latest materialised day if unset."
-    )
-    train_days: int = Field(120, ge=1)
-    validation_days: int = Field(21, ge=1)
-    test_days: int = Field(21, ge=1)
-    max_train_rows: int | None = Field(
-        None, ge=100, description="Sample the training window down to this many rows."
-    )
-    seed: int = 42
-    tuning: TuningConfig = TuningConfig()
-    candidates: dict[CandidateFamily, CandidateConfig] = Field(min_length=1)
-    slice_columns: list[str] = Field(
-        default_factory=list, description="Feature or entity columns to report metrics by."
-    )
-
-    @model_validator(mode="after")
-    def _some_candidate_enabled(self) -> TrainingConfig:
-        if not any(c.enabled for c in self.candidates.values()):
-            raise ValueError("at least one candidate must be enabled")
-        return self
-
-
-class PromotionConfig(StrictModel):
-    margin: float = Field(
-        0.002, ge=0, description="ROC AUC the challenger must gain over the champion."
-    )
-    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the paired test.")
-    method: Literal["bootstrap", "delong"] = "bootstrap"
-    bootstrap_resamples: int = Field(1000, ge=1000)
-    threshold: float = Field(0.5, gt=0, lt=1, description="Probability at which label = 1.")
-
-
-class ServingConfig(StrictModel):
-    max_batch_size: int = Field(1000, ge=1, description="Most records in one request.")
-    explain_top_k: int = Field(5, ge=1, description="Contributions returned per record.")
-    api_key_env: str = Field(
-        "MLAP_API_KEY",
-        description="When this environment variable is set, /predict, /explain and "
-        "/metadata require its value in the X-API-Key header.",
-    )
-    workers: int = Field(1, ge=1, description="BentoML worker processes.")
 
 
 class PipelineConfig(StrictModel):

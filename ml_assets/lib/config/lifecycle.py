@@ -1,0 +1,100 @@
+"""Config of the model lifecycle: candidates and tuning, training, promotion, serving."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .base import StrictModel
+
+
+class SearchParam(StrictModel):
+    """One tunable hyper-parameter: a float/int range (optionally log-scaled) or choices."""
+
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[str | int | float | bool] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> SearchParam:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical parameter needs non-empty 'choices'")
+        elif self.low is None or self.high is None or self.low >= self.high:
+            raise ValueError("a float/int parameter needs 'low' < 'high'")
+        elif self.log and self.low <= 0:
+            raise ValueError("a log-scaled parameter needs 'low' > 0")
+        return self
+
+
+CandidateFamily = Literal["logistic_regression", "hist_gradient_boosting", "xgboost"]
+
+
+class CandidateConfig(StrictModel):
+    enabled: bool = True
+    params: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Fixed hyper-parameters."
+    )
+    search_space: dict[str, SearchParam] = Field(
+        default_factory=dict, description="Hyper-parameters Optuna tunes."
+    )
+
+
+class TuningConfig(StrictModel):
+    n_trials: int = Field(20, ge=1, description="Trials per candidate family.")
+    timeout_seconds: float = Field(300, gt=0, description="Time budget per candidate family.")
+    storage: str | None = Field(
+        None, description="Optuna RDB URL for a shared study; in-memory when unset."
+    )
+    pruning_warmup_steps: int = Field(
+        5, ge=0, description="Intermediate reports before a trial may be pruned."
+    )
+
+
+class TrainingConfig(StrictModel):
+    as_of: date | None = Field(
+        None, description="Last day of the test window; the latest materialised day if unset."
+    )
+    train_days: int = Field(120, ge=1)
+    validation_days: int = Field(21, ge=1)
+    test_days: int = Field(21, ge=1)
+    max_train_rows: int | None = Field(
+        None, ge=100, description="Sample the training window down to this many rows."
+    )
+    seed: int = 42
+    tuning: TuningConfig = TuningConfig()
+    candidates: dict[CandidateFamily, CandidateConfig] = Field(min_length=1)
+    slice_columns: list[str] = Field(
+        default_factory=list, description="Feature or entity columns to report metrics by."
+    )
+
+    @model_validator(mode="after")
+    def _some_candidate_enabled(self) -> TrainingConfig:
+        if not any(c.enabled for c in self.candidates.values()):
+            raise ValueError("at least one candidate must be enabled")
+        return self
+
+
+class PromotionConfig(StrictModel):
+    margin: float = Field(
+        0.002, ge=0, description="ROC AUC the challenger must gain over the champion."
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the paired test.")
+    method: Literal["bootstrap", "delong"] = "bootstrap"
+    bootstrap_resamples: int = Field(1000, ge=1000)
+    threshold: float = Field(0.5, gt=0, lt=1, description="Probability at which label = 1.")
+
+
+class ServingConfig(StrictModel):
+    max_batch_size: int = Field(1000, ge=1, description="Most records in one request.")
+    explain_top_k: int = Field(5, ge=1, description="Contributions returned per record.")
+    api_key_env: str = Field(
+        "MLAP_API_KEY",
+        description="When this environment variable is set, /predict, /explain and "
+        "/metadata require its value in the X-API-Key header.",
+    )
+    workers: int = Field(1, ge=1, description="BentoML worker processes.")
