@@ -25,25 +25,30 @@ _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class ConfigError(ValueError):
-    """A pipeline config that cannot be used; `problems` lists (key path, message)."""
+    """A config file that cannot be used; `problems` lists (key path, message).
 
-    def __init__(self, path: Path, problems: list[tuple[str, str]]):
+    `what` names the kind of config in the message ("pipeline", "alerts").
+    """
+
+    def __init__(self, path: Path, problems: list[tuple[str, str]], what: str = "pipeline"):
         self.path = path
         self.problems = problems
         lines = [f"{path}: {key or '<root>'}: {message}" for key, message in problems]
-        super().__init__("invalid pipeline config\n  " + "\n  ".join(lines))
+        super().__init__(f"invalid {what} config\n  " + "\n  ".join(lines))
 
 
 def load_pipeline_config(path: str | Path, env: Mapping[str, str] | None = None) -> PipelineConfig:
     """Read, merge, substitute and validate one pipeline config file."""
     path = Path(path).resolve()
     environ = os.environ if env is None else env
-    raw = _read_with_extends(path, chain=())
-    raw = _substitute(raw, environ, path, key="")
+    raw = read_yaml_mapping(path)
+    raw = substitute_env(raw, environ, path)
     try:
         config = PipelineConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(path, [_describe(err, raw) for err in exc.errors()]) from None
+        raise ConfigError(
+            path, [describe_validation_error(err, raw) for err in exc.errors()]
+        ) from None
     problems = find_reference_problems(config)
     if problems:
         raise ConfigError(path, problems)
@@ -74,7 +79,9 @@ def config_hash(config: PipelineConfig) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _read_with_extends(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML file whose top is a mapping, with `extends:` merged in; YAML errors and
+    missing files raise `ConfigError` with the line and column."""
     if path in chain:
         cycle = " -> ".join(str(p.name) for p in (*chain, path))
         raise ConfigError(chain[-1], [("extends", f"inheritance cycle: {cycle}")])
@@ -100,7 +107,7 @@ def _read_with_extends(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         return data
     if not isinstance(base_name, str):
         raise ConfigError(path, [("extends", "expected a file name (string)")])
-    base = _read_with_extends((path.parent / base_name).resolve(), (*chain, path))
+    base = read_yaml_mapping((path.parent / base_name).resolve(), (*chain, path))
     return _deep_merge(base, data)
 
 
@@ -115,13 +122,16 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def _substitute(value: Any, env: Mapping[str, str], path: Path, key: str) -> Any:
+def substitute_env(value: Any, env: Mapping[str, str], path: Path, key: str = "") -> Any:
+    """`${VAR}` and `${VAR:-default}` replaced in every string of a parsed YAML tree; an
+    unset variable without default raises `ConfigError` naming `path` and the key path."""
     if isinstance(value, dict):
         return {
-            k: _substitute(v, env, path, f"{key}.{k}" if key else str(k)) for k, v in value.items()
+            k: substitute_env(v, env, path, f"{key}.{k}" if key else str(k))
+            for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_substitute(v, env, path, f"{key}.{i}") for i, v in enumerate(value)]
+        return [substitute_env(v, env, path, f"{key}.{i}") for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -138,7 +148,8 @@ def _substitute(value: Any, env: Mapping[str, str], path: Path, key: str) -> Any
     return _ENV_PATTERN.sub(replace, value)
 
 
-def _describe(error: Mapping[str, Any], raw: Any) -> tuple[str, str]:
+def describe_validation_error(error: Mapping[str, Any], raw: Any) -> tuple[str, str]:
+    """One pydantic error as (key path in the file, readable message)."""
     # Discriminated unions put the tag value (`sql`, `ratio`) in the location, which is not
     # a key of the file: walk the input alongside and drop a part that is only a tag there.
     loc: list[str] = []
