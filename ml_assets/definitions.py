@@ -14,9 +14,11 @@ from dagster import BetaWarning, Definitions, PreviewWarning, in_process_executo
 from ml_assets import environment
 from ml_assets.factory import build_pipeline_definitions
 from ml_assets.lib.config import load_pipeline_config
+from resources.alerts import AlertsResource
 from resources.lake import LakeIOManager, LakeResource
 from resources.model_registry import ModelRegistryResource
 from resources.sources import SourcesResource
+from sensors.alerting import build_alert_sensors
 
 # Single-run backfill policies, user data versions and pandera types are deliberate
 # choices (see README); their beta notices would otherwise repeat on every load and run.
@@ -39,17 +41,25 @@ def model_registry_resource() -> ModelRegistryResource:
     )
 
 
+def alerts_resource() -> AlertsResource:
+    return AlertsResource(
+        config_path=str(environment.alerts_config()),
+        state_path=str(environment.state_dir() / "alerts" / "alerts.db"),
+    )
+
+
 def build_definitions(pipelines_dir: Path | None = None) -> Definitions:
     folder = pipelines_dir or environment.pipelines_dir()
-    pipelines = [
-        build_pipeline_definitions(load_pipeline_config(p)) for p in pipeline_files(folder)
-    ]
+    configs = [load_pipeline_config(p) for p in pipeline_files(folder)]
+    pipelines = [build_pipeline_definitions(config) for config in configs]
     shared = Definitions(
+        sensors=build_alert_sensors([c.name for c in configs if c.training is not None]),
         resources={
             "io_manager": LakeIOManager(base_path=environment.lake_url()),
             "lake": LakeResource(base_path=environment.lake_url()),
             "sources": SourcesResource(landing_root=str(environment.landing_dir())),
             "model_registry": model_registry_resource(),
+            "alerts": alerts_resource(),
         },
         # Local runs execute in the run's own process: a step subprocess pays 15+ s of
         # imports on 2 cores. Production swaps in the k8s_job_executor (deploy/).

@@ -29,6 +29,10 @@ def pipelines_dir() -> Path:
     return Path(os.environ.get("MLAP_PIPELINES_DIR", PROJECT_ROOT / "configs" / "pipelines"))
 
 
+def alerts_config() -> Path:
+    return Path(os.environ.get("MLAP_ALERTS_CONFIG", PROJECT_ROOT / "configs" / "alerts.yaml"))
+
+
 def lake_url() -> str:
     """Base of the lake: a local folder by default, any fsspec URL via MLAP_LAKE_URL."""
     return os.environ.get("MLAP_LAKE_URL", str(state_dir() / "lake"))

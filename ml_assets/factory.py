@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from dagster import (
+    AssetKey,
     AssetSelection,
     DailyPartitionsDefinition,
     Definitions,
@@ -17,9 +18,13 @@ from ml_assets.assets.champion import build_champion_assets, build_rollback_job
 from ml_assets.assets.datasets import DATASETS_GROUP, build_dataset_assets
 from ml_assets.assets.deployment import build_deployment_assets
 from ml_assets.assets.evaluation import EVALUATION_GROUP, build_evaluation_assets
-from ml_assets.assets.features import FEATURES_GROUP, build_features_asset
+from ml_assets.assets.features import FEATURES_GROUP, build_features_asset, features_key
+from ml_assets.assets.monitoring import build_monitoring_assets
+from ml_assets.assets.reference import build_reference_assets
 from ml_assets.assets.training import MODELS_GROUP, build_training_assets, model_key
 from ml_assets.lib.config import PipelineConfig
+from sensors.arrival import build_arrival_sensor
+from sensors.retrain import build_retrain_sensor
 
 
 def daily_partitions(config: PipelineConfig) -> DailyPartitionsDefinition:
@@ -44,6 +49,10 @@ def train_job_name(pipeline: str) -> str:
     return f"{pipeline}__train"
 
 
+def daily_job_name(pipeline: str) -> str:
+    return f"{pipeline}__daily"
+
+
 def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
     """Assets, checks and jobs of one pipeline, all keyed under the pipeline's name."""
     partitions = daily_partitions(config)
@@ -59,6 +68,7 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
         ),
     )
     jobs: list[Any] = [ingest]
+    sensors: list[Any] = []
     if config.training is not None:
         assets += [
             *build_training_assets(config),
@@ -67,23 +77,26 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
             *build_deployment_assets(config, partitions),
             *build_audit_assets(config),
         ]
-        jobs.append(
-            define_asset_job(
-                train_job_name(config.name),
-                selection=(
-                    pipeline & AssetSelection.groups(MODELS_GROUP, EVALUATION_GROUP)
-                    | AssetSelection.assets(
-                        model_key(config.name, "champion_bento"), model_key(config.name, "passport")
-                    )
-                ),
-                description=(
-                    f"Trains `{config.name}`: training set as of the latest day, tuned "
-                    "candidates, challenger, evaluation, explanation, champion decision and "
-                    "the champion's bento."
-                ),
-            )
+        train_selection: AssetSelection = AssetSelection.assets(
+            model_key(config.name, "champion_bento"), model_key(config.name, "passport")
         )
-        jobs.append(build_rollback_job(config))
+        if config.monitoring is not None:
+            assets += [
+                *build_reference_assets(config),
+                *build_monitoring_assets(config, partitions),
+            ]
+            train_selection |= AssetSelection.assets(model_key(config.name, "reference_profile"))
+        train = define_asset_job(
+            train_job_name(config.name),
+            selection=pipeline & AssetSelection.groups(MODELS_GROUP, EVALUATION_GROUP)
+            | train_selection,
+            description=(
+                f"Trains `{config.name}`: training set as of the latest day, tuned "
+                "candidates, challenger, evaluation, explanation, champion decision and "
+                "the champion's bento."
+            ),
+        )
+        jobs += [train, build_rollback_job(config)]
         jobs.append(
             define_asset_job(
                 predict_job_name(config.name),
@@ -92,4 +105,33 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
                 description=f"Scores `{config.name}`'s feature partitions with the champion.",
             )
         )
-    return Definitions(assets=assets, jobs=jobs)
+        if config.monitoring is not None:
+            daily = _daily_job(config, partitions)
+            jobs.append(daily)
+            sensors.append(build_retrain_sensor(config, train))
+            if config.landing_folder is not None:
+                sensors.append(build_arrival_sensor(config, daily))
+    return Definitions(assets=assets, jobs=jobs, sensors=sensors)
+
+
+def _daily_job(config: PipelineConfig, partitions: DailyPartitionsDefinition) -> Any:
+    """One day end to end: the event source's raw, validated and quarantined rows, features,
+    the champion's predictions, drift and live performance (blocking checks stop the rest)."""
+    event = config.partitioning.source
+    keys = [
+        AssetKey([config.name, f"{stage}_{event}"]) for stage in ("raw", "validated", "quarantined")
+    ]
+    keys += [features_key(config.name)]
+    keys += [
+        model_key(config.name, name)
+        for name in ("batch_predictions", "drift_report", "live_performance")
+    ]
+    return define_asset_job(
+        daily_job_name(config.name),
+        selection=AssetSelection.assets(*keys),
+        partitions_def=partitions,
+        description=(
+            f"One day of `{config.name}` as it arrives: validation, features, the champion's "
+            "predictions, drift and live performance. The arrival sensor starts it."
+        ),
+    )

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ml_assets import environment
+from ml_assets.assets.reference import REFERENCE_DIR, REFERENCE_FILE
 from ml_assets.lib.artifacts import load_model
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.scoring import serving_columns, write_bundle
@@ -78,7 +79,28 @@ def export_bundle(
             "passport_id": passport_id(config.name, str(version), expected),
         }
         write_bundle(folder, local, config, references, metadata, background(lake, config))
+        if client.list_artifacts(str(model_version.run_id), REFERENCE_DIR):
+            client.download_artifacts(str(model_version.run_id), REFERENCE_DIR, str(folder))
     return metadata
+
+
+def bundle_folder(tag: str) -> Path:
+    """The serving bundle inside the BentoML model of a bento tag."""
+    environment.bentoml_home()
+    import bentoml
+
+    return Path(bentoml.models.get(tag).path)
+
+
+def bundle_reference(folder: Path) -> pd.DataFrame:
+    """The reference profile packaged with a champion; a clear error when it has none."""
+    path = folder / REFERENCE_DIR / REFERENCE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the bundle at {folder} has no reference profile ({REFERENCE_DIR}/{REFERENCE_FILE}):"
+            " its model was trained before monitoring was configured; retrain to get one"
+        )
+    return pd.read_parquet(path)
 
 
 def example_record(lake: LakeResource, config: PipelineConfig) -> dict[str, Any] | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import fsspec
@@ -76,17 +76,7 @@ class LakeIOManager(ConfigurableIOManager):
         self, context: OutputContext, partition: str | None, frame: pd.DataFrame
     ) -> dict[str, Any]:
         path = self._path(context.asset_key.path, partition)
-        fs, fs_path = fsspec.core.url_to_fs(path)
-        folder = fs_path.rsplit("/", 1)[0]
-        fs.makedirs(folder, exist_ok=True)
-        temporary = f"{folder}/.{uuid.uuid4().hex}.tmp"
-        try:
-            with fs.open(temporary, "wb") as handle:
-                frame.to_parquet(handle, index=False)
-            fs.mv(temporary, fs_path)
-        finally:
-            if fs.exists(temporary):
-                fs.rm(temporary)
+        atomic_write(path, lambda handle: frame.to_parquet(handle, index=False))
         return {
             "dagster/row_count": len(frame),
             "dagster/column_schema": _table_schema(frame),
@@ -115,6 +105,27 @@ class LakeResource(ConfigurableResource):
         path = lake_path(self.base_path, asset_path, partition)
         label = "/".join(asset_path) + (f"[{partition}]" if partition else "")
         return LakeIOManager._read(path, label)
+
+    def write_report(self, asset_path: Sequence[str], name: str, content: str) -> str:
+        """Store a report file (an HTML drift report) next to an asset's partitions."""
+        path = f"{self.base_path.rstrip('/')}/{'/'.join(asset_path)}/{name}"
+        atomic_write(path, lambda handle: handle.write(content.encode()))
+        return path
+
+
+def atomic_write(path: str, write: Callable[[Any], object]) -> None:
+    """Write through a temporary name in the same folder, then rename into place."""
+    fs, fs_path = fsspec.core.url_to_fs(path)
+    folder = fs_path.rsplit("/", 1)[0]
+    fs.makedirs(folder, exist_ok=True)
+    temporary = f"{folder}/.{uuid.uuid4().hex}.tmp"
+    try:
+        with fs.open(temporary, "wb") as handle:
+            write(handle)
+        fs.mv(temporary, fs_path)
+    finally:
+        if fs.exists(temporary):
+            fs.rm(temporary)
 
 
 def lake_path(base_path: str, asset_path: Sequence[str], partition: str | None) -> str:

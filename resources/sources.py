@@ -18,6 +18,7 @@ from pydantic import Field
 from ml_assets.lib.config.models import (
     CsvConnector,
     JsonLinesConnector,
+    LandingFolder,
     LandingZoneConnector,
     PackageConnector,
     ParquetConnector,
@@ -43,16 +44,31 @@ class SourcesResource(ConfigurableResource):
     ) -> pd.DataFrame:
         """Rows of the event source for the given days, with an `event_date` column.
 
-        Landing-zone files are one day each, so the day comes from the file name. For a
-        whole-table source it comes from the event time in the partitioning time zone; a
-        row whose event time cannot be read is kept and assigned to the first partition,
-        where validation quarantines it with the reason.
+        A day whose file is in the source's landing zone is read from that file (its day
+        comes from the file name); other days come from the connector, the history. For a
+        whole-table source the day comes from the event time in the partitioning time
+        zone; a row whose event time cannot be read is kept and assigned to the first
+        partition, where validation quarantines it with the reason.
         """
         connector = source.connector
         if isinstance(connector, LandingZoneConnector):
-            return pd.concat(
-                [self._read_landing_day(connector, d) for d in dates], ignore_index=True
-            )
+            return _concat([self._read_landing_day(connector, d) for d in dates])
+        landing = source.landing_zone
+        landed = self.landed_days(landing, dates) if landing else []
+        frames = [self._read_landing_day(landing, d) for d in landed if landing]
+        history = [d for d in dates if d not in set(landed)]
+        if history:
+            frames.append(self._read_history(source, partitioning, history))
+        return _concat(frames)
+
+    def landed_days(self, folder: LandingFolder, dates: list[str]) -> list[str]:
+        """The given days that have a file in the landing folder."""
+        root = self.landing_folder(folder)
+        return [d for d in dates if (root / f"{d}.{folder.format}").is_file()]
+
+    def _read_history(
+        self, source: SourceConfig, partitioning: PartitioningConfig, dates: list[str]
+    ) -> pd.DataFrame:
         table = read_table(source)
         event_dates = assign_event_dates(
             table.get(partitioning.time_column),
@@ -65,17 +81,22 @@ class SourcesResource(ConfigurableResource):
         rows[EVENT_DATE] = event_dates[selected].to_numpy()
         return rows
 
-    def landing_folder(self, connector: LandingZoneConnector) -> Path:
-        folder = Path(connector.path)
-        return folder if folder.is_absolute() else Path(self.landing_root) / folder
+    def landing_folder(self, folder: LandingFolder) -> Path:
+        path = Path(folder.path)
+        return path if path.is_absolute() else Path(self.landing_root) / path
 
-    def _read_landing_day(self, connector: LandingZoneConnector, day: str) -> pd.DataFrame:
-        path = self.landing_folder(connector) / f"{day}.{connector.format}"
+    def _read_landing_day(self, folder: LandingFolder, day: str) -> pd.DataFrame:
+        path = self.landing_folder(folder) / f"{day}.{folder.format}"
         if not path.is_file():
             raise FileNotFoundError(f"no landing file for {day}: expected {path}")
-        frame = _read_file(str(path), connector.format)
+        frame = _read_file(str(path), folder.format)
         frame[EVENT_DATE] = pd.Series([day] * len(frame), index=frame.index, dtype="string")
         return frame
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f.columns)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({EVENT_DATE: []})
 
 
 def assign_event_dates(

@@ -10,16 +10,27 @@ from dagster._core.storage.tags import (
 
 from ml_assets.factory import build_pipeline_definitions, ingest_job_name
 from ml_assets.lib.config import PipelineConfig
+from resources.alerts import AlertsResource
 from resources.lake import LakeIOManager, LakeResource
 from resources.model_registry import ModelRegistryResource
 from resources.sources import SourcesResource
+from sensors.alerting import build_alert_sensors
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def pipeline_defs(config: PipelineConfig, state: Path) -> Definitions:
+def pipeline_defs(
+    config: PipelineConfig, state: Path, alerts_config: Path | None = None
+) -> Definitions:
     return Definitions.merge(
         build_pipeline_definitions(config),
         Definitions(
+            sensors=build_alert_sensors([config.name]) if config.training else [],
             resources={
+                "alerts": AlertsResource(
+                    config_path=str(alerts_config or PROJECT_ROOT / "configs" / "alerts.yaml"),
+                    state_path=str(state / "alerts.db"),
+                ),
                 "io_manager": LakeIOManager(base_path=str(state / "lake")),
                 "lake": LakeResource(base_path=str(state / "lake")),
                 "sources": SourcesResource(landing_root=str(state / "landing")),

@@ -57,9 +57,27 @@ def test_every_asset_is_described_grouped_and_owned() -> None:
             "models",
             "evaluation",
             "deployment",
+            "monitoring",
             "audit",
         }, key
         assert spec.owners, key
+
+
+def test_sensors_of_the_loop_are_defined_and_running_by_default() -> None:
+    from dagster import DefaultSensorStatus
+
+    from ml_assets.definitions import defs
+
+    sensors = {s.name: s for s in defs.sensors or []}
+    assert set(sensors) == {
+        "flight_delays__arrival_sensor",
+        "flight_delays__retrain_sensor",
+        "alert_on_checks_and_decisions",
+        "alert_on_run_failure",
+    }
+    assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())
+    assert sensors["flight_delays__arrival_sensor"].job_name == "flight_delays__daily"
+    assert sensors["flight_delays__retrain_sensor"].job_name == "flight_delays__train"
 
 
 def test_local_runs_execute_in_process() -> None:

@@ -41,7 +41,11 @@ def build_deployment_assets(
 def _champion_bento(config: PipelineConfig) -> AssetsDefinition:
     @asset(
         key=model_key(config.name, "champion_bento"),
-        deps=[model_key(config.name, "champion_model")],
+        deps=[
+            model_key(config.name, "champion_model"),
+            # A champion's bento packages its reference profile for monitoring.
+            *([model_key(config.name, "reference_profile")] if config.monitoring else []),
+        ],
         group_name=DEPLOYMENT_GROUP,
         kinds={"bentoml"},
         owners=list(config.owners),

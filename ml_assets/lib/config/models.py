@@ -37,6 +37,7 @@ from .lifecycle import (
     TrainingConfig,
     TuningConfig,
 )
+from .monitoring import MonitoringConfig
 
 __all__ = [
     "NAME_PATTERN",
@@ -142,12 +143,17 @@ class SqlConnector(StrictModel):
         return self
 
 
-class LandingZoneConnector(StrictModel):
+class LandingFolder(StrictModel):
     """A folder of daily files named <YYYY-MM-DD>.<format>; one file is one partition."""
 
-    kind: Literal["landing_zone"]
-    path: str = Field(description="Folder; relative paths are under the platform's state dir.")
+    path: str = Field(description="Folder; relative paths are under the platform's landing root.")
     format: Literal["csv", "parquet", "jsonl"] = "csv"
+
+
+class LandingZoneConnector(LandingFolder):
+    """An event source that only arrives as daily files."""
+
+    kind: Literal["landing_zone"]
 
 
 Connector = Annotated[
@@ -167,6 +173,11 @@ class SourceConfig(StrictModel):
     columns: dict[str, ColumnSpec] = Field(min_length=1, description="The declared schema.")
     primary_key: list[str] = Field(
         default_factory=list, description="Columns that identify a row; duplicates quarantined."
+    )
+    landing_zone: LandingFolder | None = Field(
+        None,
+        description="Event sources only: daily files that arrive here replace the connector's "
+        "rows for their day (the connector is the history, the landing zone the new days).",
     )
 
     @model_validator(mode="after")
@@ -249,6 +260,17 @@ class PipelineConfig(StrictModel):
     )
     promotion: PromotionConfig = PromotionConfig()
     serving: ServingConfig = ServingConfig()
+    monitoring: MonitoringConfig | None = Field(
+        None, description="Drift, live performance and retraining; needs `training`."
+    )
+
+    @property
+    def landing_folder(self) -> LandingFolder | None:
+        """Where the event source's daily files arrive, if they arrive as files."""
+        source = self.event_source
+        if isinstance(source.connector, LandingZoneConnector):
+            return source.connector
+        return source.landing_zone
 
     @property
     def event_source(self) -> SourceConfig:

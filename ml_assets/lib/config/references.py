@@ -41,6 +41,7 @@ def find_reference_problems(config: PipelineConfig) -> list[Problem]:
         *_joins(config),
         *_target_and_features(config),
         *_training(config),
+        *_monitoring(config),
     ]
 
 
@@ -65,6 +66,11 @@ def _partitioning(config: PipelineConfig) -> Iterator[Problem]:
             yield (
                 f"sources.{name}.connector.kind",
                 "a landing_zone connector is only valid for the partitioned event source",
+            )
+        if source.landing_zone is not None:
+            yield (
+                f"sources.{name}.landing_zone",
+                "only the partitioned event source can arrive in a landing zone",
             )
 
 
@@ -152,6 +158,22 @@ def _training(config: PipelineConfig) -> Iterator[Problem]:
                 f"training.slice_columns.{i}",
                 f"{column!r} is neither a feature nor an entity column",
             )
+
+
+def _monitoring(config: PipelineConfig) -> Iterator[Problem]:
+    monitoring = config.monitoring
+    if monitoring is None:
+        return
+    if config.training is None:
+        yield "monitoring", "monitoring compares days with a champion: it needs `training`"
+    features = set(config.features.definitions)
+    drift = monitoring.drift
+    named = [(f"monitoring.drift.columns.{c}", c) for c in drift.columns]
+    ignored = enumerate(drift.ignore_columns)
+    named += [(f"monitoring.drift.ignore_columns.{i}", c) for i, c in ignored]
+    for where, column in named:
+        if column not in features:
+            yield where, f"{column!r} is not a feature"
 
 
 def _names(config: PipelineConfig) -> str:

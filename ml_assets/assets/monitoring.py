@@ -1,0 +1,257 @@
+"""Daily monitoring of the champion: drift of features and predictions, live performance.
+
+Each is one partition per day with partitioned checks (warn and error severities), and
+each records the model version it judged, so the retraining sensor counts only days
+judged against the current champion.
+"""
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    BackfillPolicy,
+    Failure,
+    MetadataValue,
+    Output,
+    PartitionsDefinition,
+    asset,
+)
+
+from ml_assets.assets.datasets import section_version
+from ml_assets.assets.features import features_key
+from ml_assets.assets.reference import MONITORING_GROUP
+from ml_assets.assets.training import model_key
+from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.drift import ColumnKind, DriftResult, compare, summary_metadata
+from ml_assets.lib.features import EVENT_DATE, feature_kinds
+from ml_assets.lib.live_performance import evaluate
+from ml_assets.packaging import bundle_folder, bundle_reference
+from resources.lake import LakeResource
+
+FEATURE_DRIFT = "feature_drift"
+PREDICTION_DRIFT = "prediction_drift"
+UNSEEN_CATEGORIES = "categories_seen_in_training"
+PERFORMANCE = "performance_within_tolerance"
+
+
+def build_monitoring_assets(
+    config: PipelineConfig, partitions: PartitionsDefinition
+) -> list[AssetsDefinition]:
+    return [_drift_report(config, partitions), _live_performance(config, partitions)]
+
+
+def _day_inputs(config: PipelineConfig) -> dict[str, AssetIn]:
+    return {
+        "batch_predictions": AssetIn(model_key(config.name, "batch_predictions")),
+        "champion_bento": AssetIn(model_key(config.name, "champion_bento")),
+    }
+
+
+def _judged_version(day: str, predictions: pd.DataFrame, champion_bento: pd.DataFrame) -> str:
+    """The champion whose predictions are judged; they must come from the bento's model."""
+    served = str(champion_bento.iloc[0]["model_version"])
+    made_by = set(predictions["model_version"].dropna().astype(str))
+    if made_by - {served}:
+        raise Failure(
+            f"{day}: predictions were made by v{', v'.join(sorted(made_by))} but the champion "
+            f"is v{served}: materialise batch_predictions for {day} again first"
+        )
+    return served
+
+
+def _severity(verdict: str) -> AssetCheckSeverity:
+    return AssetCheckSeverity.ERROR if verdict == "error" else AssetCheckSeverity.WARN
+
+
+def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> AssetsDefinition:
+    monitoring = config.monitoring
+    assert monitoring is not None
+    policy = monitoring.drift
+    key = model_key(config.name, "drift_report")
+    kinds: dict[str, ColumnKind] = {
+        name: "numerical" if kind == "numeric" else "categorical"
+        for name, kind in feature_kinds(config).items()
+    }
+
+    def spec(name: str, description: str) -> AssetCheckSpec:
+        return AssetCheckSpec(name, asset=key, description=description, partitions_def=partitions)
+
+    @asset(
+        key=key,
+        ins={"features": AssetIn(features_key(config.name)), **_day_inputs(config)},
+        group_name=MONITORING_GROUP,
+        partitions_def=partitions,
+        # One day per run: the checks are partitioned, one verdict per day.
+        backfill_policy=BackfillPolicy.multi_run(1),
+        kinds={"evidently", "pandas"},
+        owners=list(config.owners),
+        code_version=section_version("drift_report", policy.model_dump(mode="json")),
+        check_specs=[
+            spec(FEATURE_DRIFT, "Share of drifted features under the configured thresholds."),
+            spec(PREDICTION_DRIFT, "The champion's predicted probabilities have not drifted."),
+            spec(UNSEEN_CATEGORIES, "Every category of the day was seen in the reference."),
+        ],
+    )
+    def drift_report(
+        context: AssetExecutionContext,
+        features: pd.DataFrame,
+        batch_predictions: pd.DataFrame,
+        champion_bento: pd.DataFrame,
+        lake: LakeResource,
+    ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
+        """An Evidently report of the day's features and the champion's predictions against
+        the reference profile stored with the champion: per-feature stat test, threshold
+        and score (methods per column type and per column from the config), the drifted
+        share and prediction drift. The HTML report is saved in the lake and linked here.
+        Empty days, all-missing or constant columns and unseen categories get a stated
+        verdict, never a crash or a NaN."""
+        day = context.partition_key
+        version = _judged_version(day, batch_predictions, champion_bento)
+        reference = _reference(str(champion_bento.iloc[0]["bento_tag"]))
+        current = features.reset_index(drop=True)
+        if len(current) != len(batch_predictions):
+            raise Failure(
+                f"{day}: {len(current)} feature rows but {len(batch_predictions)} predictions"
+            )
+        current["probability"] = batch_predictions["probability"].to_numpy()
+        result = compare(current, reference, kinds, policy, with_html=policy.save_html)
+        metadata: dict[str, Any] = {"model_version": version, **summary_metadata(result)}
+        metadata["drifted_columns"] = MetadataValue.json(result.drifted_columns)
+        metadata["unseen_categories"] = MetadataValue.json(result.unseen_categories)
+        if result.html:
+            path = lake.write_report([config.name, "drift_report_html"], f"{day}.html", result.html)
+            metadata["html_report"] = MetadataValue.path(path)
+        table = result.table().assign(**{EVENT_DATE: day, "model_version": version})
+        metadata["columns"] = MetadataValue.md(_markdown(table))
+        context.log.info(f"{day} vs v{version}: {result.verdict}: {result.reason}")
+        yield Output(table, metadata=metadata)
+        yield from _drift_checks(result, version)
+
+    return drift_report
+
+
+def _drift_checks(result: DriftResult, version: str) -> Iterator[AssetCheckResult]:
+    common: dict[str, Any] = {"model_version": version, "rows": result.rows}
+    yield AssetCheckResult(
+        check_name=FEATURE_DRIFT,
+        passed=result.verdict in ("ok", "no_verdict"),
+        severity=_severity(result.verdict),
+        description=("no verdict: " if result.verdict == "no_verdict" else "") + result.reason,
+        metadata={**common, "verdict": result.verdict, "drifted_share": round(result.share, 4)},
+    )
+    prediction = result.prediction
+    if prediction is None:
+        text, drifted = f"no verdict: {result.reason}", False
+    else:
+        drifted = prediction.drifted
+        score = "n/a" if prediction.score is None else f"{prediction.score:.3f}"
+        text = f"{prediction.method} {score} (drift at {prediction.threshold}) {prediction.note}"
+    yield AssetCheckResult(
+        check_name=PREDICTION_DRIFT,
+        passed=not drifted,
+        severity=AssetCheckSeverity.WARN,
+        description=text.strip(),
+        metadata=common,
+    )
+    unseen = result.unseen_categories
+    yield AssetCheckResult(
+        check_name=UNSEEN_CATEGORIES,
+        passed=not unseen,
+        severity=AssetCheckSeverity.WARN,
+        description="; ".join(f"{c}: {', '.join(v)}" for c, v in unseen.items())
+        or "no category outside the reference",
+        metadata=common,
+    )
+
+
+def _live_performance(config: PipelineConfig, partitions: PartitionsDefinition) -> AssetsDefinition:
+    monitoring = config.monitoring
+    assert monitoring is not None
+    policy = monitoring.performance
+    key = model_key(config.name, "live_performance")
+
+    @asset(
+        key=key,
+        ins=_day_inputs(config),
+        group_name=MONITORING_GROUP,
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.multi_run(1),
+        kinds={"pandas"},
+        owners=list(config.owners),
+        code_version=section_version("live_performance", policy.model_dump(mode="json")),
+        check_specs=[
+            AssetCheckSpec(
+                PERFORMANCE,
+                asset=key,
+                description="The day's score is within tolerance of the test-window score.",
+                partitions_def=partitions,
+            )
+        ],
+    )
+    def live_performance(
+        context: AssetExecutionContext,
+        batch_predictions: pd.DataFrame,
+        champion_bento: pd.DataFrame,
+    ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
+        """The champion's metrics on the day's flights whose labels are known, next to its
+        score on the test window it was chosen on: the drop, and a verdict (a warning or
+        an error past the configured drops). Days with too few labels or a single class
+        get 'no verdict' with the reason."""
+        day = context.partition_key
+        version = _judged_version(day, batch_predictions, champion_bento)
+        bundle = _bundle_metadata(str(champion_bento.iloc[0]["bento_tag"]))
+        result = evaluate(
+            batch_predictions["actual"],
+            batch_predictions["probability"],
+            bundle.get("test_metrics", {}),
+            policy,
+            config.promotion.threshold,
+        )
+        row = {EVENT_DATE: day, "model_version": version, **result.as_row()}
+        context.log.info(f"{day} v{version}: {result.verdict}: {result.reason}")
+        shown: dict[str, Any] = {k: v for k, v in row.items() if v is not None and k != EVENT_DATE}
+        yield Output(pd.DataFrame([row]), metadata=shown)
+        yield AssetCheckResult(
+            check_name=PERFORMANCE,
+            passed=result.verdict in ("ok", "no_verdict"),
+            severity=_severity(result.verdict),
+            description=("no verdict: " if result.verdict == "no_verdict" else "") + result.reason,
+            metadata={
+                "model_version": version,
+                "verdict": result.verdict,
+                "labelled": result.labelled,
+            },
+        )
+
+    return live_performance
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    shown = table[["column", "method", "threshold", "score", "drifted", "note"]]
+    return shown.to_markdown(index=False, floatfmt=".3f")
+
+
+@functools.lru_cache(maxsize=4)
+def _reference(tag: str) -> pd.DataFrame:
+    try:
+        return bundle_reference(bundle_folder(tag))
+    except FileNotFoundError as exc:
+        raise Failure(f"champion bento {tag}: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=4)
+def _bundle_metadata(tag: str) -> dict[str, Any]:
+    import json
+
+    from ml_assets.lib.scoring import METADATA_FILE
+
+    return json.loads((Path(bundle_folder(tag)) / METADATA_FILE).read_text())

@@ -1,0 +1,94 @@
+"""Config of monitoring and automation: drift, live performance, retraining, arrival."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .base import StrictModel
+
+# Evidently stat tests offered in configs. Distances drift when the score reaches the
+# threshold; p-value tests drift when the p-value falls below it.
+DistanceMethod = Literal["wasserstein", "psi", "jensenshannon", "kl_div", "hellinger"]
+PValueMethod = Literal["ks", "chisquare", "z"]
+DriftMethod = DistanceMethod | PValueMethod
+Trigger = Literal["drift", "decay"]
+DISTANCE_METHODS: frozenset[str] = frozenset(
+    {"wasserstein", "psi", "jensenshannon", "kl_div", "hellinger"}
+)
+
+
+class StatTest(StrictModel):
+    """One Evidently stat test and the score at which a column counts as drifted."""
+
+    method: DriftMethod
+    threshold: float = Field(gt=0, description="Distance at or above / p-value below: drift.")
+
+
+class DriftConfig(StrictModel):
+    numerical: StatTest = StatTest(method="wasserstein", threshold=0.1)
+    categorical: StatTest = StatTest(method="jensenshannon", threshold=0.1)
+    columns: dict[str, StatTest] = Field(
+        default_factory=dict, description="Per-feature overrides of the test and threshold."
+    )
+    prediction: StatTest = StatTest(method="wasserstein", threshold=0.1)
+    ignore_columns: list[str] = Field(
+        default_factory=list,
+        description="Features left out of drift (calendar features drift by construction).",
+    )
+    share_warn: float = Field(0.3, gt=0, le=1, description="Drifted share that warns.")
+    share_error: float = Field(0.5, gt=0, le=1, description="Drifted share that is an error.")
+    min_rows: int = Field(30, ge=1, description="Fewer rows in a day: no drift verdict.")
+    save_html: bool = Field(True, description="Keep the Evidently HTML report in the lake.")
+
+    @model_validator(mode="after")
+    def _warn_below_error(self) -> DriftConfig:
+        if self.share_warn > self.share_error:
+            raise ValueError(f"share_warn {self.share_warn} exceeds share_error {self.share_error}")
+        return self
+
+
+class PerformanceConfig(StrictModel):
+    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    drop_warn: float = Field(0.03, ge=0, le=1, description="Drop below the test score that warns.")
+    drop_error: float = Field(0.06, ge=0, le=1, description="Drop that is an error.")
+    min_rows: int = Field(100, ge=1, description="Fewer labelled rows: no verdict.")
+
+    @model_validator(mode="after")
+    def _warn_below_error(self) -> PerformanceConfig:
+        if self.drop_warn > self.drop_error:
+            raise ValueError(f"drop_warn {self.drop_warn} is above drop_error {self.drop_error}")
+        return self
+
+
+class RetrainConfig(StrictModel):
+    enabled: bool = True
+    triggers: list[Trigger] = Field(
+        default_factory=lambda: list[Trigger](["drift", "decay"]),
+        min_length=1,
+        description="Which error-severity results count towards a retraining.",
+    )
+    window_days: int = Field(7, ge=1, description="M: the latest days looked at.")
+    min_days: int = Field(3, ge=1, description="N: days in the window over threshold.")
+    cooldown_days: int = Field(
+        7, ge=0, description="Days of data after the last training's as-of day before another."
+    )
+
+    @model_validator(mode="after")
+    def _n_of_m(self) -> RetrainConfig:
+        if self.min_days > self.window_days:
+            raise ValueError(f"min_days {self.min_days} exceeds window_days {self.window_days}")
+        return self
+
+
+class MonitoringConfig(StrictModel):
+    reference_rows: int = Field(
+        5000, ge=100, description="Rows of the champion's training window kept as reference."
+    )
+    drift: DriftConfig = DriftConfig()
+    performance: PerformanceConfig = PerformanceConfig()
+    retrain: RetrainConfig = RetrainConfig()
+    arrival_interval_seconds: int = Field(
+        30, ge=1, description="How often the arrival sensor looks at the landing zone."
+    )

@@ -1,0 +1,252 @@
+"""Drift of one day of features and predictions against a champion's reference sample.
+
+The stat tests are Evidently 0.7's; this module decides what goes into the report and
+reads the verdicts out. Edge cases that break a report or give NaN (an empty day, an
+all-missing or constant column) are decided here, with the reason, so every column gets
+a verdict and no score is NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ml_assets.lib.config.monitoring import DISTANCE_METHODS, DriftConfig, StatTest
+
+ColumnKind = Literal["numerical", "categorical"]
+Verdict = Literal["ok", "warn", "error", "no_verdict"]
+PREDICTION = "probability"
+MAX_UNSEEN_LISTED = 20
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    column: str
+    kind: str
+    method: str
+    threshold: float
+    score: float | None
+    drifted: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    rows: int
+    reference_rows: int
+    columns: list[ColumnDrift]
+    prediction: ColumnDrift | None
+    unseen_categories: dict[str, list[str]]
+    verdict: Verdict
+    reason: str
+    html: str | None = field(default=None, repr=False)
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [c.column for c in self.columns if c.drifted]
+
+    @property
+    def share(self) -> float:
+        return len(self.drifted_columns) / len(self.columns) if self.columns else 0.0
+
+    def table(self) -> pd.DataFrame:
+        rows = [*self.columns, *([self.prediction] if self.prediction else [])]
+        return pd.DataFrame(
+            [vars(c) for c in rows],
+            columns=["column", "kind", "method", "threshold", "score", "drifted", "note"],
+        ).astype({"score": "Float64", "drifted": "boolean"})
+
+
+def is_drift(method: str, score: float, threshold: float) -> bool:
+    """Distances drift at or above the threshold; p-values drift below it."""
+    return score >= threshold if method in DISTANCE_METHODS else score < threshold
+
+
+def compare(
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    kinds: Mapping[str, ColumnKind],
+    policy: DriftConfig,
+    with_html: bool = True,
+) -> DriftResult:
+    """Per-column drift of `current` against `reference`, the drifted share and a verdict.
+
+    `kinds` names the feature columns to compare (numerical or categorical); the
+    prediction column `probability` is compared too when both frames have it.
+    """
+    features = {c: k for c, k in kinds.items() if c not in set(policy.ignore_columns)}
+    if len(current) < policy.min_rows:
+        reason = (
+            "empty partition: no rows to compare"
+            if current.empty
+            else f"{len(current)} rows, fewer than the {policy.min_rows} a verdict needs"
+        )
+        return DriftResult(len(current), len(reference), [], None, {}, "no_verdict", reason)
+    if reference.empty:
+        raise ValueError("the reference sample is empty: the champion has no reference profile")
+    tests = {c: _test_for(c, k, policy) for c, k in features.items()}
+    compared = {c: k for c, k in features.items() if _has_values(current, c, reference)}
+    predictions = PREDICTION in current.columns and PREDICTION in reference.columns
+    evidently_kinds: dict[str, ColumnKind] = dict(compared)
+    if predictions:
+        tests[PREDICTION] = policy.prediction
+        if _has_values(current, PREDICTION, reference):
+            evidently_kinds[PREDICTION] = "numerical"
+    scores, html = _evidently_scores(current, reference, evidently_kinds, tests, with_html)
+    columns = [
+        _column_verdict(c, k, tests[c], scores.get(c), current, reference)
+        for c, k in features.items()
+    ]
+    prediction = (
+        _column_verdict(
+            PREDICTION, "prediction", tests[PREDICTION], scores.get(PREDICTION), current, reference
+        )
+        if predictions
+        else None
+    )
+    unseen = _unseen_categories(
+        current, reference, [c for c, k in compared.items() if k == "categorical"]
+    )
+    verdict, reason = _verdict(columns, policy)
+    return DriftResult(
+        len(current), len(reference), columns, prediction, unseen, verdict, reason, html
+    )
+
+
+def _test_for(column: str, kind: ColumnKind, policy: DriftConfig) -> StatTest:
+    if column in policy.columns:
+        return policy.columns[column]
+    return policy.numerical if kind == "numerical" else policy.categorical
+
+
+def _has_values(current: pd.DataFrame, column: str, reference: pd.DataFrame) -> bool:
+    return bool(current[column].notna().any() and reference[column].notna().any())
+
+
+def _prepared(frame: pd.DataFrame, kinds: Mapping[str, ColumnKind]) -> pd.DataFrame:
+    """Plain float and object columns: Evidently does not take pandas' nullable dtypes."""
+    out = {}
+    for column, kind in kinds.items():
+        values = frame[column]
+        if kind == "numerical":
+            out[column] = pd.to_numeric(values, errors="coerce").astype("float64")
+        else:
+            out[column] = (
+                values.astype("object")
+                .where(values.notna(), None)
+                .map(lambda v: None if v is None else str(v))
+            )
+    return pd.DataFrame(out)
+
+
+def _evidently_scores(
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    kinds: Mapping[str, ColumnKind],
+    tests: Mapping[str, StatTest],
+    with_html: bool,
+) -> tuple[dict[str, float], str | None]:
+    if not kinds:
+        return {}, None
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(
+        numerical_columns=[c for c, k in kinds.items() if k == "numerical"],
+        categorical_columns=[c for c, k in kinds.items() if k == "categorical"],
+    )
+    report = Report(
+        [
+            DataDriftPreset(
+                columns=list(kinds),
+                per_column_method={c: tests[c].method for c in kinds},
+                per_column_threshold={c: tests[c].threshold for c in kinds},
+            )
+        ]
+    )
+    snapshot = report.run(
+        Dataset.from_pandas(_prepared(current, kinds), data_definition=definition),
+        Dataset.from_pandas(_prepared(reference, kinds), data_definition=definition),
+    )
+    scores: dict[str, float] = {}
+    for metric in snapshot.dict()["metrics"]:
+        column = metric["config"].get("column")
+        if column in kinds and isinstance(metric["value"], int | float):
+            scores[column] = float(metric["value"])
+    return scores, snapshot.get_html_str(as_iframe=False) if with_html else None
+
+
+def _column_verdict(
+    column: str,
+    kind: str,
+    test: StatTest,
+    score: float | None,
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+) -> ColumnDrift:
+    def verdict(score: float | None, drifted: bool, note: str = "") -> ColumnDrift:
+        return ColumnDrift(column, kind, test.method, test.threshold, score, drifted, note)
+
+    cur, ref = current[column].dropna(), reference[column].dropna()
+    if cur.empty and ref.empty:
+        return verdict(None, False, "all values missing, as in the reference")
+    if cur.empty:
+        return verdict(None, True, "all values missing (the reference has values)")
+    if ref.empty:
+        return verdict(None, False, "the reference has no values: not compared")
+    if score is not None and math.isfinite(score):
+        return verdict(round(score, 6), is_drift(test.method, score, test.threshold))
+    # A constant column can give a NaN p-value: compare the values themselves.
+    same = set(_as_text(cur)) == set(_as_text(ref))
+    note = "constant values, " + ("the same as the reference" if same else "unlike the reference")
+    return verdict(None, not same, note)
+
+
+def _as_text(values: pd.Series) -> list[str]:
+    return [str(v) for v in np.unique(values.astype(str))]
+
+
+def _unseen_categories(
+    current: pd.DataFrame, reference: pd.DataFrame, columns: list[str]
+) -> dict[str, list[str]]:
+    unseen = {}
+    for column in columns:
+        new = set(_as_text(current[column].dropna())) - set(_as_text(reference[column].dropna()))
+        if new:
+            unseen[column] = sorted(new)[:MAX_UNSEEN_LISTED]
+    return unseen
+
+
+def _verdict(columns: list[ColumnDrift], policy: DriftConfig) -> tuple[Verdict, str]:
+    if not columns:
+        return "no_verdict", "no feature columns to compare"
+    drifted = [c.column for c in columns if c.drifted]
+    share = len(drifted) / len(columns)
+    listed = ", ".join(drifted[:8]) + (" …" if len(drifted) > 8 else "")
+    summary = f"{len(drifted)} of {len(columns)} features drifted ({share:.0%})"
+    summary += f": {listed}" if drifted else ""
+    if share >= policy.share_error:
+        return "error", f"{summary}; error at {policy.share_error:.0%}"
+    if share >= policy.share_warn:
+        return "warn", f"{summary}; warning at {policy.share_warn:.0%}"
+    return "ok", summary
+
+
+def summary_metadata(result: DriftResult) -> dict[str, Any]:
+    """Plain numbers and strings for asset metadata (never NaN)."""
+    return {
+        "rows": result.rows,
+        "reference_rows": result.reference_rows,
+        "verdict": result.verdict,
+        "drifted_share": round(result.share, 4),
+        "drifted_columns": result.drifted_columns,
+        "prediction_drifted": bool(result.prediction and result.prediction.drifted),
+        "prediction_score": result.prediction.score if result.prediction else None,
+        "unseen_categories": result.unseen_categories,
+        "reason": result.reason,
+    }

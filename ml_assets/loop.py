@@ -1,0 +1,73 @@
+"""The automation loop in one process: what the Dagster daemon does, one tick at a time.
+
+`SensorLoop` evaluates the code location's sensors through Dagster's sensor API, keeps
+their cursors, and executes their run requests in process, honouring run keys the way
+the daemon does (a key that already has a run starts nothing). The demo and the loop
+test drive replayed days through it deterministically; `dagster dev` runs the same
+sensors for real.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagster import (
+    DagsterInstance,
+    Definitions,
+    ExecuteInProcessResult,
+    RunsFilter,
+    build_sensor_context,
+)
+
+RUN_KEY_TAG = "dagster/run_key"
+SENSOR_NAME_TAG = "dagster/sensor_name"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class Tick:
+    sensor: str
+    skipped: str | None = None
+    runs: list[ExecuteInProcessResult] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # run keys that already had a run
+
+
+class SensorLoop:
+    def __init__(self, defs: Definitions, instance: DagsterInstance) -> None:
+        self.defs = defs
+        self.instance = instance
+        self.cursors: dict[str, str | None] = {}
+        self.resources: Mapping[str, Any] = dict(defs.resources or {})
+
+    def tick(self, sensor_name: str) -> Tick:
+        """Evaluate one sensor once and run what it requests."""
+        sensor = self.defs.get_sensor_def(sensor_name)
+        context = build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursors.get(sensor_name),
+            sensor_name=sensor_name,
+            resources=self.resources,
+            definitions=self.defs,
+        )
+        data = sensor.evaluate_tick(context)
+        self.cursors[sensor_name] = data.cursor
+        tick = Tick(sensor_name, skipped=data.skip_message)
+        for request in data.run_requests or []:
+            key = request.run_key
+            if key and self.instance.get_runs(RunsFilter(tags={RUN_KEY_TAG: key}), limit=1):
+                tick.duplicates.append(key)
+                continue
+            job = self.defs.resolve_job_def(str(request.job_name or sensor.job_name))
+            tags = {**request.tags, SENSOR_NAME_TAG: sensor_name}
+            if key:
+                tags[RUN_KEY_TAG] = key
+            tick.runs.append(
+                job.execute_in_process(
+                    instance=self.instance,
+                    partition_key=request.partition_key,
+                    tags=tags,
+                    run_config=QUIET,
+                    raise_on_error=False,
+                )
+            )
+        return tick
