@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .features import FeatureKind
@@ -39,16 +41,48 @@ class FeatureSpec:
 
     def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Model input: numeric as float64, categorical with the training levels only."""
+        self._check_columns(frame)
+        out: dict[str, Any] = {name: self._numeric(frame[name]) for name in self.numeric}
+        for name, dtype in self._category_dtypes.items():
+            out[name] = pd.Categorical.from_codes(self._codes(name, frame[name]), dtype=dtype)
+        return pd.DataFrame(out, index=frame.index)
+
+    def codes_array(self, frame: pd.DataFrame) -> np.ndarray:
+        """`matrix` as one float64 array: a category is its position in the levels, NaN if
+        missing or unseen. For models that store the same levels (XGBoost does) this is the
+        same input without a DataFrame, which costs more than the model on a small request.
+        """
+        self._check_columns(frame)
+        out = np.empty((len(frame), len(self.columns)), dtype="float64")
+        for i, name in enumerate(self.numeric):
+            out[:, i] = self._numeric(frame[name])
+        for i, name in enumerate(self.categorical, start=len(self.numeric)):
+            codes = self._codes(name, frame[name])
+            out[:, i] = np.where(codes < 0, np.nan, codes)
+        return out
+
+    def _check_columns(self, frame: pd.DataFrame) -> None:
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise KeyError(f"features missing from the input: {', '.join(missing)}")
-        out: dict[str, Any] = {}
-        for name in self.numeric:
-            out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
-        for name, levels in self.categorical.items():
-            values = frame[name].astype("string").astype(object).where(frame[name].notna(), None)
-            out[name] = pd.Categorical(values, categories=levels)
-        return pd.DataFrame(out, index=frame.index)
+
+    @staticmethod
+    def _numeric(column: pd.Series) -> np.ndarray:
+        if column.dtype == "float64" or isinstance(column.dtype, pd.Int64Dtype):
+            return column.to_numpy(dtype="float64", na_value=np.nan)
+        return pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
+
+    def _codes(self, name: str, column: pd.Series) -> np.ndarray:
+        """Each value's position in the training levels (as text), -1 if missing or unseen."""
+        if isinstance(column.dtype, pd.StringDtype):
+            values = column.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
+        else:
+            values = column.astype("string").astype(object).where(column.notna(), None).to_numpy()
+        return np.asarray(self._category_dtypes[name].categories.get_indexer(values))
+
+    @cached_property
+    def _category_dtypes(self) -> dict[str, pd.CategoricalDtype]:
+        return {name: pd.CategoricalDtype(levels) for name, levels in self.categorical.items()}
 
     def labels(self, frame: pd.DataFrame) -> pd.Series:
         """The label as 0/1 integers; raises if any row has no label."""

@@ -34,6 +34,13 @@ from .config.references import available_columns
 EVENT_DATE = "event_date"
 FeatureKind = Literal["numeric", "categorical"]
 
+# pandas' name of each datetime part; only the asked one is computed (one per feature).
+_DATETIME_PARTS = {
+    "hour": "hour",
+    "day_of_week": "dayofweek",
+    "month": "month",
+    "day_of_year": "dayofyear",
+}
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     ">=": operator.ge,
     ">": operator.gt,
@@ -66,7 +73,11 @@ def build_features(
         out[name] = compute_feature(joined, spec, default_tz)
     if with_target:
         out[config.target.name] = compute_target(joined, config.target)
-    return pd.DataFrame(out, index=joined.index).reset_index(drop=True)
+    frame = pd.DataFrame(out, index=joined.index)
+    # What reset_index(drop=True) gives, without its copy of every column (most of the
+    # cost of a one-record frame).
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
 
 
 def join_references(
@@ -93,15 +104,9 @@ def compute_feature(frame: pd.DataFrame, spec: FeatureSpec, default_tz: str) -> 
             return frame[column]
         case DatetimePartFeature(op=op, column=column, timezone=tz):
             local = frame[column].dt.tz_convert(tz or default_tz)
-            parts = {
-                "hour": local.dt.hour,
-                "day_of_week": local.dt.dayofweek,
-                "month": local.dt.month,
-                "day_of_year": local.dt.dayofyear,
-            }
             if op == "is_weekend":
                 return (local.dt.dayofweek >= 5).astype("Int64").where(local.notna())
-            return parts[op].astype("Int64")
+            return getattr(local.dt, _DATETIME_PARTS[op]).astype("Int64")
         case HhmmToMinutesFeature(column=column):
             hhmm = frame[column]
             return (hhmm // 100) * 60 + hhmm % 100
