@@ -1,5 +1,6 @@
 """Tier 5: the champion's BentoML service, called directly and over HTTP from real servers."""
 
+import asyncio
 import importlib
 import json
 import os
@@ -168,7 +169,7 @@ def test_service_class_called_directly(
     service = module.ChampionService.inner()
     assert service.__is_ready__()
     sample, _ = records(served["state"], DAYS[0])
-    predictions = service.predict([module.Record(**r) for r in sample[:5]])
+    predictions = asyncio.run(service.predict([module.Record(**r) for r in sample[:5]]))
     assert len(predictions) == 5
     assert all(0 < p.probability < 1 for p in predictions), predictions
     assert {p.model_version for p in predictions} == {served["champion"]}
@@ -332,3 +333,38 @@ def test_indexed_serving_joins_equal_the_training_feature_code(served: dict[str,
     expected = build_features(events, scorer.references, scorer.config, with_target=False)
     pd.testing.assert_frame_equal(scorer.features(events), expected)
     assert pd.isna(expected.loc[1, "plane_seats"]) and pd.isna(expected.loc[1, "dest_lat"])
+
+
+def test_requests_that_arrive_while_scoring_are_merged_and_answered_alone() -> None:
+    import threading
+
+    from bentos.merging import RequestMerger
+
+    calls: list[list[int]] = []
+    running = threading.Lock()
+
+    def score(items: list[int]) -> list[int]:
+        assert running.acquire(blocking=False), "two scoring calls at once"
+        try:
+            calls.append(items)
+            if -1 in items:
+                raise ValueError("bad item")
+            time.sleep(0.05)
+            return [10 * i for i in items]
+        finally:
+            running.release()
+
+    async def send() -> list[Any]:
+        merger = RequestMerger(score, max_items=5)
+        first = asyncio.create_task(merger([1]))
+        await asyncio.sleep(0.01)  # the first call is running: the next ones queue
+        rest = [merger(batch) for batch in ([2, 3], [4], [-1], [5, 6], [7])]
+        return [await first, *await asyncio.gather(*rest, return_exceptions=True)]
+
+    answers = asyncio.run(send())
+    assert answers[0] == [10] and answers[1:3] == [[20, 30], [40]]
+    assert isinstance(answers[3], ValueError)  # only the request with the bad item fails
+    assert answers[4:] == [[50, 60], [70]]
+    # [1] alone, then up to 5 queued items per call; the failed call is retried per request.
+    assert calls[0] == [1] and calls[1] == [2, 3, 4, -1]
+    assert calls[2:6] == [[2, 3], [4], [-1], [5, 6, 7]]

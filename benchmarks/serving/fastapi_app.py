@@ -44,9 +44,8 @@ def readyz() -> dict[str, bool]:
 @app.post("/predict")
 def predict(request: PredictRequest) -> list[Prediction]:
     records: list[BaseModel] = request.records
-    events = scorer.events_frame([r.model_dump() for r in records])
-    scored = scorer.score(events)
+    scored = scorer.score(scorer.events_frame([vars(r) for r in records]))
     return [
-        Prediction(probability=p, label=bool(label), model_version=v)
-        for p, label, v in scored.itertuples(index=False)
+        Prediction(probability=p, label=label, model_version=scorer.model_version)
+        for p, label in zip(scored["probability"].tolist(), scored["label"].tolist(), strict=True)
     ]

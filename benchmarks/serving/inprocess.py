@@ -35,7 +35,7 @@ def stages(scorer: Scorer) -> list[Stage]:
     record = record_model(scorer.config)
 
     def events(records: list[dict[str, Any]]) -> pd.DataFrame:
-        return scorer.events_frame([record(**r).model_dump() for r in records])
+        return scorer.events_frame([vars(record(**r)) for r in records])
 
     def matrix(records: list[dict[str, Any]]) -> pd.DataFrame:
         return scorer.loaded.spec.matrix(scorer.features(events(records)))
@@ -52,12 +52,12 @@ def breakdown(scorer: Scorer, records: list[dict[str, Any]]) -> dict[str, float]
     """CPU ms per single-record call of each step of a request's scoring, in order."""
     record = record_model(scorer.config)
     booster = scorer.loaded.model.get_booster()
-    dumped: list[list[Mapping[str, Any]]] = [[record(**r).model_dump()] for r in records]
+    dumped: list[list[Mapping[str, Any]]] = [[vars(record(**r))] for r in records]
     events = [scorer.events_frame(d) for d in dumped]
     features = [scorer.features(e) for e in events]
     matrices = [scorer.loaded.spec.matrix(f) for f in features]
     steps: list[tuple[str, Callable[[Any], object], list[Any]]] = [
-        ("validate (pydantic)", lambda r: record(**r).model_dump(), records),
+        ("validate (pydantic)", lambda r: vars(record(**r)), records),
         ("events_frame (typing)", scorer.events_frame, dumped),
         ("features (joins + feature ops)", scorer.features, events),
         ("model matrix (FeatureSpec.matrix)", scorer.loaded.spec.matrix, features),

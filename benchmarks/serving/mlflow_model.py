@@ -31,7 +31,7 @@ class ChampionModel(PythonModel):
         # MLflow hands over a DataFrame: missing values come back as NaN, the request had null.
         rows = model_input.astype(object).where(model_input.notna(), None)
         rows_as_dicts = cast("list[dict[str, Any]]", rows.to_dict("records"))
-        records: list[Mapping[str, Any]] = [self.record(**r).model_dump() for r in rows_as_dicts]
+        records: list[Mapping[str, Any]] = [vars(self.record(**r)) for r in rows_as_dicts]
         scored = self.scorer.score(self.scorer.events_frame(records))
         return scored.astype({"label": "bool", "model_version": "str"})
 

@@ -46,5 +46,5 @@ def expected_probabilities(scorer: Scorer, records: list[dict[str, Any]]) -> np.
     from ml_assets.lib.request_model import record_model
 
     record = record_model(scorer.config)
-    events = scorer.events_frame([record(**r).model_dump() for r in records])
+    events = scorer.events_frame([vars(record(**r)) for r in records])
     return scorer.score(events)["probability"].to_numpy()
