@@ -18,7 +18,8 @@ from ml_assets.lib.config.models import ColumnSpec, ColumnType
 from ml_assets.lib.feature_spec import FeatureSpec
 from ml_assets.lib.request_model import record_model
 from ml_assets.lib.schema import coerce_column
-from ml_assets.lib.scoring import Scorer, serving_columns, typed_events
+from ml_assets.lib.scoring import Scorer, serving_columns
+from ml_assets.lib.typed_events import typed_events
 
 COLUMNS = {
     "n": ColumnSpec(type=ColumnType.INT, nullable=True),

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import LoadedModel, load_model
-from .config.models import ColumnSpec, ColumnType, PipelineConfig
+from .config.models import ColumnType, PipelineConfig
 from .features import build_features
-from .schema import coerce_column
+from .typed_events import typed_events
 
 MODEL_DIR = "model"
 REFERENCES_DIR = "references"
@@ -35,27 +34,6 @@ def serving_columns(config: PipelineConfig) -> dict[str, Any]:
     """Event columns a caller sends: the schema minus leaky columns and the label's source."""
     hidden = {*config.features.forbidden_columns, config.target.column}
     return {n: s for n, s in config.event_source.columns.items() if n not in hidden}
-
-
-def typed_events(
-    records: Sequence[Mapping[str, Any]], columns: Mapping[str, ColumnSpec]
-) -> pd.DataFrame:
-    """Records as a frame of the declared dtypes, the same as `coerce_column` makes them.
-
-    Records validated against the request model hold Python values of their fields' types,
-    so each column is built with its final dtype in one step. A record with anything else
-    (a missing key, a string for a number, an int beyond 2**53) takes the generic path:
-    `coerce_column` on every column, as training does.
-    """
-    try:
-        typed = {
-            name: _TYPED[spec.type]([record[name] for record in records])
-            for name, spec in columns.items()
-        }
-    except (KeyError, _UntypedValueError):
-        raw = pd.DataFrame.from_records(list(records), columns=list(columns))
-        typed = {name: coerce_column(raw[name], spec) for name, spec in columns.items()}
-    return pd.DataFrame(typed, index=pd.RangeIndex(len(records)))
 
 
 def write_bundle(
@@ -266,84 +244,6 @@ def _takes_codes_array(loaded: LoadedModel) -> bool:
         if (None if levels is None else levels.to_pylist()) != expected:
             return False
     return True
-
-
-class _UntypedValueError(Exception):
-    """A value not of its field's Python type: the record was not validated."""
-
-
-def _values_of(kinds: tuple[type, ...]) -> Callable[[list[Any]], list[Any]]:
-    def check(values: list[Any]) -> list[Any]:
-        for value in values:
-            if value is not None and type(value) not in kinds:
-                raise _UntypedValueError
-        return values
-
-    return check
-
-
-_FLOATS = _values_of((float,))
-_INTS = _values_of((int,))
-_BOOLS = _values_of((bool,))
-_TEXTS = _values_of((str,))
-
-
-def _int_column(values: list[Any]) -> Any:
-    missing = np.fromiter((v is None for v in _INTS(values)), dtype=bool, count=len(values))
-    try:
-        data = np.array([0 if v is None else v for v in values], dtype="int64")
-    except OverflowError:
-        raise _UntypedValueError from None
-    # coerce_column goes through Float64: beyond 2**53 it would round, so leave those to it.
-    if ((data >= 2**53) | (data <= -(2**53))).any():
-        raise _UntypedValueError
-    return pd.arrays.IntegerArray(data, missing)
-
-
-def _float_column(values: list[Any]) -> Any:
-    return np.array([np.nan if v is None else v for v in _FLOATS(values)], dtype="float64")
-
-
-def _text_column(values: list[Any]) -> Any:
-    # An empty string is missing, as in coerce_column.
-    return pd.array([v or None for v in _TEXTS(values)], dtype="string")
-
-
-def _datetime_column(values: list[Any]) -> Any:
-    """Nanoseconds since the epoch in UTC, computed exactly (to_datetime on Python datetimes
-    converts each through its tzinfo, slowly); naive times are UTC, as in coerce_column."""
-    nanos = []
-    for value in values:
-        if value is None:
-            nanos.append(_NAT)
-            continue
-        # A pandas Timestamp (a datetime subclass) can hold nanoseconds: not this path.
-        if (
-            type(value) is not datetime
-            or not _DATETIME_YEARS[0] <= value.year <= _DATETIME_YEARS[1]
-        ):
-            raise _UntypedValueError
-        delta = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) - _EPOCH
-        nanos.append(
-            ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds) * 1000
-        )
-    return pd.DatetimeIndex(np.array(nanos, dtype="int64").view("M8[ns]")).tz_localize("UTC")
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NAT = np.iinfo("int64").min
-# Well inside what datetime64[ns] holds (1677-2262); times outside take the generic path.
-_DATETIME_YEARS = (1700, 2200)
-
-
-_TYPED: dict[ColumnType, Callable[[list[Any]], Any]] = {
-    ColumnType.INT: _int_column,
-    ColumnType.FLOAT: _float_column,
-    ColumnType.BOOL: lambda values: pd.array(_BOOLS(values), dtype="boolean"),
-    ColumnType.STR: _text_column,
-    ColumnType.CATEGORY: _text_column,
-    ColumnType.DATETIME: _datetime_column,
-}
 
 
 def _check_unique_keys(references: Mapping[str, pd.DataFrame], config: PipelineConfig) -> None:
