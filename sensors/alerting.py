@@ -150,7 +150,13 @@ def _metadata(event: DagsterEvent) -> dict[str, object]:
     entry = getattr(data, "materialization", None) or getattr(data, "asset_observation", None)
     if entry is None:
         return {}
-    return {k: v.value for k, v in entry.metadata.items() if not isinstance(v.value, dict | list)}
+    # Plain values only: Dagster's own entries (column schema, code references) are records
+    # that JSON channels cannot carry, and the decision's full record is in the audit log.
+    return {
+        key: value.value
+        for key, value in entry.metadata.items()
+        if isinstance(value.value, str | int | float | bool) and not key.startswith("dagster/")
+    }
 
 
 def _run_failure_alerts() -> SensorDefinition:

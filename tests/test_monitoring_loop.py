@@ -176,9 +176,9 @@ def test_alerts_reached_the_local_receivers(loop_run: dict, receivers: tuple) ->
     http, _, mails = receivers
     posted = http.bodies("/hook")
     keys = [body["key"] for body in posted]
-    assert "flight_delays/retrain" in keys
-    assert any(k.endswith("drift_report:feature_drift") for k in keys)
-    assert any(k.startswith("flight_delays/decision:") for k in keys)
+    assert "flight_delays/retrain" in keys, keys
+    assert any(k.endswith("drift_report:feature_drift") for k in keys), keys
+    assert any(k.startswith("flight_delays/decision:") for k in keys), keys
     # The drift check keeps failing day after day: de-duplicated, then escalated by email.
     repeats = keys.count("flight_delays/drift_report:feature_drift")
     assert 1 <= repeats < 4

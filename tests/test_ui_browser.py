@@ -10,32 +10,22 @@ would. Screenshots of every step go to the project's state folder, `var/screensh
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
 
-from ml_assets.environment import TELEMETRY_OFF
-from tests.conftest import FLIGHT_DELAYS_YAML, PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT
+from tests.dagster_dev import dagster_dev, graphql, trained_instance
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
-DAGSTER_DEV = [str(BIN / "dagster"), "dev", "-h", "127.0.0.1"]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -50,7 +40,6 @@ CHROMIUM_ARGS = [
 VIEWPORT: ViewportSize = {"width": 1400, "height": 900}
 SCREENSHOTS = Path(os.environ.get("MLAP_SCREENSHOTS_DIR", PROJECT_ROOT / "var" / "screenshots"))
 
-FIRST_DAY, AS_OF = "2013-02-25", "2013-03-05"
 UI_DAY = "2013-03-20"
 GROUPS = ("datasets", "features", "models", "evaluation")
 ASSETS = (
@@ -67,155 +56,22 @@ ASSETS = (
 )
 CHECKS = ("not_empty", "quarantine_rate_below_threshold", "schema_as_declared")
 JOBS = ("flight_delays__ingest", "flight_delays__train", "flight_delays__rollback")
-TINY_TRAINING = {
-    "as_of": AS_OF,
-    "train_days": 5,
-    "validation_days": 2,
-    "test_days": 2,
-    "max_train_rows": 3000,
-    "tuning": {"n_trials": 2},
-    "candidates": {
-        "logistic_regression": {"enabled": False},
-        "hist_gradient_boosting": {"enabled": False},
-        "xgboost": {"params": {"n_estimators": 40}},
-    },
-}
-
 expect.set_options(timeout=30_000)
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def isolated_env(root: Path) -> dict[str, str]:
-    """This process's environment with every platform path pointing into `root`."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("MLAP_", "DAGSTER_", "BENTOML_"))
-    }
-    state = root / "state"
-    return (
-        env
-        | TELEMETRY_OFF
-        | {
-            "MLAP_STATE_DIR": str(state),
-            "MLAP_PIPELINES_DIR": str(root / "pipelines"),
-            "DAGSTER_HOME": str(state / "dagster_home"),
-            "BENTOML_HOME": str(state / "bentoml"),
-        }
-    )
-
-
-def write_tiny_pipeline(folder: Path) -> None:
-    folder.mkdir(parents=True)
-    config = {"extends": str(FLIGHT_DELAYS_YAML), "training": TINY_TRAINING}
-    (folder / "flight_delays.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-
-
-def run_mlap(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run(
-        [str(BIN / "mlap"), *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    output = f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    assert done.returncode == 0, f"mlap {' '.join(args)} failed:\n{output}"
-
-
-def graphql(base_url: str, query: str) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{base_url}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        payload = json.load(response)
-    assert "errors" not in payload, payload["errors"]
-    return dict(payload["data"])
-
-
-WORKSPACE_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries {
-  name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
 
 UI_RUNS_QUERY = """{ runsOrError(filter: {tags: [{key: "dagster/from_ui", value: "true"}]}) {
   ... on Runs { results { runId status tags { key value } } } } }"""
 
 
-def wait_until_loaded(base_url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    """Until the code location is loaded; fails at once if it cannot load or the UI exits."""
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"dagster dev exited:\n{log.read_text()[-3000:]}"
-        try:
-            workspace = graphql(base_url, WORKSPACE_QUERY)["workspaceOrError"]
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(1)
-            continue
-        for entry in workspace.get("locationEntries", []):
-            location = entry["locationOrLoadError"] or {}
-            assert location.get("__typename") != "PythonError", location.get("message")
-            if entry["loadStatus"] == "LOADED" and location.get("__typename"):
-                return
-        time.sleep(1)
-    raise AssertionError(f"the UI did not load the code location in 180 s:\n{log.read_text()}")
-
-
-def interruptible() -> None:
-    """A background job (e.g. `make test &` without job control) ignores SIGINT, and so
-    would every process it starts; `stop` relies on SIGINT."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    """SIGINT to the whole group, as Ctrl-C would: SIGTERM would orphan the code server."""
-    try:
-        os.killpg(server.pid, signal.SIGINT)
-        server.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
-    except ProcessLookupError:
-        pass
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A fresh instance with nine days ingested and one model trained, evaluated, promoted."""
-    root = tmp_path_factory.mktemp("ui")
-    write_tiny_pipeline(root / "pipelines")
-    env = isolated_env(root)
-    run_mlap(env, "backfill", "flight_delays", "--start", FIRST_DAY, "--end", AS_OF)
-    run_mlap(env, "train", "flight_delays")
-    return env
+    return trained_instance(tmp_path_factory.mktemp("ui"))
 
 
 @pytest.fixture(scope="module")
 def ui(trained: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    log = Path(trained["MLAP_STATE_DIR"]) / "dagster-dev.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [*DAGSTER_DEV, "-p", str(port), "-w", str(PROJECT_ROOT / "workspace.yaml")],
-            cwd=PROJECT_ROOT,
-            env=trained,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=interruptible,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_loaded(base_url, server, log)
+    with dagster_dev(trained) as base_url:
         yield base_url
-    finally:
-        stop(server)
 
 
 @pytest.fixture(scope="module")
