@@ -18,11 +18,12 @@ export UV_PYTHON := $(PYTHON)
 .PHONY: help install browser demo test test-fast serve ui lint format clean
 
 help:
-	@echo "make demo   - install, then backfill flight_delays for 2013 end to end"
+	@echo "make demo   - install, then run flight_delays end to end (clears var/ state first)"
 	@echo "make test   - install, then run the test suite"
 	@echo "make serve  - serve the champion's bento on http://127.0.0.1:3100"
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000"
 	@echo "make lint   - ruff and mypy"
+	@echo "make clean  - delete the platform's local state under var/"
 
 $(STATE)/tools/bin/uv:
 	$(PYTHON) -m venv $(STATE)/tools
@@ -50,7 +51,9 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
-demo: install
+# The demo starts from an empty state so that it tells the same story every time: over the
+# previous demo's state every replayed day would already have its run.
+demo: clean install
 	$(VENV)/bin/mlap demo
 
 test: install browser
@@ -74,8 +77,9 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Everything the platform wrote under var/ (not the uv bootstrap nor the screenshots).
 clean:
-	rm -rf $(STATE)/dagster_home $(STATE)/lake
+	rm -rf $(addprefix $(STATE)/,dagster_home lake landing mlflow locks audit alerts bentoml)
 
 .PHONY: bench-serving
 # BentoML vs bare FastAPI vs `mlflow models serve` vs in-process, on this machine; writes

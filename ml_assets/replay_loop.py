@@ -26,9 +26,12 @@ class DayOutcome:
     success: bool
     checks: dict[str, str] = field(default_factory=dict)  # check -> verdict text
     retrain: str = ""
+    duplicate: bool = False  # the landed file's run key already had a run: nothing ran
 
     def lines(self) -> list[str]:
-        checks = "; ".join(f"{k}: {v}" for k, v in self.checks.items()) or "no checks ran"
+        checks = "; ".join(f"{k}: {v}" for k, v in self.checks.items()) or (
+            "already processed: the same file has a run" if self.duplicate else "no checks ran"
+        )
         shown = [f"{self.day:<12}{self.rows:>6}{self.seconds:>6.1f}  {checks}"]
         return shown + ([f"{'':<24}retraining: {self.retrain}"] if self.retrain else [])
 
@@ -81,6 +84,7 @@ def replay_through_loop(
         rows = len(replay(config, sources, day, day)[0].read_text().splitlines()) - 1
         arrival = loop.tick(arrival_sensor_name(config.name))
         outcome = DayOutcome(day.isoformat(), rows, 0.0, all(r.success for r in arrival.runs))
+        outcome.duplicate = bool(arrival.duplicates) and not arrival.runs
         for run in arrival.runs:
             for evaluation in run.get_asset_check_evaluations():
                 if evaluation.asset_key.path[-1] in ("drift_report", "live_performance"):

@@ -76,7 +76,7 @@ def champion_model(context: AssetExecutionContext) -> MaterializeResult:
 @pytest.fixture
 def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpReceiver]:
     with http_receiver() as http:
-        monkeypatch.setenv("SENSOR_TEST_WEBHOOK", f"{http.url}/hook")
+        monkeypatch.setenv("SENSOR_TEST_WEBHOOK", http.url("/hook"))
         yield http
 
 
@@ -119,12 +119,12 @@ def test_failed_error_checks_and_decisions_reach_the_webhook_once(
 
         again = tick(defs, instance, first.cursor)
         assert again.skip_message == "no failed error-severity checks and no decisions"
-        assert len(receiver.posts) == 2
+        assert len(receiver.received) == 2
         assert json.loads(again.cursor) == json.loads(first.cursor)
 
         assert materialize([drift_report, feature_drift], instance=instance).success
         third = tick(defs, instance, again.cursor)
         assert third.skip_message != again.skip_message
         # The same check failing again within the window is de-duplicated by the resource.
-        assert len(receiver.posts) == 2
+        assert len(receiver.received) == 2
         assert json.loads(third.cursor)["checks"] != json.loads(again.cursor)["checks"]

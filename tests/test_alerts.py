@@ -7,87 +7,31 @@ the one under test; the environment variables point its channels at the receiver
 
 from __future__ import annotations
 
-import json
 import logging
-import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
 
 from ml_assets.lib.config import ConfigError
 from ml_assets.lib.config.alerts import load_alerts_config
 from resources.alerts import Alert, AlertsResource, Delivery
+from tests import receivers
+from tests.receivers import HttpReceiver, SmtpInbox, free_port
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "alerts.yaml"
 T0 = datetime(2013, 7, 1, 12, 0, tzinfo=UTC)
 
 
-@dataclass
-class HttpReceiver:
-    """Records the JSON bodies POSTed to it by path; `/fail` answers 500."""
-
-    port: int
-    received: list[tuple[str, str, Any]] = field(default_factory=list)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def bodies(self, path: str) -> list[Any]:
-        return [body for p, _, body in self.received if p == path]
-
-
 @pytest.fixture
 def http_receiver() -> Iterator[HttpReceiver]:
-    receiver = HttpReceiver(port=0)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            data = self.rfile.read(int(self.headers["Content-Length"]))
-            receiver.received.append((self.path, self.headers["Content-Type"], json.loads(data)))
-            self.send_response(500 if self.path == "/fail" else 200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield receiver
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-class SmtpRecorder:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], EmailMessage]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append((list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    with receivers.http_receiver() as http:
+        yield http
 
 
 @pytest.fixture
@@ -96,14 +40,9 @@ def smtp_port() -> int:
 
 
 @pytest.fixture
-def smtp_receiver(smtp_port: int) -> Iterator[SmtpRecorder]:
-    recorder = SmtpRecorder()
-    controller = Controller(
-        recorder, hostname="127.0.0.1", port=smtp_port, server_hostname="localhost"
-    )
-    controller.start()
-    yield recorder
-    controller.stop()
+def smtp_receiver(smtp_port: int) -> Iterator[SmtpInbox]:
+    with receivers.smtp_receiver(smtp_port) as inbox:
+        yield inbox
 
 
 @pytest.fixture
@@ -155,7 +94,7 @@ def send_at(alerts: AlertsResource, minutes: float, alert: Alert | None = None) 
 def test_routing_by_severity(
     alerts: AlertsResource,
     http_receiver: HttpReceiver,
-    smtp_receiver: SmtpRecorder,
+    smtp_receiver: SmtpInbox,
     caplog: pytest.LogCaptureFixture,
     severity: str,
     expected: list[str],
@@ -220,7 +159,7 @@ def test_duplicate_suppressed_within_window_then_sent_again(
 
 
 def test_escalation_reaches_slack_then_email(
-    alerts: AlertsResource, http_receiver: HttpReceiver, smtp_receiver: SmtpRecorder
+    alerts: AlertsResource, http_receiver: HttpReceiver, smtp_receiver: SmtpInbox
 ) -> None:
     deliveries = [send_at(alerts, minute) for minute in range(10)]
 
@@ -249,7 +188,7 @@ def test_escalation_reaches_slack_then_email(
 
 
 def test_escalation_restarts_with_a_new_window(
-    alerts: AlertsResource, smtp_receiver: SmtpRecorder
+    alerts: AlertsResource, smtp_receiver: SmtpInbox
 ) -> None:
     for minute in range(3):
         send_at(alerts, minute, drift_alert("error"))
@@ -339,7 +278,7 @@ def test_unset_variable_means_not_configured_read_at_send_time(
 
 
 def test_unset_recipients_mean_email_not_configured(
-    alerts: AlertsResource, env: pytest.MonkeyPatch, smtp_receiver: SmtpRecorder
+    alerts: AlertsResource, env: pytest.MonkeyPatch, smtp_receiver: SmtpInbox
 ) -> None:
     env.setenv("MLAP_ALERT_EMAILS", " , ")
     deliveries = [send_at(alerts, m, drift_alert("error")) for m in range(3)]

@@ -66,19 +66,19 @@ routes:
 
 @pytest.fixture(scope="module")
 def receivers() -> Iterator[tuple]:
-    with http_receiver() as http, smtp_receiver() as (port, mails):
-        yield http, port, mails
+    with http_receiver() as http, smtp_receiver() as inbox:
+        yield http, inbox
 
 
 @pytest.fixture(scope="module")
 def loop_run(tmp_path_factory: pytest.TempPathFactory, receivers: tuple) -> Iterator[dict]:
-    http, port, _ = receivers
+    http, inbox = receivers
     state = tmp_path_factory.mktemp("loop")
     (state / "pipeline.yaml").write_text(LOOP_YAML)
     (state / "alerts.yaml").write_text(ALERTS_YAML)
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("LOOP_WEBHOOK_URL", f"{http.url}/hook")
-        env.setenv("LOOP_SMTP_PORT", str(port))
+        env.setenv("LOOP_WEBHOOK_URL", http.url("/hook"))
+        env.setenv("LOOP_SMTP_PORT", str(inbox.port))
         env.setenv("LOOP_EMAILS", "oncall@example.test")
         config = load_pipeline_config(state / "pipeline.yaml")
         defs = pipeline_defs(config, state, alerts_config=state / "alerts.yaml")
@@ -173,7 +173,7 @@ def test_a_promotion_brings_a_new_bento_and_reference(loop_run: dict) -> None:
 
 
 def test_alerts_reached_the_local_receivers(loop_run: dict, receivers: tuple) -> None:
-    http, _, mails = receivers
+    http, inbox = receivers
     posted = http.bodies("/hook")
     keys = [body["key"] for body in posted]
     assert "flight_delays/retrain" in keys, keys
@@ -182,7 +182,7 @@ def test_alerts_reached_the_local_receivers(loop_run: dict, receivers: tuple) ->
     # The drift check keeps failing day after day: de-duplicated, then escalated by email.
     repeats = keys.count("flight_delays/drift_report:feature_drift")
     assert 1 <= repeats < 4
-    assert any("feature_drift" in str(m["Subject"]) for m in mails)
+    assert any("feature_drift" in str(m["Subject"]) for _, m in inbox.messages)
 
 
 def test_a_redelivered_identical_file_starts_nothing_and_a_changed_one_does(
