@@ -3,8 +3,10 @@
 The served model is a BentoML model holding a serving bundle (see
 `ml_assets.lib.scoring`): verified model files, the reference tables the features join,
 the pipeline config and metadata. `MLAP_BENTO_MODEL` names it (a built bento sets it).
-The request model comes from the bundle's pipeline schema, so the OpenAPI page documents
-the real fields and unknown fields are refused.
+The request models come from the bundle's pipeline schema, so the OpenAPI page documents
+the real fields and unknown fields are refused. `/predict` takes a list of records;
+`/predict_columns` takes the same rows as one list per field and answers in columns too,
+which spares a batch client most of the per-record parsing and response cost.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from bentoml.validators import ContentType
 from pydantic import BaseModel, Field, TypeAdapter
 
 from bentos.auth import ApiKeyMiddleware
+from bentos.media_type import JsonOnlyMiddleware
 from bentos.merging import RequestMerger
-from ml_assets.lib.request_model import record_model
+from ml_assets.lib.request_model import columns_model, record_model
 from ml_assets.lib.scoring import METADATA_FILE, Scorer, read_bundle_config
 
 logger = logging.getLogger("bentoml.service.champion")
@@ -32,6 +35,7 @@ _BUNDLE = Path(bentoml.models.get(MODEL_TAG).path)
 _CONFIG = read_bundle_config(_BUNDLE)
 _METADATA: dict[str, Any] = json.loads((_BUNDLE / METADATA_FILE).read_text())
 Record = record_model(_CONFIG, example=_METADATA.get("example_record"))
+Columns = columns_model(_CONFIG, example=_METADATA.get("example_record"))
 Records = Annotated[
     list[Record],  # type: ignore[valid-type]
     Field(min_length=1, max_length=_CONFIG.serving.max_batch_size),
@@ -48,6 +52,20 @@ _PREDICTIONS = TypeAdapter(list[Prediction])
 # A declared content type: otherwise BentoML derives it from the output's JSON schema,
 # which it generates again for every response (a fifth of the event loop's time).
 Predictions = Annotated[list[Prediction], ContentType("application/json")]
+
+
+class ColumnPredictions(BaseModel):
+    """The predictions of `/predict_columns`: one list per output, in the rows' order.
+
+    Returned as a model, not wrapped in `Annotated[..., ContentType(...)]` as `Predictions`
+    is: BentoML gives a model output the fixed media type application/json without any
+    schema work and writes it with `model_dump_json` (0.1 ms for 1000 rows). The annotation
+    would make it a root model, written with `json.dumps(model_dump())` (0.8 ms).
+    """
+
+    probability: list[float] = Field(description="Per row, probability that the label is true.")
+    label: list[bool] = Field(description="Per row, probability at or above the threshold.")
+    model_version: str = Field(description="Registered version of the model that scored them.")
 
 
 class Contribution(BaseModel):
@@ -96,6 +114,18 @@ class ChampionService:
         """Score a batch of records with the champion."""
         self._scorer()  # not loaded: 503 at once
         return await self._merger(records)
+
+    @bentoml.api
+    def predict_columns(self, columns: Columns) -> ColumnPredictions:  # type: ignore[valid-type]
+        """Score a batch sent as columns (one list per field), with the same scorer as
+        /predict; the answer holds one list per output, in the rows' order."""
+        scorer = self._scorer()
+        scored = scorer.score(scorer.events_from_columns(vars(columns)))
+        return ColumnPredictions(
+            probability=scored["probability"].tolist(),
+            label=scored["label"].tolist(),
+            model_version=scorer.model_version,
+        )
 
     def _predict_now(self, records: list[Any]) -> list[Prediction]:
         scorer = self._scorer()
@@ -160,5 +190,7 @@ class ChampionService:
 ChampionService.add_asgi_middleware(
     ApiKeyMiddleware,
     env_name=_CONFIG.serving.api_key_env,
-    protected=("/predict", "/explain", "/metadata"),
+    protected=("/predict", "/predict_columns", "/explain", "/metadata"),
 )
+# /predict keeps BentoML's own parsing by Content-Type (as it always has).
+ChampionService.add_asgi_middleware(JsonOnlyMiddleware, paths=("/predict_columns",))

@@ -144,6 +144,26 @@ def records(state: Path, day: str) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     return out, rows
 
 
+def as_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Records as the columnar request body's `columns`: one list per field."""
+    return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+def first_thousand(state: Path) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """1000 real records of DAYS and their rows of the offline batch predictions."""
+    sent: list[dict[str, Any]] = []
+    expected = []
+    for day in DAYS:
+        day_records, _ = records(state, day)
+        batch = pd.read_parquet(
+            state / "lake" / "flight_delays" / "batch_predictions" / f"{day}.parquet"
+        )
+        assert len(batch) == len(day_records)
+        sent += day_records
+        expected.append(batch)
+    return sent[:1000], pd.concat(expected, ignore_index=True).head(1000)
+
+
 @pytest.fixture(scope="module")
 def server(served: dict[str, Any], tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     log = tmp_path_factory.mktemp("logs") / "serve.log"
@@ -173,6 +193,10 @@ def test_service_class_called_directly(
     assert len(predictions) == 5
     assert all(0 < p.probability < 1 for p in predictions), predictions
     assert {p.model_version for p in predictions} == {served["champion"]}
+    by_columns = service.predict_columns(module.Columns(**as_columns(sample[:5])))
+    assert by_columns.probability == [p.probability for p in predictions]
+    assert by_columns.label == [p.label for p in predictions]
+    assert by_columns.model_version == served["champion"]
     explained = service.explain([module.Record(**sample[0])])
     contributions = explained[0].contributions
     assert len(contributions) == 5 and any(abs(c.contribution) > 0 for c in contributions)
@@ -180,18 +204,7 @@ def test_service_class_called_directly(
 
 
 def test_http_predictions_equal_batch_predictions(served: dict[str, Any], server: str) -> None:
-    state = served["state"]
-    sent: list[dict[str, Any]] = []
-    expected = []
-    for day in DAYS:
-        day_records, _ = records(state, day)
-        batch = pd.read_parquet(
-            state / "lake" / "flight_delays" / "batch_predictions" / f"{day}.parquet"
-        )
-        assert len(batch) == len(day_records)
-        sent += day_records
-        expected.append(batch)
-    sent, wanted = sent[:1000], pd.concat(expected, ignore_index=True).head(1000)
+    sent, wanted = first_thousand(served["state"])
     response = httpx.post(f"{server}/predict", json={"records": sent}, timeout=60)
     assert response.status_code == 200, response.text
     got = pd.DataFrame(response.json())
@@ -247,6 +260,116 @@ def test_malformed_requests_are_4xx(
     assert fragment.lower() in response.text.lower()
 
 
+def test_columnar_predictions_equal_record_and_batch_predictions(
+    served: dict[str, Any], server: str
+) -> None:
+    sent, wanted = first_thousand(served["state"])
+    response = httpx.post(
+        f"{server}/predict_columns", json={"columns": as_columns(sent)}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    got = response.json()
+    assert set(got) == {"probability", "label", "model_version"}
+    assert got["model_version"] == served["champion"]
+    probability, label = np.asarray(got["probability"]), np.asarray(got["label"])
+    assert len(probability) == len(label) == 1000
+    by_records = pd.DataFrame(
+        httpx.post(f"{server}/predict", json={"records": sent}, timeout=60).json()
+    )
+    assert np.abs(probability - by_records["probability"].to_numpy()).max() <= 1e-9
+    assert (label == by_records["label"].to_numpy()).all()
+    assert np.abs(probability - wanted["probability"].to_numpy()).max() <= 1e-9
+    assert (label == wanted["label"].to_numpy()).all()
+
+
+def test_a_nullable_column_left_out_is_all_null(served: dict[str, Any], server: str) -> None:
+    rows = [r | {"tailnum": None} for r in records(served["state"], DAYS[0])[0][:20]]
+    columns = {k: v for k, v in as_columns(rows).items() if k != "tailnum"}
+    got = httpx.post(f"{server}/predict_columns", json={"columns": columns}, timeout=30)
+    assert got.status_code == 200, got.text
+    expected = httpx.post(f"{server}/predict", json={"records": rows}, timeout=30).json()
+    assert got.json()["probability"] == [p["probability"] for p in expected]
+
+
+def _set(column: str, row: int, value: Any) -> Any:
+    def change(columns: dict[str, list[Any]]) -> None:
+        columns[column][row] = value
+
+    return change
+
+
+BAD_COLUMNS: dict[str, tuple[Any, list[Any], str]] = {
+    # case: (change to three rows' columns, the error's loc, a fragment of the message)
+    "wrong_type": (_set("distance", 1, "far"), ["columns", "distance", 1], "valid integer"),
+    "null_in_required": (_set("carrier", 2, None), ["columns", "carrier", 2], "carrier"),
+    "unknown_category": (_set("origin", 0, "XXX"), ["columns", "origin", 0], "'EWR'"),
+    "out_of_range": (_set("hour", 1, 31), ["columns", "hour", 1], "less than or equal to 23"),
+    "bad_pattern": (_set("tailnum", 2, "X1"), ["columns", "tailnum", 2], "pattern"),
+    "missing_column": (lambda c: c.pop("carrier"), ["columns", "carrier"], "Field required"),
+    "unknown_column": (
+        lambda c: c.update(dep_delay=[1.0, 2.0, 3.0]),
+        ["columns", "dep_delay"],
+        "Extra inputs are not permitted",
+    ),
+    "not_a_list": (lambda c: c.update(distance=187), ["columns", "distance"], "valid array"),
+    "unequal_lengths": (
+        lambda c: c["distance"].pop(),
+        ["columns"],
+        "'distance' has 2, the others 3",
+    ),
+    "empty_lists": (
+        lambda c: [values.clear() for values in c.values()],
+        ["columns", "year"],
+        "at least 1 item",
+    ),
+    "too_many_rows": (
+        lambda c: [values.extend(values * 333) for values in c.values()],
+        ["columns", "year"],
+        "at most 1000 items",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_COLUMNS)
+def test_bad_columns_are_a_400_naming_the_column_and_row(
+    case: str, served: dict[str, Any], server: str
+) -> None:
+    change, loc, fragment = BAD_COLUMNS[case]
+    columns = as_columns(records(served["state"], DAYS[0])[0][:3])
+    change(columns)
+    response = httpx.post(f"{server}/predict_columns", json={"columns": columns}, timeout=30)
+    assert response.status_code == 400, response.text
+    assert loc in [error["loc"] for error in response.json()["detail"]], response.text
+    assert fragment in response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "fragment"),
+    [
+        ('{"columns": {', "application/json", 400, "json"),
+        ('{"columns": [1, 2]}', "application/json", 400, "should be an object"),
+        ('{"rows": {}}', "application/json", 400, "columns"),
+        ('{"columns": {}}', "text/plain", 415, "application/json"),
+        ("columns=1", "application/x-www-form-urlencoded", 415, "application/json"),
+        # BentoML's form parser raises on multipart without a boundary (a 500 on /predict).
+        ("columns=1", "multipart/form-data", 415, "application/json"),
+    ],
+    ids=["malformed_json", "not_an_object", "wrong_key", "text", "form", "multipart"],
+)
+def test_malformed_columnar_requests_are_4xx(
+    body: str, content_type: str, status: int, fragment: str, server: str
+) -> None:
+    response = httpx.post(
+        f"{server}/predict_columns",
+        content=body,
+        headers={"content-type": content_type},
+        timeout=30,
+    )
+    assert response.status_code == status, (response.status_code, response.text)
+    assert fragment.lower() in response.text.lower()
+
+
 def test_probes_docs_and_metrics_are_open_and_the_api_key_guards_scoring(
     served: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -261,8 +384,16 @@ def test_probes_docs_and_metrics_are_open_and_the_api_key_guards_scoring(
         assert "FlightsRecord" in json.dumps(spec) and "Scheduled departure hour" in json.dumps(
             spec
         )
+        assert "FlightsColumns" in json.dumps(spec) and "/predict_columns" in spec["paths"]
         denied = httpx.post(f"{url}/predict", json={"records": [record]}, timeout=30)
         assert denied.status_code == 401 and "X-API-Key" in denied.text
+        columns = {"columns": as_columns([record])}
+        denied = httpx.post(f"{url}/predict_columns", json=columns, timeout=30)
+        assert denied.status_code == 401 and "X-API-Key" in denied.text
+        allowed = httpx.post(
+            f"{url}/predict_columns", json=columns, headers={"x-api-key": "s3cret"}, timeout=30
+        )
+        assert allowed.status_code == 200 and len(allowed.json()["probability"]) == 1
         wrong = httpx.post(f"{url}/metadata", headers={"x-api-key": "nope"}, timeout=30)
         assert wrong.status_code == 401
         allowed = httpx.post(
@@ -368,3 +499,93 @@ def test_requests_that_arrive_while_scoring_are_merged_and_answered_alone() -> N
     # [1] alone, then up to 5 queued items per call; the failed call is retried per request.
     assert calls[0] == [1] and calls[1] == [2, 3, 4, -1]
     assert calls[2:6] == [[2, 3], [4], [-1], [5, 6, 7]]
+
+
+def test_columns_model_validates_each_value_as_the_record_model_does(flight_config) -> None:  # type: ignore[no-untyped-def]
+    from ml_assets.lib.request_model import columns_model, record_model
+
+    record = record_model(flight_config).model_json_schema()
+    columns = columns_model(flight_config).model_json_schema()
+    assert columns["additionalProperties"] is False
+    assert set(columns["properties"]) == set(record["properties"])
+    assert set(columns["required"]) == set(record["required"])
+    for name, field in record["properties"].items():
+        column = columns["properties"][name]
+        values = column if name in record["required"] else column["anyOf"][0]
+        assert values["items"] == {
+            k: v for k, v in field.items() if k not in {"title", "description", "default"}
+        }, name
+        assert (values["minItems"], values["maxItems"]) == (
+            1,
+            flight_config.serving.max_batch_size,
+        )
+        assert column["description"].endswith(
+            "one value per row." if name in record["required"] else "is null."
+        )
+
+
+def test_columns_model_rows(flight_config) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError, create_model
+
+    from ml_assets.lib.request_model import EventColumns, columns_model, row_count
+
+    serving = flight_config.serving.model_copy(update={"max_batch_size": 3})
+    model = columns_model(flight_config.model_copy(update={"serving": serving}))
+    row = {
+        "year": 2013,
+        "month": 7,
+        "day": 1,
+        "sched_dep_time": 1959,
+        "sched_arr_time": 2359,
+        "carrier": "B6",
+        "flight": 101,
+        "origin": "JFK",
+        "dest": "BOS",
+        "distance": 187,
+        "hour": 19,
+        "minute": 59,
+        "time_hour": "2013-07-01T23:00:00Z",
+    }
+    three = model.model_validate(as_columns([row] * 3))
+    assert row_count(three) == 3 and vars(three)["tailnum"] is None  # left out: all null
+    with pytest.raises(ValidationError, match="at most 3 items"):
+        model.model_validate(as_columns([row] * 4))
+    uneven = as_columns([row] * 3) | {"distance": [187, 187], "hour": [19]}
+    with pytest.raises(ValidationError, match="'distance' has 2, 'hour' has 1, the others 3"):
+        model.model_validate(uneven)
+    optional = create_model("Optional", __base__=EventColumns, a=(list[int | None] | None, None))
+    with pytest.raises(ValidationError, match="no columns given"):
+        optional.model_validate({})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        [{}, {"n": None, "x": None, "ok": None, "s": None, "c": None, "t": None}],
+        [{"s": ""}, {"x": float("inf")}],
+        [{}, {"n": 2**60}],  # not validated: the generic path
+        [{"t": "2013-07-01T03:30:00Z"}, {}],  # raw JSON text: the generic path
+    ],
+    ids=["values-and-nulls", "edge-values", "big-int", "raw-text"],
+)
+def test_columns_are_typed_as_the_same_records_are(changes: list[dict[str, Any]]) -> None:
+    from ml_assets.lib.typed_events import typed_columns, typed_events
+    from tests.test_scoring_fast_path import COLUMNS, GOOD
+
+    rows = [GOOD | change for change in changes]
+    pd.testing.assert_frame_equal(
+        typed_columns(as_columns(rows), COLUMNS), typed_events(rows, COLUMNS)
+    )
+
+
+def test_a_column_left_out_or_none_is_all_missing_and_lengths_must_match() -> None:
+    from ml_assets.lib.typed_events import typed_columns, typed_events
+    from tests.test_scoring_fast_path import COLUMNS, GOOD
+
+    rows = [GOOD | {"x": None}, GOOD | {"x": None}]
+    expected = typed_events(rows, COLUMNS)
+    without_x = {k: v for k, v in as_columns(rows).items() if k != "x"}
+    pd.testing.assert_frame_equal(typed_columns(without_x, COLUMNS), expected)
+    pd.testing.assert_frame_equal(typed_columns(without_x | {"x": None}, COLUMNS), expected)
+    with pytest.raises(ValueError, match="one length"):
+        typed_columns(without_x | {"n": [1]}, COLUMNS)

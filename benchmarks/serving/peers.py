@@ -41,9 +41,30 @@ class Peer:
     predict_path: str
     body_key: str
     unwrap: Callable[[Any], list[dict[str, Any]]]
+    # A second route taking the same rows as columns, measured on batches only.
+    columnar_path: str | None = None
 
     def body(self, records: list[dict[str, Any]]) -> bytes:
         return json.dumps({self.body_key: records}).encode()
+
+    @property
+    def columnar_name(self) -> str:
+        return f"{self.name} columnar"
+
+
+def columnar_body(records: list[dict[str, Any]]) -> bytes:
+    """The same records as `{"columns": {field: [one value per record]}}`."""
+    names = list(records[0]) if records else []
+    return json.dumps({"columns": {n: [r[n] for r in records] for n in names}}).encode()
+
+
+def unwrap_columns(payload: Any) -> list[dict[str, Any]]:
+    """A columnar answer as one dict per row, the shape the other routes answer in."""
+    version = payload["model_version"]
+    return [
+        {"probability": p, "label": label, "model_version": version}
+        for p, label in zip(payload["probability"], payload["label"], strict=True)
+    ]
 
 
 @dataclass
@@ -79,6 +100,7 @@ def peers(champion: Champion) -> list[Peer]:
             predict_path="/predict",
             body_key="records",
             unwrap=lambda payload: payload,
+            columnar_path="/predict_columns",
         ),
         Peer(
             name="FastAPI",

@@ -9,6 +9,7 @@ from benchmarks.serving.inprocess import SCORE_EVENTS, WHOLE
 from benchmarks.serving.load import Measurement
 
 BENTOML, FASTAPI, MLFLOW = "BentoML", "FastAPI", "MLflow"
+BENTOML_COLUMNAR = f"{BENTOML} columnar"
 
 
 @dataclass
@@ -78,6 +79,15 @@ def aims(results: Results) -> list[Aim]:
         Aim(
             "BentoML batch rows/s / in-process score(events)",
             {f"c={c}": ratio(batch[BENTOML][c], limit, "rate") for c in b_levels},
+            0.5,
+            True,
+        ),
+        Aim(
+            "BentoML columnar / in-process score(events) rows/s",
+            {
+                f"c={c}": ratio(m, limit, "rate")
+                for c, m in sorted(batch.get(BENTOML_COLUMNAR, {}).items())
+            },
             0.5,
             True,
         ),

@@ -13,6 +13,7 @@ import logging
 import os
 import platform
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 
 from benchmarks.serving import inprocess, workload
 from benchmarks.serving.load import Load, Measurement, measure
-from benchmarks.serving.peers import Peer, Server, peers, serving
+from benchmarks.serving.peers import Server, columnar_body, peers, serving, unwrap_columns
 from benchmarks.serving.report import Results, render
 from benchmarks.serving.state import Champion, prepare
 from ml_assets.environment import PROJECT_ROOT, TELEMETRY_OFF
@@ -34,6 +35,8 @@ HERE = Path(__file__).resolve().parent
 MAX_REQUESTS = 200_000
 TOLERANCE = 1e-6
 VERIFY_BATCH, VERIFY_SINGLES = 200, 20
+Body = Callable[[list[dict[str, Any]]], bytes]
+Unwrap = Callable[[Any], list[dict[str, Any]]]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,15 +67,24 @@ def main(argv: list[str] | None = None) -> None:
             continue
         logger.info("starting %s", peer.name)
         with serving(peer, logs / f"{peer.name.lower()}.log") as server:
-            _verify(peer, server, scorer, records)
+            url = server.url + peer.predict_path
+            _verify(peer.name, url, peer.body, peer.unwrap, scorer, records)
             single_bodies = [peer.body(r) for r in singles]
             batch_bodies = [peer.body(b) for b in batches]
             results.single[peer.name] = _levels(
-                peer, server, single_bodies, args.concurrency, args.duration
+                peer.name, url, server, single_bodies, args.concurrency, args.duration
             )
             results.batch[peer.name] = _levels(
-                peer, server, batch_bodies, args.batch_concurrency, args.duration
+                peer.name, url, server, batch_bodies, args.batch_concurrency, args.duration
             )
+            if peer.columnar_path is not None:
+                # The same batches of the same records, sent as columns to the same server.
+                name, url = peer.columnar_name, server.url + peer.columnar_path
+                _verify(name, url, columnar_body, unwrap_columns, scorer, records)
+                columnar_bodies = [columnar_body(b) for b in batches]
+                results.batch[name] = _levels(
+                    name, url, server, columnar_bodies, args.batch_concurrency, args.duration
+                )
 
     results.context["load average after (1/5/15 min)"] = _load_text()
     args.out.write_text(render(results))
@@ -81,13 +93,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _levels(
-    peer: Peer, server: Server, bodies: list[bytes], levels: list[int], duration: float
+    name: str, url: str, server: Server, bodies: list[bytes], levels: list[int], duration: float
 ) -> dict[int, Measurement]:
     out = {}
     for concurrency in levels:
         load = Load(concurrency, duration, MAX_REQUESTS)
         m = measure(
-            server.url + peer.predict_path,
+            url,
             bodies,
             load,
             warmup_requests=_warmup(concurrency),
@@ -95,7 +107,7 @@ def _levels(
         )
         logger.info(
             "%s c=%d: %.1f req/s, p50 %.2f ms, p99 %.2f ms, %d errors",
-            peer.name,
+            name,
             concurrency,
             m.requests_per_s,
             m.percentile_ms(50),
@@ -110,30 +122,31 @@ def _warmup(concurrency: int) -> int:
     return max(50, 4 * concurrency)
 
 
-def _verify(peer: Peer, server: Server, scorer: Scorer, records: list[dict[str, Any]]) -> None:
+def _verify(
+    name: str, url: str, body: Body, unwrap: Unwrap, scorer: Scorer, records: list[dict[str, Any]]
+) -> None:
     """Refuse to measure a server whose answers differ from the in-process scorer."""
-    url = server.url + peer.predict_path
     batch = records[:VERIFY_BATCH]
-    got = _probabilities(peer, url, batch)
+    got = _probabilities(name, url, body(batch), unwrap)
     singles = records[VERIFY_BATCH : VERIFY_BATCH + VERIFY_SINGLES]
     for record in singles:
-        got += _probabilities(peer, url, [record])
+        got += _probabilities(name, url, body([record]), unwrap)
     expected = workload.expected_probabilities(scorer, batch + singles)
     if len(got) != len(expected):
-        raise AssertionError(f"{peer.name}: {len(got)} predictions for {len(expected)} records")
+        raise AssertionError(f"{name}: {len(got)} predictions for {len(expected)} records")
     diff = float(np.max(np.abs(np.asarray(got) - expected)))
     if diff >= TOLERANCE:
-        raise AssertionError(f"{peer.name} disagrees with the in-process scorer: max |diff| {diff}")
-    logger.info("%s agrees with the in-process scorer (max |diff| %.2g)", peer.name, diff)
+        raise AssertionError(f"{name} disagrees with the in-process scorer: max |diff| {diff}")
+    logger.info("%s agrees with the in-process scorer (max |diff| %.2g)", name, diff)
 
 
-def _probabilities(peer: Peer, url: str, records: list[dict[str, Any]]) -> list[float]:
+def _probabilities(name: str, url: str, content: bytes, unwrap: Unwrap) -> list[float]:
     response = httpx.post(
-        url, content=peer.body(records), headers={"content-type": "application/json"}, timeout=60
+        url, content=content, headers={"content-type": "application/json"}, timeout=60
     )
     if response.status_code != 200:
-        raise AssertionError(f"{peer.name}: {response.status_code} {response.text[:500]}")
-    return [float(p["probability"]) for p in peer.unwrap(response.json())]
+        raise AssertionError(f"{name}: {response.status_code} {response.text[:500]}")
+    return [float(p["probability"]) for p in unwrap(response.json())]
 
 
 def _wait_for_quiet(max_load: float, max_wait: float) -> str:

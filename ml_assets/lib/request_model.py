@@ -1,15 +1,20 @@
-"""The service's request model, derived from the pipeline's schema (one schema, three places).
+"""The service's request models, derived from the pipeline's schema (one schema, three places).
 
 Each declared event column a caller can know becomes a typed, documented field with the
 schema's ranges, categories and pattern; unknown fields are refused (`extra="forbid"`).
+`record_model` takes one event as an object; `columns_model` takes a batch of events as
+one list per column, whose elements carry the same type and constraints as the record's
+field (`_value_type`), so both validate a value alike.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from .config.models import ColumnSpec, ColumnType, PipelineConfig
 from .scoring import serving_columns
@@ -27,27 +32,101 @@ def record_model(config: PipelineConfig, example: dict[str, Any] | None = None) 
     """A pydantic model of one event record as a caller sends it."""
     fields: dict[str, Any] = {}
     for name, spec in serving_columns(config).items():
-        annotation = _annotation(spec)
-        constraints = _constraints(spec)
-        description = spec.description or f"{name} ({spec.type})"
         examples = [example[name]] if example and name in example else None
-        if spec.nullable:
-            fields[name] = (
-                annotation | None,
-                Field(None, description=description, examples=examples, **constraints),
-            )
-        else:
-            fields[name] = (
-                annotation,
-                Field(..., description=description, examples=examples, **constraints),
-            )
-    model_name = "".join(part.title() for part in config.partitioning.source.split("_")) + "Record"
+        fields[name] = (
+            _value_type(spec),
+            Field(
+                None if spec.nullable else ...,
+                description=_description(name, spec),
+                examples=examples,
+            ),
+        )
     return create_model(
-        model_name,
+        _model_name(config, "Record"),
         __config__=ConfigDict(extra="forbid", strict=False),
         __doc__=f"One `{config.partitioning.source}` event of pipeline `{config.name}`.",
         **fields,
     )
+
+
+class EventColumns(BaseModel):
+    """Base of `columns_model`'s models: every given column holds the same number of rows."""
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+    @model_validator(mode="after")
+    def _same_length(self) -> EventColumns:
+        row_count(self)
+        return self
+
+
+def columns_model(
+    config: PipelineConfig, example: dict[str, Any] | None = None
+) -> type[EventColumns]:
+    """A pydantic model of a batch of event records sent as columns, one list per field.
+
+    Required fields are required lists; nullable ones may be left out (all null). Every
+    list holds 1 to `serving.max_batch_size` values and all have the same length.
+    """
+    max_rows = config.serving.max_batch_size
+    fields: dict[str, Any] = {}
+    for name, spec in serving_columns(config).items():
+        values: Any = list[_value_type(spec)]  # type: ignore[misc]  # built at runtime
+        absent = " Leave it out when every row's value is null." if spec.nullable else ""
+        fields[name] = (
+            values | None if spec.nullable else values,
+            Field(
+                None if spec.nullable else ...,
+                min_length=1,
+                max_length=max_rows,
+                description=f"{_description(name, spec).rstrip('.')}; one value per row.{absent}",
+                examples=[[example[name]]] if example and name in example else None,
+            ),
+        )
+    source = config.partitioning.source
+    return create_model(
+        _model_name(config, "Columns"),
+        __base__=EventColumns,
+        __doc__=(
+            f"`{source}` events of pipeline `{config.name}` as columns: one list per field, "
+            f"all of the same length (1 to {max_rows} rows); row i is the i-th value of "
+            "every list."
+        ),
+        **fields,
+    )
+
+
+def row_count(columns: BaseModel) -> int:
+    """The rows of a columns model's instance; ValueError unless all its lists agree."""
+    lengths = {
+        name: len(values)
+        for name, values in vars(columns).items()
+        if isinstance(values, Sequence) and not isinstance(values, str)
+    }
+    if not lengths:
+        raise ValueError("no columns given: send at least one column with one value per row")
+    counts = Counter(lengths.values())
+    if len(counts) > 1:
+        rows = counts.most_common(1)[0][0]
+        other = ", ".join(f"'{n}' has {k}" for n, k in lengths.items() if k != rows)
+        raise ValueError(
+            f"every column needs the same number of values: {other}, the others {rows}"
+        )
+    return next(iter(lengths.values()))
+
+
+def _model_name(config: PipelineConfig, kind: str) -> str:
+    return "".join(part.title() for part in config.partitioning.source.split("_")) + kind
+
+
+def _description(name: str, spec: ColumnSpec) -> str:
+    return spec.description or f"{name} ({spec.type})"
+
+
+def _value_type(spec: ColumnSpec) -> Any:
+    """One value of the column: its type with the schema's constraints, None if nullable."""
+    value: Any = Annotated[_annotation(spec), Field(**_constraints(spec))]
+    return value | None if spec.nullable else value
 
 
 def _annotation(spec: ColumnSpec) -> Any:

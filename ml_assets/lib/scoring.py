@@ -21,7 +21,7 @@ import pandas as pd
 from .artifacts import LoadedModel, load_model
 from .config.models import ColumnType, PipelineConfig
 from .features import build_features
-from .typed_events import typed_events
+from .typed_events import typed_columns, typed_events
 
 MODEL_DIR = "model"
 REFERENCES_DIR = "references"
@@ -105,6 +105,11 @@ class Scorer:
     def events_frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """Records (already validated against the request model) typed as in training."""
         return typed_events(records, serving_columns(self.config))
+
+    def events_from_columns(self, columns: Mapping[str, Sequence[Any] | None]) -> pd.DataFrame:
+        """Columns (already validated against the columnar request model), typed as in
+        training: the frame `events_frame` gives for the same rows; None is all missing."""
+        return typed_columns(columns, serving_columns(self.config))
 
     def features(self, events: pd.DataFrame) -> pd.DataFrame:
         """The same features `build_features` gives, with the joins done by index lookup.

@@ -1,8 +1,9 @@
-"""Validated request records as a typed frame, without per-value coercion.
+"""Validated request records (or columns) as a typed frame, without per-value coercion.
 
 The fast path of serving: records that passed the pydantic request model hold Python
 values of their fields' types, so each column is built with its final dtype in one step;
-anything else takes `coerce_column`, the path training uses.
+anything else takes `coerce_column`, the path training uses. Columns validated by the
+columnar request model take the same path without being turned into records.
 """
 
 from __future__ import annotations
@@ -29,14 +30,47 @@ def typed_events(
     `coerce_column` on every column, as training does.
     """
     try:
-        typed = {
-            name: _TYPED[spec.type]([record[name] for record in records])
-            for name, spec in columns.items()
-        }
-    except (KeyError, _UntypedValueError):
-        raw = pd.DataFrame.from_records(list(records), columns=list(columns))
-        typed = {name: coerce_column(raw[name], spec) for name, spec in columns.items()}
-    return pd.DataFrame(typed, index=pd.RangeIndex(len(records)))
+        values = {name: [record[name] for record in records] for name in columns}
+    except KeyError:
+        return _coerced(pd.DataFrame.from_records(list(records), columns=list(columns)), columns)
+    return _typed(values, columns, len(records))
+
+
+def typed_columns(
+    values: Mapping[str, Sequence[Any] | None], columns: Mapping[str, ColumnSpec]
+) -> pd.DataFrame:
+    """Columns of values, one sequence per field, as `typed_events` makes the same rows.
+
+    The columnar twin of `typed_events`: row i is the i-th value of every sequence. A
+    declared column that is absent or None is missing in every row; undeclared ones are
+    ignored, as a record's extra keys are. The sequences must all have the same length.
+    """
+    lengths = {name: len(v) for name, v in values.items() if name in columns and v is not None}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"columns need one length, at least one of them; got {lengths}")
+    rows = next(iter(lengths.values()))
+    lists = {
+        name: [None] * rows if (column := values.get(name)) is None else list(column)
+        for name in columns
+    }
+    return _typed(lists, columns, rows)
+
+
+def _typed(
+    values: dict[str, list[Any]], columns: Mapping[str, ColumnSpec], rows: int
+) -> pd.DataFrame:
+    try:
+        typed = {name: _TYPED[spec.type](values[name]) for name, spec in columns.items()}
+    except _UntypedValueError:
+        # The frame typed_events' generic path builds from the same rows as records.
+        rows_as_tuples = list(zip(*values.values(), strict=True))
+        return _coerced(pd.DataFrame.from_records(rows_as_tuples, columns=list(values)), columns)
+    return pd.DataFrame(typed, index=pd.RangeIndex(rows))
+
+
+def _coerced(raw: pd.DataFrame, columns: Mapping[str, ColumnSpec]) -> pd.DataFrame:
+    typed = {name: coerce_column(raw[name], spec) for name, spec in columns.items()}
+    return pd.DataFrame(typed, index=pd.RangeIndex(len(raw)))
 
 
 class _UntypedValueError(Exception):
