@@ -79,4 +79,6 @@ TELEMETRY_OFF = {
     "BENTOML_DO_NOT_TRACK": "true",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "1",
+    # Not telemetry, but noise: a progress bar for every model file MLflow reads back.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }

@@ -7,6 +7,7 @@ test drive replayed days through it deterministically; `dagster dev` runs the sa
 sensors for real.
 """
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +42,10 @@ class SensorLoop:
 
     def tick(self, sensor_name: str) -> Tick:
         """Evaluate one sensor once and run what it requests."""
-        sensor = self.defs.get_sensor_def(sensor_name)
+        with warnings.catch_warnings():
+            # Its notice that resources are no longer resolved: they are passed below.
+            warnings.filterwarnings("ignore", message="Starting in dagster 1.11, get_sensor_def")
+            sensor = self.defs.get_sensor_def(sensor_name)
         context = build_sensor_context(
             instance=self.instance,
             cursor=self.cursors.get(sensor_name),

@@ -123,12 +123,13 @@ class AlertsResource(ConfigurableResource):
         outgoing = OutgoingAlert(alert, now, repeat, level)
         sent_to: list[str] = []
         failures: dict[str, str] = {}
+        unconfigured: list[str] = []
         for name in [*route.channels, *route.escalate_to[:level]]:
             channel = channels[name]
             missing = channel.missing_setting()
             if missing:
                 failures[name] = f"not configured: {missing}"
-                logger.warning("alert channel %s not configured: %s", name, missing)
+                unconfigured.append(f"{name} ({missing})")
                 continue
             try:
                 channel.deliver(outgoing)
@@ -137,6 +138,8 @@ class AlertsResource(ConfigurableResource):
                 logger.warning("alert %s not delivered to %s: %s", alert.key, name, exc)
             else:
                 sent_to.append(name)
+        if unconfigured:  # one line per alert, not one per channel
+            logger.warning("alert channels not configured: %s", "; ".join(unconfigured))
         return Delivery(alert.key, sent_to, False, repeat, level, failures)
 
     def _record_firing(

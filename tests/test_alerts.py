@@ -268,7 +268,7 @@ def test_unset_variable_means_not_configured_read_at_send_time(
     assert unconfigured.failures == {"slack": "not configured: MLAP_SLACK_WEBHOOK_URL is unset"}
     warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
     assert [w for w in warnings if "not configured" in w] == [
-        "alert channel slack not configured: MLAP_SLACK_WEBHOOK_URL is unset"
+        "alert channels not configured: slack (MLAP_SLACK_WEBHOOK_URL is unset)"
     ]
     assert configured.sent_to == ["log", "webhook", "slack"]
     assert configured.failures == {}
