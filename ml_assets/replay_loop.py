@@ -46,16 +46,23 @@ class LoopSummary:
         return "\n".join([*lines, self.footer()])
 
     def footer(self) -> str:
-        failing: dict[str, int] = {}
+        failing: dict[str, dict[str, int]] = {}
         for day in self.days:
             for check, verdict in day.checks.items():
                 if verdict != "ok":
-                    failing[check] = failing.get(check, 0) + 1
+                    counts = failing.setdefault(check, {})
+                    counts[verdict] = counts.get(verdict, 0) + 1
         retrains = sum(1 for d in self.days if d.retrain)
         lines = [
             f"{len(self.days)} day(s) replayed, mean {self.mean_seconds:.1f} s from file to checks",
-            "checks failing: "
-            + (", ".join(f"{c} on {n} day(s)" for c, n in failing.items()) or "none"),
+            "checks not passing (days): "
+            + (
+                "; ".join(
+                    f"{check} " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
+                    for check, counts in failing.items()
+                )
+                or "none"
+            ),
             f"retraining runs: {retrains}",
         ]
         lines += [f"decision: {text}" for text in self.decisions] or ["decision: none"]
