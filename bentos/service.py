@@ -192,5 +192,8 @@ ChampionService.add_asgi_middleware(
     env_name=_CONFIG.serving.api_key_env,
     protected=("/predict", "/predict_columns", "/explain", "/metadata"),
 )
-# /predict keeps BentoML's own parsing by Content-Type (as it always has).
-ChampionService.add_asgi_middleware(JsonOnlyMiddleware, paths=("/predict_columns",))
+# Every scoring route takes JSON only: BentoML's form parser answers a multipart body
+# without a boundary with a 500.
+ChampionService.add_asgi_middleware(
+    JsonOnlyMiddleware, paths=("/predict", "/predict_columns", "/explain")
+)

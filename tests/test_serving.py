@@ -242,10 +242,18 @@ def test_bad_record_is_a_400_naming_the_field(
         ('{"records": []}', "application/json", "at least 1 item"),
         (None, "application/json", "at most 1000 items"),
         ('{"records": [', "application/json", "json"),
-        ("records=1", "text/plain", ""),
+        ("records=1", "text/plain", "application/json"),
+        ("records=1", "multipart/form-data", "application/json"),
         ('{"rows": []}', "application/json", "records"),
     ],
-    ids=["empty_list", "too_many", "malformed_json", "wrong_content_type", "wrong_key"],
+    ids=[
+        "empty_list",
+        "too_many",
+        "malformed_json",
+        "wrong_content_type",
+        "multipart",
+        "wrong_key",
+    ],
 )
 def test_malformed_requests_are_4xx(
     body: str | None, content_type: str, fragment: str, served: dict[str, Any], server: str
