@@ -14,16 +14,20 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
+    DagsterEventType,
     Definitions,
     MaterializeResult,
     TableColumn,
     TableSchema,
     asset,
     asset_check,
+    build_run_status_sensor_context,
     build_sensor_context,
     define_asset_job,
     instance_for_test,
+    job,
     materialize,
+    op,
 )
 
 from resources.alerts import AlertsResource
@@ -71,6 +75,16 @@ def champion_model(context: AssetExecutionContext) -> MaterializeResult:
             "dagster/column_schema": schema,
         }
     )
+
+
+@op
+def load_the_day() -> None:
+    raise RuntimeError("weather file for 2013-06-20 is truncated")
+
+
+@job(name="demo__daily")
+def failing_job() -> None:
+    load_the_day()
 
 
 @pytest.fixture
@@ -128,3 +142,29 @@ def test_failed_error_checks_and_decisions_reach_the_webhook_once(
         # The same check failing again within the window is de-duplicated by the resource.
         assert len(receiver.received) == 2
         assert json.loads(third.cursor)["checks"] != json.loads(again.cursor)["checks"]
+
+
+def test_a_failed_run_reaches_the_webhook_with_its_error(
+    defs: Definitions, receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
+        assert not result.success
+        (entry,) = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)
+        failure = entry.dagster_event
+        assert failure is not None
+        sensor = defs.get_sensor_def("alert_on_run_failure")
+        context = build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_event=failure,
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            resources=defs.resources,
+        ).for_run_failure()
+        sensor(context)  # type: ignore[call-arg]
+        (posted,) = receiver.bodies("/hook")
+        assert posted["key"] == "run_failed:demo__daily"
+        assert posted["severity"] == "error"
+        assert posted["pipeline"] == "demo"
+        assert posted["details"]["run_id"] == result.run_id
+        assert "load_the_day" in posted["body"]
