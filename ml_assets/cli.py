@@ -1,6 +1,5 @@
 """`mlap`: the platform's own verbs. Dagster, `dagster dev` and `bentoml` keep working as usual."""
 
-import logging
 import sys
 from datetime import date
 from pathlib import Path
@@ -176,9 +175,6 @@ def _replay_loop(pipeline: str, start: str, end: str) -> "LoopSummary":
         date.fromisoformat(d)
         for d in replay_days(date.fromisoformat(start), date.fromisoformat(end))
     ]
-    # The day lines say what each sensor did; their INFO logs would repeat it. Alerts
-    # delivered to the log channel still show (they log at warning and error).
-    logging.getLogger("dagster").setLevel(logging.WARNING)
     with DagsterInstance.get() as instance:
         return replay_through_loop(defs, instance, config, days, echo=typer.echo)
 
