@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .features import FeatureKind
+from .features import Columns, FeatureKind
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,15 @@ class FeatureSpec:
             out[name] = pd.Categorical.from_codes(self._codes(name, frame[name]), dtype=dtype)
         return pd.DataFrame(out, index=frame.index)
 
-    def codes_array(self, frame: pd.DataFrame) -> np.ndarray:
+    def codes_array(self, frame: pd.DataFrame | Columns) -> np.ndarray:
         """`matrix` as one float64 array: a category is its position in the levels, NaN if
         missing or unseen. For models that store the same levels (XGBoost does) this is the
-        same input without a DataFrame, which costs more than the model on a small request.
+        same input without a DataFrame, which costs more than the model on a small request;
+        so `frame` may also be the features' columns, not yet made a frame.
         """
         self._check_columns(frame)
-        out = np.empty((len(frame), len(self.columns)), dtype="float64")
+        rows = len(frame[self.columns[0]]) if self.columns else len(frame)
+        out = np.empty((rows, len(self.columns)), dtype="float64")
         for i, name in enumerate(self.numeric):
             out[:, i] = self._numeric(frame[name])
         for i, name in enumerate(self.categorical, start=len(self.numeric)):
@@ -61,8 +63,8 @@ class FeatureSpec:
             out[:, i] = np.where(codes < 0, np.nan, codes)
         return out
 
-    def _check_columns(self, frame: pd.DataFrame) -> None:
-        missing = [c for c in self.columns if c not in frame.columns]
+    def _check_columns(self, frame: pd.DataFrame | Columns) -> None:
+        missing = [c for c in self.columns if c not in frame]
         if missing:
             raise KeyError(f"features missing from the input: {', '.join(missing)}")
 

@@ -33,6 +33,8 @@ from .config.references import available_columns
 
 EVENT_DATE = "event_date"
 FeatureKind = Literal["numeric", "categorical"]
+# Columns by name, all of one row order (a frame's `items()`, or serving's joined columns).
+Columns = Mapping[Any, pd.Series]
 
 # pandas' name of each datetime part; only the asked one is computed (one per feature).
 _DATETIME_PARTS = {
@@ -63,21 +65,47 @@ def build_features(
     Serving calls this with `with_target=False`: the label's source is not known yet.
     """
     joined = join_references(events, references, config.joins)
+    return features_frame(feature_columns(dict(joined.items()), config, with_target=with_target))
+
+
+def feature_columns(
+    joined: Columns, config: PipelineConfig, *, with_target: bool = True
+) -> dict[str, pd.Series]:
+    """`build_features`' columns from already joined columns (all of one row order).
+
+    Serving joins by index lookup and calls this on the columns directly: a DataFrame of
+    a few rows costs more to build than all the feature ops on it.
+    """
+    inputs = FeatureInputs(joined)
     out: dict[str, pd.Series] = {}
     for column in config.features.entity_columns:
         out[column] = joined[column]
-    if EVENT_DATE in joined.columns:
+    if EVENT_DATE in joined:
         out[EVENT_DATE] = joined[EVENT_DATE]
     default_tz = config.partitioning.timezone
     for name, spec in config.features.definitions.items():
-        out[name] = compute_feature(joined, spec, default_tz)
+        out[name] = compute_feature(inputs, spec, default_tz)
     if with_target:
         out[config.target.name] = compute_target(joined, config.target)
-    frame = pd.DataFrame(out, index=joined.index)
-    # What reset_index(drop=True) gives, without its copy of every column (most of the
-    # cost of a one-record frame).
-    frame.index = pd.RangeIndex(len(frame))
-    return frame
+    return out
+
+
+def features_frame(columns: Columns) -> pd.DataFrame:
+    """The columns of `feature_columns` as a frame with a fresh RangeIndex.
+
+    Built from the columns' arrays: they share one row order, so pandas' alignment of
+    their indexes (and the copy reset_index would make) is pure cost, most of it on a
+    frame of a few rows.
+    """
+    index = pd.RangeIndex(len(next(iter(columns.values()))) if columns else 0)
+    return pd.DataFrame({name: _values(s, index) for name, s in columns.items()}, index=index)
+
+
+def _values(series: pd.Series, index: pd.RangeIndex) -> Any:
+    if series.dtype == object:
+        # From a bare object array pandas would infer a type (e.g. datetimes) it lacks.
+        return pd.Series(series.to_numpy(), index=index, dtype=object)
+    return series.array
 
 
 def join_references(
@@ -98,41 +126,87 @@ def join_references(
     return joined
 
 
-def compute_feature(frame: pd.DataFrame, spec: FeatureSpec, default_tz: str) -> pd.Series:
+class FeatureInputs:
+    """Joined columns by name, with the conversions several features share done once.
+
+    The calendar features of one column all convert it to the same time zone, and numeric
+    ops read columns as float64: once per column instead of once per feature.
+    """
+
+    def __init__(self, columns: Columns) -> None:
+        self._columns = columns
+        self._local: dict[tuple[str, str], pd.DatetimeIndex] = {}
+        self._floats: dict[str, pd.Series] = {}
+
+    def __getitem__(self, name: str) -> pd.Series:
+        return self._columns[name]
+
+    def local_time(self, column: str, tz: str) -> pd.DatetimeIndex:
+        key = (column, tz)
+        if key not in self._local:
+            series = self._columns[column]
+            if not isinstance(series.dtype, pd.DatetimeTZDtype):
+                # What .dt.tz_convert says; DatetimeIndex would parse text instead.
+                raise TypeError(f"{column!r} is {series.dtype}, not a time zone aware datetime")
+            self._local[key] = pd.DatetimeIndex(self._columns[column]).tz_convert(tz)
+        return self._local[key]
+
+    def floats(self, column: str) -> pd.Series:
+        if column not in self._floats:
+            self._floats[column] = self._columns[column].astype("float64")
+        return self._floats[column]
+
+
+def compute_feature(
+    frame: pd.DataFrame | FeatureInputs, spec: FeatureSpec, default_tz: str
+) -> pd.Series:
+    inputs = frame if isinstance(frame, FeatureInputs) else FeatureInputs(dict(frame.items()))
     match spec:
         case PassthroughFeature(column=column):
-            return frame[column]
+            return inputs[column]
         case DatetimePartFeature(op=op, column=column, timezone=tz):
-            local = frame[column].dt.tz_convert(tz or default_tz)
-            if op == "is_weekend":
-                return (local.dt.dayofweek >= 5).astype("Int64").where(local.notna())
-            return getattr(local.dt, _DATETIME_PARTS[op]).astype("Int64")
+            return _datetime_part(inputs, op, column, tz or default_tz)
         case HhmmToMinutesFeature(column=column):
-            hhmm = frame[column]
-            return (hhmm // 100) * 60 + hhmm % 100
+            hhmm = inputs[column]
+            # On the array: a Series op per step costs more than the maths on a few rows.
+            values = hhmm.array
+            return pd.Series((values // 100) * 60 + values % 100, index=hhmm.index, name=hhmm.name)
         case RatioFeature(numerator=num, denominator=den):
-            denominator = frame[den].astype("float64").replace(0.0, np.nan)
-            return frame[num].astype("float64") / denominator
+            denominator = inputs.floats(den).replace(0.0, np.nan)
+            return inputs.floats(num) / denominator
         case DifferenceFeature(left=left, right=right):
-            return frame[left].astype("float64") - frame[right].astype("float64")
+            return inputs.floats(left) - inputs.floats(right)
         case AgeFeature(column=column, reference=reference):
-            return reference - frame[column].astype("float64")
+            return reference - inputs.floats(column)
         case Log1pFeature(column=column):
-            values = frame[column].astype("float64")
-            return pd.Series(np.log1p(values.where(values > -1)), index=frame.index)
+            values = inputs.floats(column)
+            return pd.Series(np.log1p(values.where(values > -1)), index=values.index)
         case IsMissingFeature(column=column):
-            return frame[column].isna().astype("Int64")
+            return inputs[column].isna().astype("Int64")
         case BucketFeature(column=column, edges=edges):
-            bins = pd.cut(frame[column].astype("float64"), edges, labels=False, include_lowest=True)
+            bins = pd.cut(inputs.floats(column), edges, labels=False, include_lowest=True)
             return bins.astype("Int64")
     raise TypeError(f"unsupported feature spec {spec!r}")
 
 
-def compute_target(frame: pd.DataFrame, target: TargetConfig) -> pd.Series:
+def _datetime_part(inputs: FeatureInputs, op: str, column: str, tz: str) -> pd.Series:
+    """A calendar part of local time as Int64, null where the time is null."""
+    source = inputs[column]
+    local = inputs.local_time(column, tz)
+    if op == "is_weekend":
+        weekend = np.asarray(local.dayofweek) >= 5
+        part = pd.arrays.IntegerArray(weekend.astype("int64"), np.asarray(local.isna()))
+    else:
+        # A part of NaT is NaN (float), which Int64 takes as missing.
+        part = pd.array(np.asarray(getattr(local, _DATETIME_PARTS[op])), dtype="Int64")
+    return pd.Series(part, index=source.index, name=source.name)
+
+
+def compute_target(frame: pd.DataFrame | Columns, target: TargetConfig) -> pd.Series:
     """The label; null where the target column is null (e.g. a cancelled flight)."""
     values = frame[target.column]
     label = _COMPARE[target.op](values, target.value)
-    return pd.Series(label, index=frame.index).astype("boolean").where(values.notna())
+    return pd.Series(label, index=values.index).astype("boolean").where(values.notna())
 
 
 def feature_kinds(config: PipelineConfig) -> dict[str, FeatureKind]:
