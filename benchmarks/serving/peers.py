@@ -106,8 +106,9 @@ def peers(champion: Champion) -> list[Peer]:
             name="FastAPI",
             command=lambda port: [
                 *[str(BIN / "uvicorn"), "benchmarks.serving.fastapi_app:app", "--workers", "1"],
-                *["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                "--no-access-log",
+                # uvicorn's defaults, access log included: BentoML and `mlflow models
+                # serve` (uvicorn too) log every request by default as well.
+                *["--host", "127.0.0.1", "--port", str(port)],
             ],
             env={**env, "MLAP_BENCH_BUNDLE": str(champion.bundle)},
             ready_path="/readyz",
