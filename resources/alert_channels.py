@@ -80,6 +80,12 @@ class Channel(ABC):
 
 
 def _env(name: str) -> str | None:
+    """The value of the variable a channel's config names (`url_env`, `password_env`...).
+
+    Not `dagster.EnvVar`: the names live in configs/alerts.yaml, one set per channel, not
+    in resource fields Dagster resolves at launch; read at send time, a rotated secret
+    takes effect without reloading the code location. Values never enter the config,
+    the logs or the UI."""
     return os.environ.get(name) or None
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_assets.lib import scoring
+from ml_assets.lib import reference_lookup
 from ml_assets.lib.config.models import (
     AgeFeature,
     DatetimePartFeature,
@@ -17,7 +17,7 @@ from ml_assets.lib.config.models import (
     PassthroughFeature,
 )
 from ml_assets.lib.features import FeatureInputs, compute_feature, features_frame
-from ml_assets.lib.scoring import _Lookup
+from ml_assets.lib.reference_lookup import ReferenceLookup
 
 UTC_HOURS = pd.to_datetime(["2013-01-01 05:00", "2013-01-01 06:00", "NaT"], utc=True)
 REFERENCE = pd.DataFrame(
@@ -58,10 +58,10 @@ def test_dict_lookup_equals_get_indexer_with_missing_and_null_keys(
     keys: dict[str, str], event_keys: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     join = JoinConfig(source="weather", keys=keys, columns={"temp": "temp", "seats": "seats"})
-    lookup = _Lookup.of(REFERENCE, join)
+    lookup = ReferenceLookup.of(REFERENCE, join)
     wanted = [EVENTS[k] for k in event_keys]
     by_dict = lookup.positions(wanted)
-    monkeypatch.setattr(scoring, "DICT_LOOKUP_ROWS", 0)
+    monkeypatch.setattr(reference_lookup, "DICT_LOOKUP_ROWS", 0)
     by_index = lookup.positions(wanted)
     np.testing.assert_array_equal(by_dict, by_index)
     assert (by_dict == -1).any() and (by_dict >= 0).any()  # both outcomes are exercised
