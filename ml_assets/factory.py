@@ -15,13 +15,25 @@ from dagster import (
 
 from ml_assets.assets.audit import build_audit_assets
 from ml_assets.assets.champion import build_champion_assets, build_rollback_job
-from ml_assets.assets.datasets import DATASETS_GROUP, build_dataset_assets
+from ml_assets.assets.datasets import build_dataset_assets
 from ml_assets.assets.deployment import build_deployment_assets
-from ml_assets.assets.evaluation import EVALUATION_GROUP, build_evaluation_assets
-from ml_assets.assets.features import FEATURES_GROUP, build_features_asset, features_key
+from ml_assets.assets.evaluation import build_evaluation_assets
+from ml_assets.assets.features import build_features_asset
 from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.assets.reference import build_reference_assets
-from ml_assets.assets.training import MODELS_GROUP, build_training_assets, model_key
+from ml_assets.assets.training import build_training_assets
+from ml_assets.keys import (
+    DATASETS_GROUP,
+    EVALUATION_GROUP,
+    FEATURES_GROUP,
+    MODELS_GROUP,
+    daily_job_name,
+    features_key,
+    ingest_job_name,
+    model_key,
+    predict_job_name,
+    train_job_name,
+)
 from ml_assets.lib.config import PipelineConfig
 from sensors.arrival import build_arrival_sensor
 from sensors.retrain import build_retrain_sensor
@@ -35,22 +47,6 @@ def daily_partitions(config: PipelineConfig) -> DailyPartitionsDefinition:
         end_date=end.isoformat() if end else None,
         timezone=part.timezone,
     )
-
-
-def ingest_job_name(pipeline: str) -> str:
-    return f"{pipeline}__ingest"
-
-
-def predict_job_name(pipeline: str) -> str:
-    return f"{pipeline}__predict"
-
-
-def train_job_name(pipeline: str) -> str:
-    return f"{pipeline}__train"
-
-
-def daily_job_name(pipeline: str) -> str:
-    return f"{pipeline}__daily"
 
 
 def build_pipeline_definitions(config: PipelineConfig) -> Definitions:

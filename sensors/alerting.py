@@ -32,7 +32,7 @@ from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecordStatus,
 )
 
-from ml_assets.assets.training import model_key
+from ml_assets.keys import model_key
 from resources.alerts import Alert, AlertsResource
 
 BATCH = 500

@@ -19,12 +19,11 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
 
-from ml_assets.assets.features import features_key
-from ml_assets.assets.training import model_key
+from ml_assets.keys import features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.retrain_policy import DayVerdicts, RetrainDecision, decide
 from ml_assets.lib.split import latest_complete_day, temporal_split
-from ml_assets.lineage import partition_versions
+from ml_assets.lifecycle.lineage import partition_versions
 from resources.alerts import Alert, AlertsResource
 from resources.model_registry import CHAMPION, ModelRegistryResource
 

@@ -8,7 +8,8 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from ml_assets.factory import build_pipeline_definitions, ingest_job_name
+from ml_assets.factory import build_pipeline_definitions
+from ml_assets.keys import ingest_job_name
 from ml_assets.lib.config import PipelineConfig
 from resources.alerts import AlertsResource
 from resources.lake import LakeIOManager, LakeResource

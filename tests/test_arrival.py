@@ -5,7 +5,7 @@ from pathlib import Path
 
 from dagster import build_sensor_context, instance_for_test
 
-from ml_assets.factory import daily_job_name
+from ml_assets.keys import daily_job_name
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.landing import arrivals, scan
 from sensors.arrival import arrival_sensor_name

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from ml_assets.factory import ingest_job_name
+from ml_assets.keys import ingest_job_name
 from ml_assets.lib.passport_render import render_lineage, render_markdown
-from ml_assets.passport import build_passport
+from ml_assets.lifecycle.passport import build_passport
 from tests.conftest import FLIGHT_DELAYS_YAML, PROJECT_ROOT
 from tests.helpers import run_days
 from tests.test_model_lifecycle import XGBOOST, Lifecycle

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from dagster import DagsterInstance, Definitions
 
-from ml_assets.factory import train_job_name
+from ml_assets.keys import train_job_name
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.models import CandidateConfig, TrainingConfig, TuningConfig
 from resources.model_registry import CHAMPION, PREVIOUS_CHAMPION, ModelRegistryResource
@@ -171,7 +171,7 @@ def test_single_class_training_fails_clearly_and_registers_nothing(lifecycle: Li
 
 
 def test_concurrent_decisions_are_serialised(lifecycle: Lifecycle, flight_config) -> None:  # type: ignore[no-untyped-def]
-    from ml_assets.promotion import decide_and_promote
+    from ml_assets.lifecycle.promotion import decide_and_promote
 
     registry, client = lifecycle.registry, lifecycle.registry.client()
     champion = client.get_model_version("flight_delays", str(lifecycle.alias(CHAMPION)))
@@ -211,7 +211,7 @@ def test_tampered_champion_is_refused_and_stays_in_place(
     lifecycle: Lifecycle, flight_config
 ) -> None:  # type: ignore[no-untyped-def]
     from ml_assets.lib.artifacts import ArtifactIntegrityError
-    from ml_assets.promotion import decide_and_promote
+    from ml_assets.lifecycle.promotion import decide_and_promote
 
     registry, client = lifecycle.registry, lifecycle.registry.client()
     champion = client.get_model_version("flight_delays", str(lifecycle.alias(CHAMPION)))

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, instance_for_test
 
-from ml_assets.factory import daily_job_name, train_job_name
+from ml_assets.keys import daily_job_name, train_job_name
 from ml_assets.lib.config import PipelineConfig, load_pipeline_config
-from ml_assets.loop import SensorLoop
-from ml_assets.replay import replay
+from ml_assets.runs.loop import SensorLoop
+from ml_assets.runs.replay import replay
 from resources.model_registry import CHAMPION
 from sensors.arrival import arrival_sensor_name
 from sensors.retrain import retrain_sensor_name

@@ -1,6 +1,6 @@
 """What the loop summary says about replayed days (what `make demo` prints at the end)."""
 
-from ml_assets.replay_loop import DayOutcome, LoopSummary
+from ml_assets.runs.replay_loop import DayOutcome, LoopSummary
 
 
 def test_summary_counts_verdicts_per_check_and_lists_decisions() -> None:

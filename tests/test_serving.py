@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from ml_assets.factory import predict_job_name
+from ml_assets.keys import predict_job_name
 from tests.helpers import run_days
 from tests.test_model_lifecycle import XGBOOST, Lifecycle
 
@@ -119,7 +119,7 @@ def wait_ready(url: str) -> None:
 
 
 def records(state: Path, day: str) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    from ml_assets.packaging import example_record  # noqa: F401  (same serialisation rules)
+    from ml_assets.lifecycle.packaging import example_record  # noqa: F401  (same serialisation rules)
 
     rows = pd.read_parquet(
         state / "lake" / "flight_delays" / "validated_flights" / f"{day}.parquet"

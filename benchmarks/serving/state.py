@@ -116,7 +116,7 @@ def _rebuild_bento(champion: Champion) -> None:
     import bentoml
 
     from ml_assets.lib.scoring import METADATA_FILE, read_bundle_config
-    from ml_assets.packaging import build_bento
+    from ml_assets.lifecycle.packaging import build_bento
 
     metadata = json.loads((champion.bundle / METADATA_FILE).read_text())
     bentoml.bentos.delete(champion.bento_tag)

@@ -6,14 +6,11 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetsDefinition, Failure, MetadataValue, Output, asset
 
 from ml_assets import environment
-from ml_assets.assets.datasets import section_version
-from ml_assets.assets.training import model_key
+from ml_assets.keys import AUDIT_GROUP, model_key, section_version
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.passport_render import render_markdown
-from ml_assets.passport import build_passport, write_passport
+from ml_assets.lifecycle.passport import build_passport, write_passport
 from resources.model_registry import CHAMPION, ModelRegistryResource
-
-AUDIT_GROUP = "audit"
 
 
 def passports_dir(pipeline: str) -> Path:

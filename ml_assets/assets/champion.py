@@ -19,12 +19,11 @@ from dagster import (
     op,
 )
 
-from ml_assets.assets.datasets import section_version
 from ml_assets.assets.evaluation import holdout_rows
-from ml_assets.assets.training import MODELS_GROUP, model_key
+from ml_assets.keys import MODELS_GROUP, model_key, section_version
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.model_card import render_model_card
-from ml_assets.promotion import decide_and_promote, rollback
+from ml_assets.lifecycle.promotion import decide_and_promote, rollback
 from resources.model_registry import ModelRegistryResource
 
 

@@ -1,7 +1,5 @@
 """Dataset assets of a pipeline: raw sources, validated data and quarantine, with checks."""
 
-import hashlib
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +22,7 @@ from dagster import (
     multi_asset,
 )
 
+from ml_assets.keys import DATASETS_GROUP, quarantine_key, raw_key, section_version, validated_key
 from ml_assets.lib.config import PipelineConfig, SourceConfig
 from ml_assets.lib.features import EVENT_DATE
 from ml_assets.lib.hashing import frame_hash
@@ -31,28 +30,9 @@ from ml_assets.lib.schema import to_pandera_schema
 from ml_assets.lib.validation import REASON_COLUMN, ValidationOutcome, validate_frame
 from resources.sources import SourcesResource
 
-DATASETS_GROUP = "datasets"
 NOT_EMPTY = "not_empty"
 QUARANTINE_RATE = "quarantine_rate_below_threshold"
 SCHEMA_AS_DECLARED = "schema_as_declared"
-
-
-def raw_key(pipeline: str, source: str) -> AssetKey:
-    return AssetKey([pipeline, f"raw_{source}"])
-
-
-def validated_key(pipeline: str, source: str) -> AssetKey:
-    return AssetKey([pipeline, f"validated_{source}"])
-
-
-def quarantine_key(pipeline: str, source: str) -> AssetKey:
-    return AssetKey([pipeline, f"quarantined_{source}"])
-
-
-def section_version(*parts: object) -> str:
-    """Code version of a generated asset: changes when its slice of the config changes."""
-    payload = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def build_dataset_assets(

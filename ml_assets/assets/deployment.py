@@ -19,17 +19,13 @@ from dagster import (
 )
 
 from ml_assets import environment
-from ml_assets.assets.datasets import section_version
-from ml_assets.assets.features import features_key
-from ml_assets.assets.training import model_key
+from ml_assets.keys import DEPLOYMENT_GROUP, features_key, model_key, section_version
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.features import EVENT_DATE
 from ml_assets.lib.scoring import Scorer
-from ml_assets.packaging import bento_tag, build_bento, existing_bento, export_bundle
+from ml_assets.lifecycle.packaging import bento_tag, build_bento, existing_bento, export_bundle
 from resources.lake import LakeResource
 from resources.model_registry import CHAMPION, ModelRegistryResource
-
-DEPLOYMENT_GROUP = "deployment"
 
 
 def build_deployment_assets(

@@ -15,13 +15,10 @@ from dagster import (
     asset,
 )
 
-from ml_assets.assets.datasets import section_version
-from ml_assets.assets.training import MODELS_GROUP, WINDOW, model_key
+from ml_assets.keys import EVALUATION_GROUP, WINDOW, model_key, section_version
 from ml_assets.lib.config import PipelineConfig
-from ml_assets.promotion import score_version
+from ml_assets.lifecycle.promotion import score_version
 from resources.model_registry import ModelRegistryResource
-
-EVALUATION_GROUP = "evaluation"
 
 
 def build_evaluation_assets(config: PipelineConfig) -> list[AssetsDefinition]:
@@ -244,4 +241,4 @@ def _number(value: Any) -> float:
     return round(float(value), 4) if value is not None and not pd.isna(value) else float("nan")
 
 
-__all__ = ["EVALUATION_GROUP", "MODELS_GROUP", "build_evaluation_assets"]
+__all__ = ["build_evaluation_assets"]

@@ -4,7 +4,6 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
-    AssetKey,
     AssetsDefinition,
     BackfillPolicy,
     DataVersion,
@@ -14,16 +13,10 @@ from dagster import (
     asset,
 )
 
-from ml_assets.assets.datasets import section_version, validated_key
+from ml_assets.keys import FEATURES_GROUP, features_key, section_version, validated_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.features import build_features, feature_kinds
 from ml_assets.lib.hashing import frame_hash
-
-FEATURES_GROUP = "features"
-
-
-def features_key(pipeline: str) -> AssetKey:
-    return AssetKey([pipeline, "features"])
 
 
 def build_features_asset(

@@ -26,15 +26,12 @@ from dagster import (
     asset,
 )
 
-from ml_assets.assets.datasets import section_version
-from ml_assets.assets.features import features_key
-from ml_assets.assets.reference import MONITORING_GROUP
-from ml_assets.assets.training import model_key
+from ml_assets.keys import MONITORING_GROUP, features_key, model_key, section_version
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.drift import ColumnKind, DriftResult, compare, summary_metadata
 from ml_assets.lib.features import EVENT_DATE, feature_kinds
 from ml_assets.lib.live_performance import evaluate
-from ml_assets.packaging import bundle_folder, bundle_reference
+from ml_assets.lifecycle.packaging import bundle_folder, bundle_reference
 from resources.lake import LakeResource
 
 FEATURE_DRIFT = "feature_drift"

@@ -6,15 +6,13 @@ from pathlib import Path
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, Output, asset
 
-from ml_assets.assets.datasets import section_version
-from ml_assets.assets.training import WINDOW, model_key
+from ml_assets.keys import MONITORING_GROUP, WINDOW, model_key, section_version
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.drift import PREDICTION
 from ml_assets.lib.hashing import frame_hash
-from ml_assets.promotion import score_version
+from ml_assets.lifecycle.promotion import score_version
 from resources.model_registry import ModelRegistryResource
 
-MONITORING_GROUP = "monitoring"
 # Where the profile lives: an MLflow artifact folder of the version's run, and the same
 # folder inside its serving bundle (so monitoring reads it from the champion's bento).
 REFERENCE_DIR = "reference"

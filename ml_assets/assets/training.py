@@ -9,7 +9,6 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
-    AssetKey,
     AssetsDefinition,
     Failure,
     MetadataValue,
@@ -17,23 +16,15 @@ from dagster import (
     asset,
 )
 
-from ml_assets.assets.datasets import section_version
-from ml_assets.assets.features import features_key
+from ml_assets.keys import MODELS_GROUP, WINDOW, features_key, model_key, section_version
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.feature_spec import FeatureSpec
 from ml_assets.lib.features import feature_kinds
 from ml_assets.lib.split import latest_complete_day, missing_days, temporal_split
 from ml_assets.lib.trainability import TrainingDataError, check_trainable
-from ml_assets.lineage import partition_versions, run_tags
+from ml_assets.lifecycle.lineage import partition_versions, run_tags
 from resources.lake import LakeResource
 from resources.model_registry import CHALLENGER, ModelRegistryResource
-
-MODELS_GROUP = "models"
-WINDOW = "window"
-
-
-def model_key(pipeline: str, name: str) -> AssetKey:
-    return AssetKey([pipeline, name])
 
 
 def build_training_assets(config: PipelineConfig) -> list[AssetsDefinition]:

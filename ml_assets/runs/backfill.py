@@ -11,7 +11,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from ml_assets.factory import ingest_job_name
+from ml_assets.keys import ingest_job_name
 
 
 @dataclass

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ml_assets import environment
-from ml_assets.audit_cli import audit
+from ml_assets.cli.audit import audit
 
 if TYPE_CHECKING:
     from dagster import Definitions, JobDefinition
 
-    from ml_assets.backfill import BackfillSummary
-    from ml_assets.replay_loop import LoopSummary
-    from ml_assets.training_run import TrainingSummary
+    from ml_assets.runs.backfill import BackfillSummary
+    from ml_assets.runs.replay_loop import LoopSummary
+    from ml_assets.runs.training import TrainingSummary
 
 app = typer.Typer(
     help="Dagster ML asset platform: the platform's own commands.", no_args_is_help=True
@@ -79,8 +79,8 @@ def replay(
     arrival sensor of a running `dagster dev` (make ui) picks each day up live."""
     from ml_assets.definitions import defs
     from ml_assets.lib.config import load_pipeline_config
-    from ml_assets.replay import replay as land_days
-    from ml_assets.replay import replay_days
+    from ml_assets.runs.replay import replay as land_days
+    from ml_assets.runs.replay import replay_days
 
     config = load_pipeline_config(environment.pipelines_dir() / f"{pipeline}.yaml")
     last = (
@@ -167,8 +167,8 @@ def _replay_loop(pipeline: str, start: str, end: str) -> "LoopSummary":
 
     from ml_assets.definitions import defs
     from ml_assets.lib.config import load_pipeline_config
-    from ml_assets.replay import replay_days
-    from ml_assets.replay_loop import replay_through_loop
+    from ml_assets.runs.replay import replay_days
+    from ml_assets.runs.replay_loop import replay_through_loop
 
     config = load_pipeline_config(environment.pipelines_dir() / f"{pipeline}.yaml")
     days = [
@@ -183,7 +183,7 @@ def _train(pipeline: str) -> "TrainingSummary":
     from dagster import DagsterInstance
 
     from ml_assets.definitions import defs
-    from ml_assets.training_run import run_training
+    from ml_assets.runs.training import run_training
 
     _job(defs, f"{pipeline}__train", pipeline)
     with DagsterInstance.get() as instance:
@@ -203,9 +203,9 @@ def _job(defs: "Definitions", name: str, pipeline: str) -> "JobDefinition":
 def _backfill(pipeline: str, start: str | None, end: str | None) -> "BackfillSummary":
     from dagster import DagsterInstance
 
-    from ml_assets.backfill import run_backfill
     from ml_assets.definitions import defs
-    from ml_assets.factory import ingest_job_name
+    from ml_assets.keys import ingest_job_name
+    from ml_assets.runs.backfill import run_backfill
 
     job = _job(defs, ingest_job_name(pipeline), pipeline)
     keys = job.partitions_def.get_partition_keys() if job.partitions_def else []

@@ -9,8 +9,8 @@ from typing import Any
 from dagster import DagsterInstance, Definitions
 
 from ml_assets.lib.config import PipelineConfig
-from ml_assets.loop import SensorLoop
-from ml_assets.replay import replay
+from ml_assets.runs.loop import SensorLoop
+from ml_assets.runs.replay import replay
 from sensors.arrival import arrival_sensor_name
 from sensors.retrain import retrain_sensor_name
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from dagster import DagsterInstance, Definitions
 
-from ml_assets.factory import train_job_name
+from ml_assets.keys import train_job_name
 
 
 @dataclass

@@ -14,7 +14,7 @@ from ml_assets.assets.reference import REFERENCE_DIR, REFERENCE_FILE
 from ml_assets.lib.artifacts import load_model
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.scoring import serving_columns, write_bundle
-from ml_assets.passport import passport_id
+from ml_assets.lifecycle.passport import passport_id
 from resources.lake import LakeResource
 from resources.model_registry import ModelRegistryResource, prefixed
 

@@ -1,0 +1,1 @@
+"""Model lifecycle: promotion decisions, packaging for serving, lineage and passports."""

@@ -1,0 +1,1 @@
+"""Driving the definitions: backfills, training runs, replays and the in-process sensor loop."""
