@@ -2,7 +2,9 @@
 
 The served model is a BentoML model holding a serving bundle (see
 `ml_assets.lib.scoring`): verified model files, the reference tables the features join,
-the pipeline config and metadata. `MLAP_BENTO_MODEL` names it (a built bento sets it).
+the pipeline config and metadata. The bento argument `model` names it: given at build
+time (`bentoml build -f bentos/bentofile.yaml --arg model=<name:version> .`), it is stored
+in the bento, which then always serves that model; there is no default.
 The request models come from the bundle's pipeline schema, so the OpenAPI page documents
 the real fields and unknown fields are refused. `/predict` takes a list of records;
 `/predict_columns` takes the same rows as one list per field and answers in columns too,
@@ -14,7 +16,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from bentoml.validators import ContentType
 from pydantic import BaseModel, Field, TypeAdapter
 
 from bentos.auth import ApiKeyMiddleware
+from bentos.image import serving_image
 from bentos.media_type import JsonOnlyMiddleware
 from bentos.merging import RequestMerger
 from ml_assets.lib.request_model import columns_model, record_model
@@ -30,7 +32,30 @@ from ml_assets.lib.scoring import METADATA_FILE, Scorer, read_bundle_config
 
 logger = logging.getLogger("bentoml.service.champion")
 
-MODEL_TAG = os.environ.get("MLAP_BENTO_MODEL", "flight_delays:latest")
+
+class BentoArguments(BaseModel):
+    """What a bento serves, fixed when it is built (`--arg model=...`)."""
+
+    model: str = Field(
+        min_length=1,
+        description="Tag of the BentoML model holding the serving bundle.",
+        examples=["flight_delays:v3-1a2b3c4d"],
+    )
+
+
+def _arguments() -> BentoArguments:
+    try:
+        return bentoml.use_arguments(BentoArguments)
+    except bentoml.exceptions.InvalidArgument as exc:
+        raise bentoml.exceptions.InvalidArgument(
+            "bentos.service needs the BentoML model it serves, as the bento argument `model`:"
+            " build with `bentoml build -f bentos/bentofile.yaml --arg model=<name:version> .`"
+            " (the bento keeps it), or serve the module directly with `bentoml serve"
+            f" bentos.service:ChampionService --arg model=<name:version>`. ({exc})"
+        ) from exc
+
+
+MODEL_TAG = _arguments().model
 _BUNDLE = Path(bentoml.models.get(MODEL_TAG).path)
 _CONFIG = read_bundle_config(_BUNDLE)
 _METADATA: dict[str, Any] = json.loads((_BUNDLE / METADATA_FILE).read_text())
@@ -85,6 +110,7 @@ Explanations = Annotated[list[Explanation], ContentType("application/json")]
     name=_CONFIG.name,
     workers=_CONFIG.serving.workers,
     traffic={"timeout": 30, "max_concurrency": 64},
+    image=serving_image(),
 )
 class ChampionService:
     """Scores events with the pipeline's champion: probability, label and model version."""

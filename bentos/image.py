@@ -1,0 +1,42 @@
+"""The serving image: what the service imports, pinned to the versions this platform runs.
+
+The pins are exact and never resolved online at build time (`lock_python_packages=False`):
+`bentoml build` otherwise locks packages with an index and fails offline (see FACTS.md).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bentoml.images import Image
+
+PYTHON_VERSION = "3.11"
+SERVING_PACKAGES = (
+    "bentoml",
+    "pandas",
+    "pyarrow",
+    "numpy",
+    "scikit-learn",
+    "xgboost",
+    "skops",
+    "pydantic",
+    "pyyaml",
+    "scipy",
+    "shap",
+    "matplotlib",
+)
+
+
+def serving_pins() -> list[str]:
+    """`name==version` of each serving package, as installed in this environment."""
+    return [f"{name}=={importlib.metadata.version(name)}" for name in SERVING_PACKAGES]
+
+
+def serving_image() -> Image:
+    import bentoml
+
+    return bentoml.images.Image(
+        python_version=PYTHON_VERSION, lock_python_packages=False
+    ).python_packages(*serving_pins())
