@@ -39,7 +39,7 @@ class BentoArguments(BaseModel):
     model: str = Field(
         min_length=1,
         description="Tag of the BentoML model holding the serving bundle.",
-        examples=["flight_delays:v3-1a2b3c4d"],
+        examples=["pipeline_name:v3-1a2b3c4d"],
     )
 
 
