@@ -14,10 +14,7 @@ from dagster import BetaWarning, Definitions, PreviewWarning, in_process_executo
 from ml_assets import environment
 from ml_assets.factory import build_pipeline_definitions
 from ml_assets.lib.config import load_pipeline_config
-from resources.alerts import AlertsResource
-from resources.lake import LakeIOManager, LakeResource
-from resources.model_registry import ModelRegistryResource
-from resources.sources import SourcesResource
+from resources import build_resources
 from sensors.alerting import build_alert_sensors
 
 # Single-run backfill policies, user data versions and pandera types are deliberate
@@ -34,36 +31,20 @@ def pipeline_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("_"))
 
 
-def model_registry_resource() -> ModelRegistryResource:
-    mlflow_dir = environment.state_dir() / "mlflow"
-    return ModelRegistryResource(
-        tracking_uri=environment.mlflow_uri(),
-        artifact_root=str(mlflow_dir / "artifacts"),
-        lock_dir=str(environment.state_dir() / "locks"),
-        decision_log_dir=str(environment.state_dir() / "audit" / "decisions"),
-    )
-
-
-def alerts_resource() -> AlertsResource:
-    return AlertsResource(
-        config_path=str(environment.alerts_config()),
-        state_path=str(environment.state_dir() / "alerts" / "alerts.db"),
-    )
-
-
 def build_definitions(pipelines_dir: Path | None = None) -> Definitions:
     folder = pipelines_dir or environment.pipelines_dir()
     configs = [load_pipeline_config(p) for p in pipeline_files(folder)]
     pipelines = [build_pipeline_definitions(config) for config in configs]
     shared = Definitions(
         sensors=build_alert_sensors([c.name for c in configs if c.training is not None]),
-        resources={
-            "io_manager": LakeIOManager(base_path=environment.lake_url()),
-            "lake": LakeResource(base_path=environment.lake_url()),
-            "sources": SourcesResource(landing_root=str(environment.landing_dir())),
-            "model_registry": model_registry_resource(),
-            "alerts": alerts_resource(),
-        },
+        resources=build_resources(
+            environment.state_dir(),
+            alerts_config=environment.alerts_config(),
+            lake_url=environment.lake_url(),
+            mlflow_uri=environment.mlflow_uri(),
+            landing_dir=environment.landing_dir(),
+            bentoml_home=environment.bentoml_home(),
+        ),
         # Local runs execute in the run's own process: a step subprocess pays 15+ s of
         # imports on 2 cores. Production swaps in the k8s_job_executor (deploy/).
         executor=in_process_executor,

@@ -47,10 +47,9 @@ def mlflow_uri() -> str:
 
 
 def bentoml_home() -> Path:
-    """BentoML's model and bento store, outside every build context (see FACTS.md)."""
-    home = Path(os.environ.get("BENTOML_HOME") or state_dir() / "bentoml")
-    os.environ["BENTOML_HOME"] = str(home)
-    return home
+    """BentoML's model and bento store, outside every build context (see FACTS.md):
+    BENTOML_HOME when set, as for BentoML's own commands, else under the state folder."""
+    return Path(os.environ.get("BENTOML_HOME") or state_dir() / "bentoml")
 
 
 def landing_dir() -> Path:

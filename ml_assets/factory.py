@@ -14,6 +14,7 @@ from dagster import (
 )
 
 from ml_assets.assets.audit import build_audit_assets
+from ml_assets.assets.candidates import build_candidate_assets
 from ml_assets.assets.champion import build_champion_assets, build_rollback_job
 from ml_assets.assets.datasets import build_dataset_assets
 from ml_assets.assets.deployment import build_deployment_assets
@@ -68,6 +69,7 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
     if config.training is not None:
         assets += [
             *build_training_assets(config),
+            *build_candidate_assets(config),
             *build_evaluation_assets(config),
             *build_champion_assets(config),
             *build_deployment_assets(config, partitions),

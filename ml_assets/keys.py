@@ -85,12 +85,6 @@ def code_version(
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def section_version(*parts: object) -> str:
-    """Code version of a slice of config alone (for assets whose code is the config)."""
-    payload = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
 @cache
 def _function_source(function: Callable[..., Any]) -> str:
     return inspect.getsource(inspect.unwrap(function))

@@ -8,6 +8,7 @@ build imports the service fresh each time (the service reads its model at import
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -25,6 +26,8 @@ from pydantic import Field
 if TYPE_CHECKING:
     from bentoml._internal.bento.bento import BentoStore
     from bentoml._internal.models.model import ModelStore
+
+    from ml_assets.lib.scoring import Scorer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENTOFILE = PROJECT_ROOT / "bentos" / "bentofile.yaml"
@@ -59,6 +62,11 @@ class BentoStoreResource(ConfigurableResource):
         import bentoml
 
         return Path(bentoml.models.get(model_tag, _model_store=self._model_store()).path)
+
+    def scorer(self, model_tag: str) -> Scorer:
+        """The Scorer of a stored serving bundle, as the service builds it; cached, since a
+        model tag names one immutable bundle (its version carries the content hash)."""
+        return _cached_scorer(str(self.bundle_path(model_tag)))
 
     def has_model(self, tag: str) -> bool:
         import bentoml
@@ -207,3 +215,10 @@ def _stored(bento: Any) -> StoredBento:
         dockerfile=path / "env" / "docker" / "Dockerfile",
         model_tag=str(bento.info.args.get(MODEL_ARGUMENT, "")),
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_scorer(bundle: str) -> Scorer:
+    from ml_assets.lib.scoring import Scorer
+
+    return Scorer.from_bundle(Path(bundle))

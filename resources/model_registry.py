@@ -1,32 +1,41 @@
-"""MLflow tracking and model registry, as a typed resource.
+"""MLflow tracking and model registry, as a typed resource that offers verbs, not a client.
 
 Why not dagster-mlflow's `mlflow_tracking`: it is a legacy resource (reached through
 `required_resource_keys`, not a typed parameter) and leaves the MLflow run RUNNING unless
 every job carries its end hook. This resource opens runs in a context manager that always
-ends them (FINISHED, or FAILED with the error), and owns the registry's alias moves.
+ends them (FINISHED, or FAILED with the error), owns the registry's alias moves, and is the
+one path by which a model's files are read back: downloaded, hash-verified and loaded once
+per run (a resource instance lives for one run), whoever asks.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dagster import ConfigurableResource
-from pydantic import Field
+import numpy as np
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr
+
+from ml_assets.lib.refs import ModelRef
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow import MlflowClient
-    from mlflow.entities import Run
-    from mlflow.entities.model_registry import ModelVersion
+
+    from ml_assets.lib.artifacts import LoadedModel
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 DECISION_LOG_HEAD = "decision_log_head"
+MODEL_DIR = "model"
 
 
 def prefixed(values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -35,33 +44,29 @@ def prefixed(values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     return {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """What an MLflow run recorded: tags, parameters and latest metrics."""
+
+    run_id: str
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: dict[str, float]
+
+
 class ModelRegistryResource(ConfigurableResource):
     """MLflow runs and registered models of every pipeline (SQLite file by default)."""
 
     tracking_uri: str = Field(description="MLflow tracking URI, e.g. sqlite:////abs/mlflow.db.")
     artifact_root: str = Field(description="Folder or URL under which run artifacts are stored.")
     lock_dir: str = Field(description="Folder of the promotion locks (one file per pipeline).")
-    decision_log_dir: str = Field(
-        description="Folder of the hash-chained decision logs (one JSON Lines file per pipeline)."
-    )
 
-    def client(self) -> MlflowClient:
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        import mlflow
+    _loaded: dict[str, Any] = PrivateAttr(default_factory=dict)
 
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
-        return mlflow.MlflowClient(self.tracking_uri, self.tracking_uri)
-
-    def experiment_id(self, pipeline: str) -> str:
-        client = self.client()
-        experiment = client.get_experiment_by_name(pipeline)
-        if experiment is not None:
-            return str(experiment.experiment_id)
-        location = f"{self.artifact_root.rstrip('/')}/{pipeline}"
-        if "://" not in location:
-            location = Path(location).resolve().as_uri()
-        return str(client.create_experiment(pipeline, artifact_location=location))
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """A fresh model cache for every run: a model is loaded once per run, and a
+        long-lived code server does not keep every model it ever scored."""
+        self._loaded = {}
 
     @contextmanager
     def run(
@@ -70,73 +75,148 @@ class ModelRegistryResource(ConfigurableResource):
         run_name: str,
         tags: Mapping[str, str],
         parent_run_id: str | None = None,
-    ) -> Iterator[Run]:
-        """An MLflow run that is FINISHED on success and FAILED on any error, never left open."""
-        client = self.client()
+    ) -> Iterator[str]:
+        """An MLflow run (its id) that is FINISHED on success and FAILED on any error."""
+        client = self._client()
         tags = dict(tags)
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
-        run = client.create_run(self.experiment_id(pipeline), run_name=run_name, tags=tags)
+        run = client.create_run(self._experiment_id(pipeline), run_name=run_name, tags=tags)
+        run_id = str(run.info.run_id)
         try:
-            yield run
+            yield run_id
         except BaseException as exc:
-            client.set_tag(run.info.run_id, "error", f"{type(exc).__name__}: {exc}"[:4000])
-            client.set_terminated(run.info.run_id, status="FAILED")
+            client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:4000])
+            client.set_terminated(run_id, status="FAILED")
             raise
-        client.set_terminated(run.info.run_id, status="FINISHED")
+        client.set_terminated(run_id, status="FINISHED")
 
-    def register(
-        self, pipeline: str, run_id: str, artifact_path: str, tags: Mapping[str, str]
-    ) -> ModelVersion:
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        client = self._client()
+        for name, value in params.items():
+            client.log_param(run_id, name, value)
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float | None]) -> None:
+        """Log the defined metrics (None and NaN are skipped: MLflow cannot show them)."""
+        client = self._client()
+        for name, value in metrics.items():
+            if value is not None and not np.isnan(float(value)):
+                client.log_metric(run_id, name, float(value))
+
+    def log_files(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        """Attach a file, or every file of a folder, to a run's artifacts."""
+        client = self._client()
+        if path.is_dir():
+            client.log_artifacts(run_id, str(path), artifact_path)
+        else:
+            client.log_artifact(run_id, str(path), artifact_path)
+
+    def tag_run(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        client = self._client()
+        for key, value in tags.items():
+            client.set_tag(run_id, key, str(value)[:5000])
+
+    def run_record(self, run_id: str) -> RunRecord:
+        data = self._client().get_run(run_id).data
+        return RunRecord(run_id, dict(data.tags), dict(data.params), dict(data.metrics))
+
+    def fetch_files(self, run_id: str, artifact_path: str, into: Path) -> Path | None:
+        """Download a run's artifact folder into `into`; None when the run has none."""
+        client = self._client()
+        if not client.list_artifacts(run_id, artifact_path):
+            return None
+        return Path(client.download_artifacts(run_id, artifact_path, str(into)))
+
+    def register(self, model: ModelRef, tags: Mapping[str, str]) -> ModelRef:
+        """A new version of the pipeline's registered model, from the run's `model/` files."""
         from mlflow.exceptions import MlflowException
 
-        client = self.client()
+        client = self._client()
         try:
-            client.get_registered_model(pipeline)
+            client.get_registered_model(model.pipeline)
         except MlflowException:
-            client.create_registered_model(pipeline, description=f"Models of pipeline {pipeline}")
-        source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
-        return client.create_model_version(pipeline, source=source, run_id=run_id, tags=dict(tags))
+            client.create_registered_model(
+                model.pipeline, description=f"Models of pipeline {model.pipeline}"
+            )
+        source = f"{client.get_run(model.mlflow_run_id).info.artifact_uri}/{MODEL_DIR}"
+        version = client.create_model_version(
+            model.pipeline,
+            source=source,
+            run_id=model.mlflow_run_id,
+            tags={**tags, **_identity_tags(model)},
+        )
+        return model.registered_as(str(version.version))
 
-    def version_by_alias(self, pipeline: str, alias: str) -> ModelVersion | None:
+    def version(self, pipeline: str, version: str) -> ModelRef:
+        return _ref(pipeline, self._client().get_model_version(pipeline, str(version)))
+
+    def by_alias(self, pipeline: str, alias: str) -> ModelRef | None:
         from mlflow.exceptions import MlflowException
 
         try:
-            return self.client().get_model_version_by_alias(pipeline, alias)
+            found = self._client().get_model_version_by_alias(pipeline, alias)
         except MlflowException:
             return None
+        return _ref(pipeline, found)
+
+    def versions(self, pipeline: str) -> list[ModelRef]:
+        found = self._client().search_model_versions(f"name='{pipeline}'")
+        return sorted((_ref(pipeline, v) for v in found), key=lambda m: int(m.version or 0))
+
+    def version_tags(self, pipeline: str, version: str) -> dict[str, str]:
+        return dict(self._client().get_model_version(pipeline, str(version)).tags)
 
     def set_alias(self, pipeline: str, alias: str, version: str) -> None:
-        self.client().set_registered_model_alias(pipeline, alias, version)
+        self._client().set_registered_model_alias(pipeline, alias, str(version))
 
     def tag_version(self, pipeline: str, version: str, tags: Mapping[str, Any]) -> None:
-        client = self.client()
+        client = self._client()
         for key, value in tags.items():
-            client.set_model_version_tag(pipeline, version, key, str(value))
+            client.set_model_version_tag(pipeline, str(version), key, str(value))
 
-    def download(self, version: ModelVersion, into: Path) -> Path:
-        import mlflow
+    def load(self, model: ModelRef) -> LoadedModel:
+        """The model's files downloaded, every hash checked against its manifest, loaded;
+        once per run whoever asks (keyed by the manifest's hash, i.e. by content)."""
+        from ml_assets.lib.artifacts import load_model
 
-        self.client()
-        return Path(
-            mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(into))
-        )
+        cached = self._loaded.get(model.manifest_sha256)
+        if cached is None:
+            with tempfile.TemporaryDirectory() as folder:
+                local = self.fetch_model_files(model, Path(folder))
+                cached = load_model(local, expected_manifest_sha256=model.manifest_sha256)
+            self._loaded[model.manifest_sha256] = cached
+        return cached
 
-    def decision_log(self, pipeline: str) -> Path:
-        return Path(self.decision_log_dir) / f"{pipeline}.jsonl"
+    def score(self, model: ModelRef, frame: pd.DataFrame) -> np.ndarray:
+        """Positive-class probabilities of `model` for the rows of `frame`."""
+        from ml_assets.lib.artifacts import predict_proba
+
+        return predict_proba(self.load(model), frame)
+
+    def fetch_model_files(self, model: ModelRef, into: Path) -> Path:
+        """The model's files in `into`, verified against its manifest hash (for packaging)."""
+        from ml_assets.lib.artifacts import verify_folder
+
+        if not model.manifest_sha256:
+            raise ValueError(f"{model.label} has no manifest hash: refusing it")
+        local = self.fetch_files(model.mlflow_run_id, MODEL_DIR, into)
+        if local is None:
+            raise FileNotFoundError(f"{model.label}: run {model.mlflow_run_id} has no model files")
+        verify_folder(local, model.manifest_sha256)
+        return local
 
     def anchored_head(self, pipeline: str) -> str | None:
         """The decision log's last entry hash as recorded in the registry (the anchor)."""
         from mlflow.exceptions import MlflowException
 
         try:
-            model = self.client().get_registered_model(pipeline)
+            model = self._client().get_registered_model(pipeline)
         except MlflowException:
             return None
         return model.tags.get(DECISION_LOG_HEAD)
 
     def anchor_head(self, pipeline: str, entry_hash: str) -> None:
-        self.client().set_registered_model_tag(pipeline, DECISION_LOG_HEAD, entry_hash)
+        self._client().set_registered_model_tag(pipeline, DECISION_LOG_HEAD, entry_hash)
 
     @contextmanager
     def promotion_lock(self, pipeline: str) -> Iterator[None]:
@@ -153,3 +233,39 @@ class ModelRegistryResource(ConfigurableResource):
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _client(self) -> MlflowClient:
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        import mlflow
+
+        return mlflow.MlflowClient(self.tracking_uri, self.tracking_uri)
+
+    def _experiment_id(self, pipeline: str) -> str:
+        client = self._client()
+        experiment = client.get_experiment_by_name(pipeline)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        location = f"{self.artifact_root.rstrip('/')}/{pipeline}"
+        if "://" not in location:
+            location = Path(location).resolve().as_uri()
+        return str(client.create_experiment(pipeline, artifact_location=location))
+
+
+def _identity_tags(model: ModelRef) -> dict[str, str]:
+    tags = {"family": model.family, "manifest_sha256": model.manifest_sha256}
+    if model.validation_roc_auc is not None:
+        tags["validation_roc_auc"] = f"{model.validation_roc_auc:.6f}"
+    return tags
+
+
+def _ref(pipeline: str, version: Any) -> ModelRef:
+    tags = dict(version.tags)
+    score = tags.get("validation_roc_auc")
+    return ModelRef(
+        pipeline=pipeline,
+        family=tags.get("family", ""),
+        mlflow_run_id=str(version.run_id or ""),
+        manifest_sha256=tags.get("manifest_sha256", ""),
+        version=str(version.version),
+        validation_roc_auc=float(score) if score else None,
+    )

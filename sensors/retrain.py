@@ -59,7 +59,7 @@ def build_retrain_sensor(
         unchanged since the last one, and keys runs by champion and as-of day so one
         decision never starts two runs. A decision to retrain is also sent as an alert."""
         instance = context.instance
-        champion = model_registry.version_by_alias(config.name, CHAMPION)
+        champion = model_registry.by_alias(config.name, CHAMPION)
         if champion is None:
             return SensorResult(skip_reason=SkipReason(f"{config.name} has no champion yet"))
         champion_version = str(champion.version)

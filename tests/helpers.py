@@ -1,6 +1,8 @@
 """Helpers to build and run a pipeline's definitions against a temporary lake."""
 
+import os
 from pathlib import Path
+from typing import Any
 
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, in_process_executor
 from dagster._core.storage.tags import (
@@ -11,10 +13,7 @@ from dagster._core.storage.tags import (
 from ml_assets.factory import build_pipeline_definitions
 from ml_assets.keys import ingest_job_name
 from ml_assets.lib.config import PipelineConfig
-from resources.alerts import AlertsResource
-from resources.lake import LakeIOManager, LakeResource
-from resources.model_registry import ModelRegistryResource
-from resources.sources import SourcesResource
+from resources import build_resources
 from sensors.alerting import build_alert_sensors
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -23,28 +22,31 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def pipeline_defs(
     config: PipelineConfig, state: Path, alerts_config: Path | None = None
 ) -> Definitions:
+    """One pipeline's definitions with every resource under `state`, built like the code
+    location's (`resources.build_resources`)."""
     return Definitions.merge(
         build_pipeline_definitions(config),
         Definitions(
             sensors=build_alert_sensors([config.name]) if config.training else [],
-            resources={
-                "alerts": AlertsResource(
-                    config_path=str(alerts_config or PROJECT_ROOT / "configs" / "alerts.yaml"),
-                    state_path=str(state / "alerts.db"),
-                ),
-                "io_manager": LakeIOManager(base_path=str(state / "lake")),
-                "lake": LakeResource(base_path=str(state / "lake")),
-                "sources": SourcesResource(landing_root=str(state / "landing")),
-                "model_registry": ModelRegistryResource(
-                    tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
-                    artifact_root=str(state / "mlruns"),
-                    lock_dir=str(state / "locks"),
-                    decision_log_dir=str(state / "decisions"),
-                ),
-            },
+            resources=build_resources(
+                state,
+                alerts_config=alerts_config or PROJECT_ROOT / "configs" / "alerts.yaml",
+                # One BentoML store for the session (tests/conftest.py): model tags carry
+                # their content hash, so tests never see each other's bundles by mistake.
+                bentoml_home=Path(os.environ["BENTOML_HOME"]),
+            ),
             executor=in_process_executor,
         ),
     )
+
+
+def mlflow_client(defs: Definitions) -> Any:
+    """A plain MLflow client on the registry of `defs`, for tests to look behind the
+    resource's verbs (the product never uses one outside the resource)."""
+    import mlflow
+
+    uri = (defs.resources or {})["model_registry"].tracking_uri
+    return mlflow.MlflowClient(uri, uri)
 
 
 def run_days(

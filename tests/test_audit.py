@@ -36,7 +36,9 @@ def trained(flight_config, tmp_path_factory) -> Any:  # type: ignore[no-untyped-
 def test_passport_lineage_matches_the_partitions_really_used(trained: Lifecycle) -> None:
     version = trained.alias("champion")
     assert version is not None
-    passport = build_passport(trained.instance, trained.registry, trained.config, version)
+    passport = build_passport(
+        trained.instance, trained.registry, trained.config, trained.model(version)
+    )
     partitions = passport["lineage"]["partitions"]
     assert sorted(partitions) == TRAIN_DAYS
     assert passport["missing"] == []
@@ -58,9 +60,8 @@ def test_passport_lineage_matches_the_partitions_really_used(trained: Lifecycle)
 
 
 def test_a_changed_partition_shows_in_the_next_models_passport(trained: Lifecycle) -> None:
-    before = build_passport(
-        trained.instance, trained.registry, trained.config, str(trained.alias("champion"))
-    )
+    champion = trained.model(str(trained.alias("champion")))
+    before = build_passport(trained.instance, trained.registry, trained.config, champion)
     day = "2013-03-05"
     # The same day ingested again with one more feature: new content, new data version.
     config = trained.config.model_copy(deep=True)
@@ -73,7 +74,9 @@ def test_a_changed_partition_shows_in_the_next_models_passport(trained: Lifecycl
     assert job.execute_in_process(instance=trained.instance, partition_key=day).success
     assert trained.train(XGBOOST).success
     newest = max(trained.versions(), key=int)
-    after = build_passport(trained.instance, trained.registry, trained.config, newest)
+    after = build_passport(
+        trained.instance, trained.registry, trained.config, trained.model(newest)
+    )
     old, new = before["lineage"]["partitions"], after["lineage"]["partitions"]
     changed = [
         d
@@ -87,7 +90,9 @@ def test_a_changed_partition_shows_in_the_next_models_passport(trained: Lifecycl
 def test_a_wiped_upstream_is_reported_not_invented(trained: Lifecycle) -> None:
     version = str(trained.alias("champion"))
     trained.instance.wipe_assets([AssetKey(["flight_delays", "raw_flights"])])
-    passport = build_passport(trained.instance, trained.registry, trained.config, version)
+    passport = build_passport(
+        trained.instance, trained.registry, trained.config, trained.model(version)
+    )
     assert len(passport["missing"]) == len(TRAIN_DAYS)
     assert (
         "flight_delays/raw_flights[2013-03-01]: no materialisation in the instance"
@@ -109,6 +114,7 @@ def cli_state(tmp_path_factory) -> dict[str, str]:  # type: ignore[no-untyped-de
         "  candidates:\n    logistic_regression: {enabled: false}\n"
         "    hist_gradient_boosting: {enabled: false}\n"
         "    xgboost: {params: {n_estimators: 40}, search_space: {}}\n"
+        "promotion: {baselines: [majority_class]}\n"
     )
     env = {
         **os.environ,

@@ -31,9 +31,15 @@ def graph_snapshot() -> dict[str, object]:
                 for c in node.check_keys
                 if graph.get(c).blocking  # type: ignore[attr-defined]
             ),
+            "kinds": sorted(node.kinds),
+            "code_version": node.code_version,
         }
     jobs = sorted(j.name for j in defs.jobs)  # type: ignore[union-attr]
-    return {"assets": assets, "jobs": jobs}
+    sensors = {
+        s.name: {"jobs": sorted(j.name for j in s.jobs) if s.has_jobs else []}
+        for s in sorted(defs.sensors or [], key=lambda s: s.name)
+    }
+    return {"assets": assets, "jobs": jobs, "sensors": sensors}
 
 
 def test_asset_graph_matches_snapshot() -> None:

@@ -17,8 +17,10 @@ from dagster import DagsterInstance, Definitions
 from ml_assets.keys import train_job_name
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.models import CandidateConfig, TrainingConfig, TuningConfig
+from ml_assets.lib.refs import ModelRef
+from resources.audit_store import AuditStoreResource
 from resources.model_registry import CHAMPION, PREVIOUS_CHAMPION, ModelRegistryResource
-from tests.helpers import pipeline_defs, run_days
+from tests.helpers import mlflow_client, pipeline_defs, run_days
 
 FIRST, LAST = "2013-03-01", "2013-03-18"
 STUMP = {"hist_gradient_boosting": CandidateConfig(params={"max_iter": 1, "max_depth": 1})}
@@ -43,18 +45,25 @@ def small_training(candidates: dict[str, CandidateConfig], **changes: Any) -> Tr
 class Lifecycle:
     def __init__(self, config: PipelineConfig, state: Path, instance: DagsterInstance):
         self.config, self.state, self.instance = config, state, instance
-        self.registry = ModelRegistryResource(
-            tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
-            artifact_root=str(state / "mlruns"),
-            lock_dir=str(state / "locks"),
-            decision_log_dir=str(state / "decisions"),
-        )
+        resources = self.defs(config).resources or {}
+        self.registry: ModelRegistryResource = resources["model_registry"]
+        self.audit: AuditStoreResource = resources["audit_store"]
+        self.client = mlflow_client(self.defs(config))
 
     def defs(self, config: PipelineConfig) -> Definitions:
         return pipeline_defs(config, self.state)
 
-    def train(self, candidates: dict[str, CandidateConfig]) -> Any:
-        config = self.config.model_copy(update={"training": small_training(candidates)})
+    def train(
+        self,
+        candidates: dict[str, CandidateConfig],
+        baselines: tuple[str, ...] = ("majority_class",),
+    ) -> Any:
+        """One training job. These trainings of one family on 10 days are about the decision
+        rule, not model quality: only the majority-class gate applies unless asked."""
+        promotion = self.config.promotion.model_copy(update={"baselines": list(baselines)})
+        config = self.config.model_copy(
+            update={"training": small_training(candidates), "promotion": promotion}
+        )
         job = self.defs(config).resolve_job_def(train_job_name("flight_delays"))
         return job.execute_in_process(
             instance=self.instance,
@@ -63,12 +72,14 @@ class Lifecycle:
         )
 
     def alias(self, name: str) -> str | None:
-        version = self.registry.version_by_alias("flight_delays", name)
+        version = self.registry.by_alias("flight_delays", name)
         return str(version.version) if version else None
 
+    def model(self, version: str) -> ModelRef:
+        return self.registry.version("flight_delays", version)
+
     def versions(self) -> list[str]:
-        client = self.registry.client()
-        return sorted(str(v.version) for v in client.search_model_versions("name='flight_delays'"))
+        return [str(v.version) for v in self.registry.versions("flight_delays")]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +102,18 @@ def decision(result: Any) -> dict[str, Any]:
 
 
 def test_lifecycle_first_promote_keep_and_rollback(lifecycle: Lifecycle) -> None:
-    first = lifecycle.train(STUMP)
+    # A one-split stump cannot beat an untuned logistic regression: the blocking check
+    # stops the run before any decision, and there is still no champion.
+    gated = lifecycle.train(STUMP, baselines=("majority_class", "default_logistic_regression"))
+    assert not gated.success
+    (check,) = [c for c in gated.get_asset_check_evaluations() if c.check_name == "beats_baselines"]
+    assert not check.passed and "default_logistic_regression" in str(check.description)
+    assert "champion_model" not in {
+        e.asset_key.path[-1] for e in gated.get_asset_materialization_events()
+    }
+    assert lifecycle.alias(CHAMPION) is None
+
+    first = lifecycle.train(STUMP)  # the stump as a weak first champion
     assert first.success
     assert decision(first)["action"] == "promote"
     assert "no current champion" in decision(first)["reason"]
@@ -112,7 +134,7 @@ def test_lifecycle_first_promote_keep_and_rollback(lifecycle: Lifecycle) -> None
     assert "falls short of the margin" in kept["reason"]
     assert lifecycle.alias(CHAMPION) == xgb
 
-    client = lifecycle.registry.client()
+    client = lifecycle.client
     tags = client.get_model_version("flight_delays", str(kept["challenger_version"])).tags
     assert tags["decision.action"] == "keep" and "decision.reason" in tags
 
@@ -126,7 +148,7 @@ def test_lifecycle_first_promote_keep_and_rollback(lifecycle: Lifecycle) -> None
 
 
 def test_every_mlflow_run_is_finished_and_tagged(lifecycle: Lifecycle) -> None:
-    client = lifecycle.registry.client()
+    client = lifecycle.client
     experiment = client.get_experiment_by_name("flight_delays")
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id], max_results=500)
@@ -173,25 +195,22 @@ def test_single_class_training_fails_clearly_and_registers_nothing(lifecycle: Li
 def test_concurrent_decisions_are_serialised(lifecycle: Lifecycle, flight_config) -> None:  # type: ignore[no-untyped-def]
     from ml_assets.lifecycle.promotion import decide_and_promote
 
-    registry, client = lifecycle.registry, lifecycle.registry.client()
-    champion = client.get_model_version("flight_delays", str(lifecycle.alias(CHAMPION)))
+    registry = lifecycle.registry
+    champion = registry.version("flight_delays", str(lifecycle.alias(CHAMPION)))
     # Two new versions of the stump's artifacts: both worse than or equal to the champion,
     # except against a stump champion, where exactly one of them may win.
-    stump_version = client.get_model_version(
-        "flight_delays", str(lifecycle.alias(PREVIOUS_CHAMPION))
-    )
-    registry.set_alias("flight_delays", CHAMPION, stump_version.version)
-    twins = [
-        registry.register("flight_delays", str(champion.run_id), "model", champion.tags).version
-        for _ in range(2)
-    ]
+    stump = registry.version("flight_delays", str(lifecycle.alias(PREVIOUS_CHAMPION)))
+    registry.set_alias("flight_delays", CHAMPION, str(stump.version))
+    twins = [registry.register(champion, {}) for _ in range(2)]
     test = _test_window(lifecycle)
     y = test["delayed"].astype(int).to_numpy()
     records: list[Any] = []
 
-    def decide(version: str) -> None:
+    def decide(challenger: ModelRef) -> None:
         records.append(
-            decide_and_promote(registry, "flight_delays", version, test, y, flight_config.promotion)
+            decide_and_promote(
+                registry, lifecycle.audit, challenger, test, y, flight_config.promotion
+            )
         )
 
     threads = [threading.Thread(target=decide, args=(v,)) for v in twins]
@@ -213,22 +232,21 @@ def test_tampered_champion_is_refused_and_stays_in_place(
     from ml_assets.lib.artifacts import ArtifactIntegrityError
     from ml_assets.lifecycle.promotion import decide_and_promote
 
-    registry, client = lifecycle.registry, lifecycle.registry.client()
-    champion = client.get_model_version("flight_delays", str(lifecycle.alias(CHAMPION)))
+    # A registry with nothing loaded yet: the files are read, and checked, again.
+    registry = ModelRegistryResource(**lifecycle.registry.model_dump())
+    champion = lifecycle.client.get_model_version("flight_delays", str(lifecycle.alias(CHAMPION)))
     stored = Path(champion.source.removeprefix("file://"))
     model_file = next(p for p in stored.iterdir() if p.name.startswith("model."))
     original = model_file.read_bytes()
     model_file.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
     try:
-        challenger = registry.register(
-            "flight_delays", str(champion.run_id), "model", champion.tags
-        )
+        challenger = registry.register(registry.version("flight_delays", champion.version), {})
         test = _test_window(lifecycle)
         with pytest.raises(ArtifactIntegrityError, match=model_file.name):
             decide_and_promote(
                 registry,
-                "flight_delays",
-                challenger.version,
+                lifecycle.audit,
+                challenger,
                 test,
                 test["delayed"].astype(int).to_numpy(),
                 flight_config.promotion,

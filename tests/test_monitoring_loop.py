@@ -44,6 +44,8 @@ training:
   candidates:
     logistic_regression: {{enabled: false}}
     hist_gradient_boosting: {{enabled: false}}
+promotion:
+  baselines: [majority_class]  # one family, short windows: the loop is under test here
 monitoring:
   reference_rows: 2000
   retrain: {{window_days: 5, min_days: 3, cooldown_days: 7}}
@@ -160,7 +162,7 @@ def test_a_promotion_brings_a_new_bento_and_reference(loop_run: dict) -> None:
     }
     action = materialized["champion_model"]["action"].value
     registry = loop_run["defs"].resources["model_registry"]
-    champion = str(registry.version_by_alias(name, CHAMPION).version)
+    champion = str(registry.by_alias(name, CHAMPION).version)
     assert materialized["reference_profile"]["model_version"].value == str(
         materialized["challenger_model"]["version"].value
     )

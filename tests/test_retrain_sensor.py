@@ -26,7 +26,7 @@ from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.monitoring import RetrainConfig
 from resources.model_registry import CHAMPION
 from sensors.retrain import RETRAIN_REASON_TAG, retrain_sensor_name
-from tests.helpers import pipeline_defs
+from tests.helpers import mlflow_client, pipeline_defs
 
 DAYS = [(date(2013, 6, 10) + timedelta(days=i)).isoformat() for i in range(8)]
 
@@ -43,7 +43,7 @@ class Scene:
         self.config, self.instance = config, instance
         self.defs = pipeline_defs(config, state)
         registry = self.defs.resources["model_registry"]  # type: ignore[index]
-        client = registry.client()
+        client = mlflow_client(self.defs)
         client.create_registered_model(config.name)
         client.create_model_version(config.name, source=str(state / "model"))
         registry.set_alias(config.name, CHAMPION, "1")

@@ -1,7 +1,6 @@
 """Tier 5: the champion's BentoML service, called directly and over HTTP from real servers."""
 
 import asyncio
-import importlib
 import json
 import os
 import shutil
@@ -68,21 +67,29 @@ def served(flight_config, tmp_path_factory) -> Iterator[dict[str, Any]]:  # type
         yield {
             "state": state,
             "config": config,
-            "first": bento_rows(first),
+            "first": bento_rows(first) | {"bento_path": _bento_path(first)},
             "again": bento_rows(again),
             "champion": life.alias("champion"),
         }
 
 
+def _bento_path(result: Any) -> str:
+    import bentoml
+
+    return str(bentoml.bentos.get(str(bento_rows(result)["bento_tag"])).path)
+
+
 @contextmanager
-def bentoml_server(target: str, log: Path, **env: str) -> Iterator[str]:
+def bentoml_server(
+    target: str, log: Path, arguments: tuple[str, ...] = (), **env: str
+) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     environ = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", **env}
     with log.open("w") as out:
         process = subprocess.Popen(
-            [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(port)],
+            [BENTOML, "serve", target, *arguments, "--host", "127.0.0.1", "--port", str(port)],
             env=environ,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -181,11 +188,13 @@ def test_a_new_champion_builds_a_bento_and_a_kept_one_does_not(served: dict[str,
     assert dockerfile.is_file() and "FROM" in dockerfile.read_text()
 
 
-def test_service_class_called_directly(
-    served: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MLAP_BENTO_MODEL", str(served["first"]["bento_tag"]))
-    module = importlib.reload(importlib.import_module("bentos.service"))
+def test_service_class_called_directly(served: dict[str, Any]) -> None:
+    import bentoml
+
+    # Loading the built bento restores its own argument (the model it serves).
+    bentoml.load(str(served["first"]["bento_path"]), reload=True)
+    module = sys.modules["bentos.service"]
+    assert served["first"]["bento_tag"] == module.MODEL_TAG
     service = module.ChampionService.inner()
     assert service.__is_ready__()
     sample, _ = records(served["state"], DAYS[0])
@@ -428,7 +437,7 @@ def test_a_tampered_model_keeps_the_service_unready(served: dict[str, Any], tmp_
         target.write_bytes(bytes(data))
     log = tmp_path / "tampered.log"
     with bentoml_server(
-        "bentos.service:ChampionService", log, MLAP_BENTO_MODEL=str(model.tag)
+        "bentos.service:ChampionService", log, ("--arg", f"model={model.tag}")
     ) as url:
         time.sleep(3)
         assert httpx.get(f"{url}/livez", timeout=10).status_code == 200

@@ -1,20 +1,14 @@
 """The audit passport asset: one reviewable record per champion version."""
 
-from pathlib import Path
-
-import pandas as pd
 from dagster import AssetExecutionContext, AssetsDefinition, Failure, MetadataValue, Output, asset
 
-from ml_assets import environment
-from ml_assets.keys import AUDIT_GROUP, model_key, section_version
+from ml_assets.keys import AUDIT_GROUP, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.passport_render import render_markdown
-from ml_assets.lifecycle.passport import build_passport, write_passport
+from ml_assets.lib.refs import PassportRef
+from ml_assets.lifecycle.passport import build_passport
+from resources.audit_store import AuditStoreResource
 from resources.model_registry import CHAMPION, ModelRegistryResource
-
-
-def passports_dir(pipeline: str) -> Path:
-    return environment.state_dir() / "audit" / "passports" / pipeline
 
 
 def build_audit_assets(config: PipelineConfig) -> list[AssetsDefinition]:
@@ -24,32 +18,31 @@ def build_audit_assets(config: PipelineConfig) -> list[AssetsDefinition]:
         group_name=AUDIT_GROUP,
         kinds={"json"},
         owners=list(config.owners),
-        code_version=section_version("passport", 1),
+        io_manager_key="refs_io_manager",
+        code_version=code_version(
+            build_audit_assets,
+            uses=("ml_assets.lifecycle.passport", "ml_assets.lib.passport_render"),
+        ),
     )
     def passport(
-        context: AssetExecutionContext, model_registry: ModelRegistryResource
-    ) -> Output[pd.DataFrame]:
+        context: AssetExecutionContext,
+        model_registry: ModelRegistryResource,
+        audit_store: AuditStoreResource,
+    ) -> Output[PassportRef]:
         """The champion's audit passport: the training, validation and test partitions and
         their data versions, the materialisations they came from (read from the Dagster
         event log), the code version of every asset on the path and the git commit, the
         config's hash and content, the data checks on those partitions, the evaluation,
         SHAP top features, the MLflow run and registered version, the promotion decision
         and its decision-log entry, and the bento. Stored as JSON, shown as Markdown."""
-        champion = model_registry.version_by_alias(config.name, CHAMPION)
+        champion = model_registry.by_alias(config.name, CHAMPION)
         if champion is None:
             raise Failure(f"{config.name} has no champion to write a passport for")
-        record = build_passport(context.instance, model_registry, config, str(champion.version))
-        path = write_passport(record, passports_dir(config.name))
+        record = build_passport(context.instance, model_registry, config, champion)
+        version = str(champion.version)
+        path = audit_store.write_passport(config.name, version, record)
         return Output(
-            pd.DataFrame(
-                [
-                    {
-                        "passport_id": record["passport_id"],
-                        "path": str(path),
-                        "missing": len(record["missing"]),
-                    }
-                ]
-            ),
+            PassportRef(record["passport_id"], version, str(path), len(record["missing"])),
             metadata={
                 "passport_id": record["passport_id"],
                 "missing_items": len(record["missing"]),

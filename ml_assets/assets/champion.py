@@ -20,11 +20,13 @@ from dagster import (
 )
 
 from ml_assets.assets.evaluation import holdout_rows
-from ml_assets.keys import MODELS_GROUP, model_key, section_version
+from ml_assets.keys import MODELS_GROUP, code_version, model_key, rollback_job_name
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.model_card import render_model_card
+from ml_assets.lib.refs import ChampionRef, ModelRef
 from ml_assets.lifecycle.promotion import decide_and_promote, rollback
-from resources.model_registry import ModelRegistryResource
+from resources.audit_store import AuditStoreResource
+from resources.model_registry import CHAMPION, ModelRegistryResource
 
 
 def build_champion_assets(config: PipelineConfig) -> list[AssetsDefinition]:
@@ -44,15 +46,21 @@ def _champion(config: PipelineConfig) -> AssetsDefinition:
         group_name=MODELS_GROUP,
         kinds={"mlflow"},
         owners=list(config.owners),
-        code_version=section_version("champion_model", config.promotion.model_dump(mode="json")),
+        io_manager_key="refs_io_manager",
+        code_version=code_version(
+            _champion,
+            config.promotion.model_dump(mode="json"),
+            uses=("ml_assets.lifecycle.promotion", "ml_assets.lib.significance"),
+        ),
     )
     def champion_model(
         context: AssetExecutionContext,
         training_set: pd.DataFrame,
-        challenger_model: pd.DataFrame,
+        challenger_model: ModelRef,
         evaluation: pd.DataFrame,
         model_registry: ModelRegistryResource,
-    ) -> Output[pd.DataFrame]:
+        audit_store: AuditStoreResource,
+    ) -> Output[ChampionRef]:
         """The champion decision: challenger and current champion scored on the same test
         window; the challenger is promoted only if its ROC AUC is higher by the configured
         margin and the paired test says the gain is not noise. Either way the decision,
@@ -60,9 +68,8 @@ def _champion(config: PipelineConfig) -> AssetsDefinition:
         promotion moves `champion` (and `previous_champion`) and writes a model card."""
         test = holdout_rows(training_set)
         y = test[label].astype(bool).astype(int).to_numpy()
-        challenger = challenger_model.iloc[0]
         record = decide_and_promote(
-            model_registry, config.name, str(challenger["version"]), test, y, config.promotion
+            model_registry, audit_store, challenger_model, test, y, config.promotion
         )
         context.log.info(f"{record.action}: {record.reason}")
         metadata: dict[str, Any] = {
@@ -74,14 +81,14 @@ def _champion(config: PipelineConfig) -> AssetsDefinition:
             "decision": MetadataValue.json(record.as_dict()),
         }
         if record.action == "promote":
-            card = render_model_card(config, training_set, challenger, evaluation, record)
-            run_id = str(challenger["mlflow_run_id"])
+            card = render_model_card(config, training_set, challenger_model, evaluation, record)
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / "model_card.md"
                 path.write_text(card)
-                model_registry.client().log_artifact(run_id, str(path))
+                model_registry.log_files(challenger_model.mlflow_run_id, path)
             metadata["model_card"] = MetadataValue.md(card)
-        return Output(pd.DataFrame([record.as_dict()]).astype(str), metadata=metadata)
+        champion = model_registry.by_alias(config.name, CHAMPION)
+        return Output(ChampionRef(decision=record, champion=champion), metadata=metadata)
 
     return champion_model
 
@@ -91,11 +98,15 @@ def build_rollback_job(config: PipelineConfig) -> JobDefinition:
 
     @op(name=f"{config.name}__rollback_champion")
     def rollback_champion(
-        context: OpExecutionContext, model_registry: ModelRegistryResource
+        context: OpExecutionContext,
+        model_registry: ModelRegistryResource,
+        audit_store: AuditStoreResource,
     ) -> None:
         """Moves `champion` back to `previous_champion` and records who did it and why."""
         actor = context.run.tags.get("user") or (context.run.tags.get("dagster/from_ui") and "ui")
-        record = rollback(model_registry, config.name, actor=str(actor or "rollback job"))
+        record = rollback(
+            model_registry, audit_store, config.name, actor=str(actor or "rollback job")
+        )
         context.log.info(record.reason)
         context.log_event(
             AssetObservation(
@@ -110,7 +121,7 @@ def build_rollback_job(config: PipelineConfig) -> JobDefinition:
         )
 
     @job(
-        name=f"{config.name}__rollback",
+        name=rollback_job_name(config.name),
         description=f"Moves `{config.name}`'s champion alias back to its previous champion.",
     )
     def rollback_job() -> None:

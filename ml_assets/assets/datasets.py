@@ -22,7 +22,7 @@ from dagster import (
     multi_asset,
 )
 
-from ml_assets.keys import DATASETS_GROUP, quarantine_key, raw_key, section_version, validated_key
+from ml_assets.keys import DATASETS_GROUP, code_version, quarantine_key, raw_key, validated_key
 from ml_assets.lib.config import PipelineConfig, SourceConfig
 from ml_assets.lib.features import EVENT_DATE
 from ml_assets.lib.hashing import frame_hash
@@ -66,7 +66,9 @@ def _raw_asset(
         backfill_policy=BackfillPolicy.single_run() if partitions else None,
         kinds={"pandas", "parquet"},
         owners=list(config.owners),
-        code_version=section_version("raw", source.connector.model_dump(mode="json")),
+        code_version=code_version(
+            _raw_asset, source.connector.model_dump(mode="json"), uses=("resources.sources",)
+        ),
         metadata={"connector": connector},
     )
     def raw(context: AssetExecutionContext, sources: SourcesResource) -> Output[pd.DataFrame]:
@@ -89,7 +91,12 @@ def _validation_asset(
     carried = [EVENT_DATE] if partitions else []
     schema = to_pandera_schema(source.columns, source.primary_key, f"validated_{name}", carried)
     quality = config.quality
-    version = section_version("validate", source.model_dump(mode="json"), quality.model_dump())
+    version = code_version(
+        _validation_asset,
+        source.model_dump(mode="json"),
+        quality.model_dump(),
+        uses=("ml_assets.lib.validation", "ml_assets.lib.schema"),
+    )
 
     @multi_asset(
         name=f"{config.name}__validate_{name}",

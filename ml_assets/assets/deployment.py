@@ -1,10 +1,5 @@
 """Deployment assets: the champion's bento, and daily batch predictions by the champion."""
 
-import functools
-import hashlib
-import tempfile
-from pathlib import Path
-
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
@@ -17,13 +12,13 @@ from dagster import (
     PartitionsDefinition,
     asset,
 )
+from resources.bento_store import BentoStoreResource
 
-from ml_assets import environment
-from ml_assets.keys import DEPLOYMENT_GROUP, features_key, model_key, section_version
+from ml_assets.keys import DEPLOYMENT_GROUP, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.features import EVENT_DATE
-from ml_assets.lib.scoring import Scorer
-from ml_assets.lifecycle.packaging import bento_tag, build_bento, existing_bento, export_bundle
+from ml_assets.lib.refs import BentoRef
+from ml_assets.lifecycle.packaging import package_champion
 from resources.lake import LakeResource
 from resources.model_registry import CHAMPION, ModelRegistryResource
 
@@ -45,47 +40,37 @@ def _champion_bento(config: PipelineConfig) -> AssetsDefinition:
         group_name=DEPLOYMENT_GROUP,
         kinds={"bentoml"},
         owners=list(config.owners),
-        code_version=section_version("champion_bento", config.serving.model_dump(mode="json")),
+        io_manager_key="refs_io_manager",
+        code_version=code_version(
+            _champion_bento,
+            config.serving.model_dump(mode="json"),
+            uses=("ml_assets.lifecycle.packaging", "ml_assets.lib.scoring"),
+        ),
     )
     def champion_bento(
         context: AssetExecutionContext,
         model_registry: ModelRegistryResource,
+        bento_store: BentoStoreResource,
         lake: LakeResource,
-    ) -> Output[pd.DataFrame]:
+    ) -> Output[BentoRef]:
         """The BentoML bento that serves the current champion: a serving bundle (verified
         model, the reference tables its features join, config, metadata) imported as a
         BentoML model, and the service built around it. A new champion gives a new bento
         tagged with its version; a kept champion reuses the bento it already has. The
         bento's generated Dockerfile describes its container image."""
-        champion = model_registry.version_by_alias(config.name, CHAMPION)
+        champion = model_registry.by_alias(config.name, CHAMPION)
         if champion is None:
             raise Failure(f"{config.name} has no champion yet: train and promote one first")
-        tag = bento_tag(config.name, champion.version, champion.tags.get("manifest_sha256", ""))
-        bento = existing_bento(tag)
-        built = bento is None
-        if bento is None:
-            with tempfile.TemporaryDirectory() as folder:
-                bundle = Path(folder) / "bundle"
-                export_bundle(model_registry, lake, config, champion.version, bundle)
-                bento = build_bento(config, champion.version, tag, bundle)
-        dockerfile = Path(bento.path) / "env" / "docker" / "Dockerfile"
-        digest = hashlib.sha256(dockerfile.read_bytes()).hexdigest()
-        context.log.info(f"{'built' if built else 'kept existing'} bento {bento.tag}")
-        row = {
-            "bento_tag": str(bento.tag),
-            "model_version": str(champion.version),
-            "built": built,
-            "dockerfile": str(dockerfile),
-            "dockerfile_sha256": digest,
-        }
+        bento = package_champion(model_registry, bento_store, lake, config, champion)
+        context.log.info(f"{'built' if bento.built else 'kept existing'} bento {bento.tag}")
         return Output(
-            pd.DataFrame([row]),
+            bento,
             metadata={
-                "bento_tag": str(bento.tag),
+                "bento_tag": bento.tag,
                 "model_version": str(champion.version),
-                "rebuilt": built,
-                "dockerfile": MetadataValue.path(str(dockerfile)),
-                "dockerfile_sha256": digest,
+                "rebuilt": bento.built,
+                "dockerfile": MetadataValue.path(bento.dockerfile),
+                "dockerfile_sha256": bento.dockerfile_sha256,
                 "serve": MetadataValue.md(f"`bentoml serve {bento.tag} --host 127.0.0.1`"),
             },
         )
@@ -109,15 +94,20 @@ def _batch_predictions(
         backfill_policy=BackfillPolicy.single_run(),
         kinds={"pandas", "parquet", "bentoml"},
         owners=list(config.owners),
-        code_version=section_version("batch_predictions", config.promotion.threshold),
+        code_version=code_version(
+            _batch_predictions, config.promotion.threshold, uses=("ml_assets.lib.scoring",)
+        ),
     )
     def batch_predictions(
-        context: AssetExecutionContext, features: pd.DataFrame, champion_bento: pd.DataFrame
+        context: AssetExecutionContext,
+        features: pd.DataFrame,
+        champion_bento: BentoRef,
+        bento_store: BentoStoreResource,
     ) -> Output[pd.DataFrame]:
         """Every feature row of the day scored by the champion that the bento serves, with
         the same scoring code as the service: probability, label and model version per
         row, next to the entity columns and the label once it is known."""
-        scorer = _scorer(str(champion_bento.iloc[0]["bento_tag"]))
+        scorer = bento_store.scorer(champion_bento.model_tag)
         scored = scorer.score_features(features)
         out = features[[c for c in entity if c in features.columns]].copy()
         out[["probability", "label", "model_version"]] = scored.to_numpy()
@@ -135,11 +125,3 @@ def _batch_predictions(
         )
 
     return batch_predictions
-
-
-@functools.lru_cache(maxsize=4)
-def _scorer(tag: str) -> Scorer:
-    environment.bentoml_home()
-    import bentoml
-
-    return Scorer.from_bundle(Path(bentoml.models.get(tag).path))

@@ -4,7 +4,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
@@ -15,9 +14,9 @@ from dagster import (
     asset,
 )
 
-from ml_assets.keys import EVALUATION_GROUP, WINDOW, model_key, section_version
+from ml_assets.keys import EVALUATION_GROUP, WINDOW, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
-from ml_assets.lifecycle.promotion import score_version
+from ml_assets.lib.refs import CandidateSet, ModelRef
 from resources.model_registry import ModelRegistryResource
 
 
@@ -45,15 +44,18 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         group_name=EVALUATION_GROUP,
         kinds={"scikit-learn", "mlflow"},
         owners=list(config.owners),
-        code_version=section_version(
-            "evaluation", config.promotion.threshold, training.slice_columns
+        code_version=code_version(
+            _evaluation,
+            config.promotion.threshold,
+            training.slice_columns,
+            uses=("ml_assets.lib.metrics", "ml_assets.lib.plots"),
         ),
     )
     def evaluation(
         context: AssetExecutionContext,
         training_set: pd.DataFrame,
-        candidates: pd.DataFrame,
-        challenger_model: pd.DataFrame,
+        candidates: CandidateSet,
+        challenger_model: ModelRef,
         model_registry: ModelRegistryResource,
     ) -> Output[pd.DataFrame]:
         """The challenger on the test window next to the majority-class and logistic
@@ -64,22 +66,11 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
 
         test = holdout_rows(training_set)
         y = test[label].astype(bool).astype(int).to_numpy()
-        challenger = challenger_model.iloc[0]
-        client = model_registry.client()
-        version = client.get_model_version(config.name, str(challenger["version"]))
-        scores = {
-            f"challenger ({challenger['family']})": score_version(
-                model_registry, config.name, version, test
-            )
-        }
-        logistic = candidates[candidates["family"] == "logistic_regression"]
-        if not logistic.empty and challenger["family"] != "logistic_regression":
-            scores["logistic baseline"] = _score_run(
-                model_registry,
-                str(logistic.iloc[0]["mlflow_run_id"]),
-                str(logistic.iloc[0]["manifest_sha256"]),
-                test,
-            )
+        challenger = challenger_model
+        scores = {f"challenger ({challenger.family})": model_registry.score(challenger, test)}
+        logistic = candidates.family("logistic_regression")
+        if logistic is not None and challenger.family != "logistic_regression":
+            scores["logistic baseline"] = model_registry.score(logistic.model, test)
         train_y = training_set.loc[training_set[WINDOW] == "train", label].astype(bool)
         scores["majority baseline"] = metrics.majority_baseline(
             train_y.astype(int).to_numpy(), len(y)
@@ -93,10 +84,11 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         confusion = metrics.confusion(y, (p_challenger >= threshold).astype(int))
         slices = metrics.slice_metrics(test, y, p_challenger, training.slice_columns, threshold)
 
-        run_id = str(challenger["mlflow_run_id"])
-        for name, value in table.loc[challenger_name].items():
-            if value is not None and not pd.isna(value):
-                client.log_metric(run_id, f"test_{name}", float(value))
+        run_id = challenger.mlflow_run_id
+        model_registry.log_metrics(
+            run_id,
+            {f"test_{name}": value for name, value in table.loc[challenger_name].to_dict().items()},
+        )
         images = {}
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder)
@@ -115,7 +107,7 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
             )
             slices.to_csv(out / "slices.csv", index=False)
             table.to_csv(out / "metrics.csv")
-            client.log_artifacts(run_id, folder, "evaluation")
+            model_registry.log_files(run_id, out, "evaluation")
             pictures = "\n\n".join(
                 plots.markdown_image(path, name) for name, path in images.items()
             )
@@ -153,27 +145,22 @@ def _explanation(config: PipelineConfig) -> AssetsDefinition:
         group_name=EVALUATION_GROUP,
         kinds={"shap", "mlflow"},
         owners=list(config.owners),
-        code_version=section_version("explanation", 1),
+        code_version=code_version(_explanation, uses=("ml_assets.lib.explain",)),
     )
     def explanation(
         context: AssetExecutionContext,
         training_set: pd.DataFrame,
-        challenger_model: pd.DataFrame,
+        challenger_model: ModelRef,
         model_registry: ModelRegistryResource,
     ) -> Output[pd.DataFrame]:
         """SHAP global importance (mean |SHAP value|) of the challenger on a sample of the
         test window, with a summary plot; for XGBoost, the largest gap between SHAP and
         XGBoost's own per-feature contributions, which must be near zero."""
         from ml_assets.lib import explain, plots
-        from ml_assets.lib.artifacts import load_model
 
-        challenger = challenger_model.iloc[0]
         test = holdout_rows(training_set)
-        client = model_registry.client()
-        version = client.get_model_version(config.name, str(challenger["version"]))
+        loaded = model_registry.load(challenger_model)
         with tempfile.TemporaryDirectory() as folder:
-            local = model_registry.download(version, Path(folder) / "download")
-            loaded = load_model(local, expected_manifest_sha256=str(challenger["manifest_sha256"]))
             result = explain.shap_values(loaded, loaded.spec, test, sample=2000, seed=0)
             metadata: dict[str, Any] = {}
             if loaded.manifest.flavor == "xgboost":
@@ -184,7 +171,7 @@ def _explanation(config: PipelineConfig) -> AssetsDefinition:
                 if gap > 1e-3:
                     raise RuntimeError(f"SHAP disagrees with XGBoost's contributions by {gap:.2e}")
             summary = explain.plot_summary(result, Path(folder) / "shap_summary.png")
-            client.log_artifact(str(challenger["mlflow_run_id"]), str(summary), "explanation")
+            model_registry.log_files(challenger_model.mlflow_run_id, summary, "explanation")
             picture = plots.markdown_image(summary, "SHAP global importance")
         importance = (
             result.global_importance.rename("mean_abs_shap").rename_axis("feature").reset_index()
@@ -202,23 +189,6 @@ def _explanation(config: PipelineConfig) -> AssetsDefinition:
         )
 
     return explanation
-
-
-def _score_run(
-    registry: ModelRegistryResource, run_id: str, manifest_sha256: str, frame: pd.DataFrame
-) -> np.ndarray:
-    import mlflow
-
-    from ml_assets.lib.artifacts import load_model, predict_proba
-
-    registry.client()
-    with tempfile.TemporaryDirectory() as folder:
-        local = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="model", dst_path=folder
-        )
-        return predict_proba(
-            load_model(Path(local), expected_manifest_sha256=manifest_sha256), frame
-        )
 
 
 def _comparison_markdown(table: pd.DataFrame, challenger_name: str) -> str:

@@ -13,7 +13,7 @@ from dagster import (
     asset,
 )
 
-from ml_assets.keys import FEATURES_GROUP, features_key, section_version, validated_key
+from ml_assets.keys import FEATURES_GROUP, code_version, features_key, validated_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.features import build_features, feature_kinds
 from ml_assets.lib.hashing import frame_hash
@@ -44,11 +44,12 @@ def build_features_asset(
         backfill_policy=BackfillPolicy.single_run(),
         kinds={"pandas", "parquet"},
         owners=list(config.owners),
-        code_version=section_version(
-            "features",
+        code_version=code_version(
+            build_features_asset,
             [j.model_dump() for j in config.joins],
             config.features.model_dump(mode="json"),
             config.target.model_dump(mode="json"),
+            uses=("ml_assets.lib.features",),
         ),
         metadata={"feature_kinds": MetadataValue.json(kinds)},
     )

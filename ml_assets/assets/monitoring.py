@@ -25,13 +25,15 @@ from dagster import (
     PartitionsDefinition,
     asset,
 )
+from resources.bento_store import BentoStoreResource
 
-from ml_assets.keys import MONITORING_GROUP, features_key, model_key, section_version
+from ml_assets.keys import MONITORING_GROUP, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.drift import ColumnKind, DriftResult, compare, summary_metadata
 from ml_assets.lib.features import EVENT_DATE, feature_kinds
 from ml_assets.lib.live_performance import evaluate
-from ml_assets.lifecycle.packaging import bundle_folder, bundle_reference
+from ml_assets.lib.refs import BentoRef
+from ml_assets.lifecycle.packaging import bundle_reference
 from resources.lake import LakeResource
 
 FEATURE_DRIFT = "feature_drift"
@@ -53,9 +55,9 @@ def _day_inputs(config: PipelineConfig) -> dict[str, AssetIn]:
     }
 
 
-def _judged_version(day: str, predictions: pd.DataFrame, champion_bento: pd.DataFrame) -> str:
+def _judged_version(day: str, predictions: pd.DataFrame, champion_bento: BentoRef) -> str:
     """The champion whose predictions are judged; they must come from the bento's model."""
-    served = str(champion_bento.iloc[0]["model_version"])
+    served = str(champion_bento.model.version)
     made_by = set(predictions["model_version"].dropna().astype(str))
     if made_by - {served}:
         raise Failure(
@@ -91,7 +93,9 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
         backfill_policy=BackfillPolicy.multi_run(1),
         kinds={"evidently", "pandas"},
         owners=list(config.owners),
-        code_version=section_version("drift_report", policy.model_dump(mode="json")),
+        code_version=code_version(
+            _drift_report, policy.model_dump(mode="json"), uses=("ml_assets.lib.drift",)
+        ),
         check_specs=[
             spec(FEATURE_DRIFT, "Share of drifted features under the configured thresholds."),
             spec(PREDICTION_DRIFT, "The champion's predicted probabilities have not drifted."),
@@ -102,8 +106,9 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
         context: AssetExecutionContext,
         features: pd.DataFrame,
         batch_predictions: pd.DataFrame,
-        champion_bento: pd.DataFrame,
+        champion_bento: BentoRef,
         lake: LakeResource,
+        bento_store: BentoStoreResource,
     ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
         """An Evidently report of the day's features and the champion's predictions against
         the reference profile stored with the champion: per-feature stat test, threshold
@@ -113,7 +118,7 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
         verdict, never a crash or a NaN."""
         day = context.partition_key
         version = _judged_version(day, batch_predictions, champion_bento)
-        reference = _reference(str(champion_bento.iloc[0]["bento_tag"]))
+        reference = _reference(bento_store.bundle_path(champion_bento.model_tag))
         current = features.reset_index(drop=True)
         if len(current) != len(batch_predictions):
             raise Failure(
@@ -184,7 +189,11 @@ def _live_performance(config: PipelineConfig, partitions: PartitionsDefinition) 
         backfill_policy=BackfillPolicy.multi_run(1),
         kinds={"pandas"},
         owners=list(config.owners),
-        code_version=section_version("live_performance", policy.model_dump(mode="json")),
+        code_version=code_version(
+            _live_performance,
+            policy.model_dump(mode="json"),
+            uses=("ml_assets.lib.live_performance",),
+        ),
         check_specs=[
             AssetCheckSpec(
                 PERFORMANCE,
@@ -197,7 +206,8 @@ def _live_performance(config: PipelineConfig, partitions: PartitionsDefinition) 
     def live_performance(
         context: AssetExecutionContext,
         batch_predictions: pd.DataFrame,
-        champion_bento: pd.DataFrame,
+        champion_bento: BentoRef,
+        bento_store: BentoStoreResource,
     ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
         """The champion's metrics on the day's flights whose labels are known, next to its
         score on the test window it was chosen on: the drop, and a verdict (a warning or
@@ -205,7 +215,7 @@ def _live_performance(config: PipelineConfig, partitions: PartitionsDefinition) 
         get 'no verdict' with the reason."""
         day = context.partition_key
         version = _judged_version(day, batch_predictions, champion_bento)
-        bundle = _bundle_metadata(str(champion_bento.iloc[0]["bento_tag"]))
+        bundle = _bundle_metadata(bento_store.bundle_path(champion_bento.model_tag))
         result = evaluate(
             batch_predictions["actual"],
             batch_predictions["probability"],
@@ -238,17 +248,20 @@ def _markdown(table: pd.DataFrame) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _reference(tag: str) -> pd.DataFrame:
+def _reference(bundle: Path) -> pd.DataFrame:
+    """The reference profile packaged with a champion (bundles are content-addressed by
+    their tag, so a cached read is never stale)."""
     try:
-        return bundle_reference(bundle_folder(tag))
+        return bundle_reference(bundle)
     except FileNotFoundError as exc:
-        raise Failure(f"champion bento {tag}: {exc}") from exc
+        raise Failure(f"champion bento: {exc}") from exc
 
 
 @functools.lru_cache(maxsize=4)
-def _bundle_metadata(tag: str) -> dict[str, Any]:
+def _bundle_metadata(bundle: Path) -> dict[str, Any]:
     import json
 
     from ml_assets.lib.scoring import METADATA_FILE
 
-    return json.loads((Path(bundle_folder(tag)) / METADATA_FILE).read_text())
+    metadata: dict[str, Any] = json.loads((bundle / METADATA_FILE).read_text())
+    return metadata

@@ -6,17 +6,13 @@ from pathlib import Path
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, Output, asset
 
-from ml_assets.keys import MONITORING_GROUP, WINDOW, model_key, section_version
+from ml_assets.keys import MONITORING_GROUP, WINDOW, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.drift import PREDICTION
 from ml_assets.lib.hashing import frame_hash
-from ml_assets.lifecycle.promotion import score_version
+from ml_assets.lib.refs import ModelRef
+from ml_assets.lib.scoring import REFERENCE_DIR, REFERENCE_FILE
 from resources.model_registry import ModelRegistryResource
-
-# Where the profile lives: an MLflow artifact folder of the version's run, and the same
-# folder inside its serving bundle (so monitoring reads it from the champion's bento).
-REFERENCE_DIR = "reference"
-REFERENCE_FILE = "reference.parquet"
 
 
 def build_reference_assets(config: PipelineConfig) -> list[AssetsDefinition]:
@@ -41,12 +37,12 @@ def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
         group_name=MONITORING_GROUP,
         kinds={"pandas", "mlflow"},
         owners=list(config.owners),
-        code_version=section_version("reference_profile", monitoring.reference_rows),
+        code_version=code_version(_reference_profile, monitoring.reference_rows),
     )
     def reference_profile(
         context: AssetExecutionContext,
         training_set: pd.DataFrame,
-        challenger_model: pd.DataFrame,
+        challenger_model: ModelRef,
         model_registry: ModelRegistryResource,
     ) -> Output[pd.DataFrame]:
         """A sample of the challenger's training window (features and label) with the
@@ -55,15 +51,13 @@ def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
         every drift report compares the day's features and predictions with it."""
         train = training_set[training_set[WINDOW] == "train"]
         sample = train.sample(min(monitoring.reference_rows, len(train)), random_state=seed)
-        version_id = str(challenger_model.iloc[0]["version"])
-        version = model_registry.client().get_model_version(config.name, version_id)
-        probability = score_version(model_registry, config.name, version, sample)
+        version_id = str(challenger_model.version)
         profile = sample[reference_columns(config)].reset_index(drop=True)
-        profile[PREDICTION] = probability
+        profile[PREDICTION] = model_registry.score(challenger_model, sample)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / REFERENCE_FILE
             profile.to_parquet(path, index=False)
-            model_registry.client().log_artifact(str(version.run_id), str(path), REFERENCE_DIR)
+            model_registry.log_files(challenger_model.mlflow_run_id, path, REFERENCE_DIR)
         digest = frame_hash(profile)
         model_registry.tag_version(
             config.name, version_id, {"reference_rows": len(profile), "reference_hash": digest}

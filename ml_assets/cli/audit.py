@@ -1,7 +1,6 @@
 """`mlap audit`: passports, the decision log and lineage, reviewable without the UI."""
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -47,9 +46,9 @@ def verify(pipeline: Pipeline) -> None:
     """Check the decision log's hash chain against the head anchored in the registry."""
     from ml_assets.lib.decision_log import verify as verify_log
 
-    registry = _registry(pipeline)
-    path = registry.decision_log(pipeline)
-    anchor = registry.anchored_head(pipeline)
+    resources = _resources(pipeline)
+    path = resources["audit_store"].decision_log(pipeline)
+    anchor = resources["model_registry"].anchored_head(pipeline)
     result = verify_log(path, expected_head=anchor)
     if not result.ok:
         _fail(f"decision log of {pipeline} FAILED verification: {result.problem}", code=1)
@@ -59,7 +58,7 @@ def verify(pipeline: Pipeline) -> None:
     )
 
 
-def _registry(pipeline: str) -> Any:
+def _resources(pipeline: str) -> dict[str, Any]:
     from ml_assets.definitions import defs
 
     if not any(j.name == f"{pipeline}__ingest" for j in defs.jobs or []):
@@ -67,26 +66,21 @@ def _registry(pipeline: str) -> Any:
             j.name.removesuffix("__ingest") for j in defs.jobs or [] if j.name.endswith("__ingest")
         )
         _fail(f"unknown pipeline {pipeline!r}; known: {', '.join(known)}")
-    return (defs.resources or {})["model_registry"]
+    return dict(defs.resources or {})
 
 
 def _passport(pipeline: str, version: str | None) -> dict[str, Any]:
-    from ml_assets.assets.audit import passports_dir
-
-    registry = _registry(pipeline)
+    resources = _resources(pipeline)
     if version is None:
-        champion = registry.version_by_alias(pipeline, "champion")
+        champion = resources["model_registry"].by_alias(pipeline, "champion")
         if champion is None:
             _fail(f"{pipeline} has no champion yet")
         version = str(champion.version)
-    path = passports_dir(pipeline) / f"v{version}.json"
-    if not path.is_file():
-        have = sorted(p.stem for p in passports_dir(pipeline).glob("v*.json"))
-        _fail(
-            f"no passport for {pipeline} version {version} (passports: {', '.join(have) or 'none'})"
-        )
-    data: dict[str, Any] = json.loads(Path(path).read_text())
-    return data
+    try:
+        passport: dict[str, Any] = resources["audit_store"].read_passport(pipeline, version)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    return passport
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -1,8 +1,6 @@
 """`mlap`: the platform's own verbs. Dagster, `dagster dev` and `bentoml` keep working as usual."""
 
-import sys
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -148,18 +146,15 @@ def serve(
 
     from ml_assets.definitions import defs
 
-    lake = (defs.resources or {})["lake"]
+    resources = defs.resources or {}
     try:
-        built = lake.read([pipeline, "champion_bento"])
+        bento = resources["refs_io_manager"].read([pipeline, "champion_bento"])
     except FileNotFoundError:
         typer.echo(f"{pipeline} has no bento yet: run `mlap train {pipeline}` first", err=True)
         raise typer.Exit(2) from None
-    tag = str(built.iloc[0]["bento_tag"])
-    home = environment.bentoml_home()
-    typer.echo(f"serving {tag} from {home} on http://127.0.0.1:{port}")
-    bentoml = str(Path(sys.executable).parent / "bentoml")
-    command = [bentoml, "serve", tag, "--host", "127.0.0.1", "--port", str(port)]
-    os.execvpe(command[0], command, {**os.environ, "BENTOML_HOME": str(home)})
+    command, env = resources["bento_store"].serve_command(bento.tag, "127.0.0.1", port)
+    typer.echo(f"serving {bento.tag} on http://127.0.0.1:{port}")
+    os.execvpe(command[0], command, env)
 
 
 def _replay_loop(pipeline: str, start: str, end: str) -> "LoopSummary":

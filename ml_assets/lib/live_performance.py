@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.lib.config.monitoring import PerformanceConfig
-from ml_assets.lib.metrics import binary_metrics
 
 Verdict = Literal["ok", "warn", "error", "no_verdict"]
 
@@ -72,6 +71,8 @@ def evaluate(
         return result(None, "no_verdict", "no labelled rows yet", {})
     y = actual[known].astype(bool).astype(int).to_numpy()
     p = probability[known].astype("float64").to_numpy()
+    from ml_assets.lib.metrics import binary_metrics  # sklearn: not at code-location load
+
     metrics = {k: _rounded(v) for k, v in binary_metrics(y, p, threshold).items() if k != "n"}
     value = metrics.get(policy.metric)
     if labelled < policy.min_rows:

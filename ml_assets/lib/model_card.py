@@ -1,18 +1,17 @@
 """A Markdown model card for each new champion."""
 
-from typing import Any
-
 import pandas as pd
 
 from .config.models import PipelineConfig
+from .refs import Decision, ModelRef
 
 
 def render_model_card(
     config: PipelineConfig,
     training_set: pd.DataFrame,
-    challenger: pd.Series,
+    challenger: ModelRef,
     evaluation: pd.DataFrame,
-    record: Any,
+    record: Decision,
 ) -> str:
     """Intended use, data windows, metrics, how it was chosen, and limitations."""
     windows = training_set.groupby("window")["event_date"].agg(["min", "max", "size"])
@@ -31,9 +30,9 @@ def render_model_card(
 known before the event. It predicts `{target.name}` = `{target.column} {target.op}
 {target.value}` as a probability; the label threshold is {config.promotion.threshold}.
 
-**Model.** {challenger["family"]}, tuned by Optuna; parameters: `{challenger["best_params"]}`.
-MLflow run `{challenger["mlflow_run_id"]}`; artifact manifest sha256
-`{challenger["manifest_sha256"]}`.
+**Model.** {challenger.family}, tuned by Optuna; parameters: `{challenger.params}`.
+MLflow run `{challenger.mlflow_run_id}`; artifact manifest sha256
+`{challenger.manifest_sha256}`.
 
 ## Data windows
 
@@ -54,6 +53,6 @@ MLflow run `{challenger["mlflow_run_id"]}`; artifact manifest sha256
 - Trained on {len(config.features.definitions)} features of one window of days; behaviour
   outside the seasons it saw is measured only by the monitoring, not guaranteed.
 - Excluded as leakage (known only after the event): {forbidden}.
-- Rows without a label (e.g. cancelled flights) were not used for training or testing.
+- Rows without a label were not used for training or testing.
 - Categories not seen in training are treated as missing.
 """

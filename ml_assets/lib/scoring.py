@@ -30,6 +30,10 @@ REFERENCES_DIR = "references"
 CONFIG_FILE = "pipeline_config.json"
 METADATA_FILE = "metadata.json"
 BACKGROUND_FILE = "background.parquet"
+# A model's reference profile: an MLflow artifact folder of the version's run, and the same
+# folder inside its serving bundle (so monitoring reads it from the champion's bento).
+REFERENCE_DIR = "reference"
+REFERENCE_FILE = "reference.parquet"
 
 
 def serving_columns(config: PipelineConfig) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 import subprocess
 from collections.abc import Iterable
 
+import pandas as pd
 from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter, DagsterInstance
 
 from ml_assets.environment import PROJECT_ROOT
+from ml_assets.keys import WINDOW
 from ml_assets.lib.config import PipelineConfig, config_hash
 
 
@@ -67,3 +69,9 @@ def run_tags(context: AssetExecutionContext, config: PipelineConfig) -> dict[str
         "config_hash": config_hash(config),
         "git_commit": git_commit(),
     }
+
+
+def window_tags(training_set: pd.DataFrame) -> dict[str, str]:
+    """The partition window of each split, e.g. window.train = 2013-07-20..2013-11-16."""
+    days = training_set.groupby(WINDOW)["event_date"].agg(["min", "max"])
+    return {f"window.{name}": f"{row['min']}..{row['max']}" for name, row in days.iterrows()}

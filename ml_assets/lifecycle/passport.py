@@ -8,23 +8,13 @@ longer holds is listed under `missing`, never invented.
 
 import json
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance
 
 from ml_assets.lib.config import PipelineConfig, config_hash
+from ml_assets.lib.refs import ModelRef
 from resources.model_registry import ModelRegistryResource, prefixed
-
-TRAINING_ASSETS = (
-    "training_set",
-    "candidates",
-    "challenger_model",
-    "evaluation",
-    "explanation",
-    "champion_model",
-    "champion_bento",
-)
 
 
 def passport_id(pipeline: str, version: str, manifest_sha256: str) -> str:
@@ -35,12 +25,11 @@ def build_passport(
     instance: DagsterInstance,
     registry: ModelRegistryResource,
     config: PipelineConfig,
-    version: str,
+    model: ModelRef,
 ) -> dict[str, Any]:
-    client = registry.client()
-    model_version = client.get_model_version(config.name, version)
-    tags = dict(model_version.tags)
-    mlflow_run = client.get_run(str(model_version.run_id))
+    version = str(model.version)
+    tags = registry.version_tags(config.name, version)
+    mlflow_run = registry.run_record(model.mlflow_run_id)
     run_id = tags.get("dagster.run_id", "")
     missing: list[str] = []
     produced = _run_materializations(instance, run_id)
@@ -56,8 +45,8 @@ def build_passport(
             "registered_version": str(version),
             "family": tags.get("family"),
             "manifest_sha256": tags.get("manifest_sha256"),
-            "mlflow_run_id": model_version.run_id,
-            "params": dict(mlflow_run.data.params),
+            "mlflow_run_id": model.mlflow_run_id,
+            "params": mlflow_run.params,
             "validation_roc_auc": tags.get("validation_roc_auc"),
         },
         "code": {
@@ -71,7 +60,7 @@ def build_passport(
         },
         "training": {
             "dagster_run_id": run_id,
-            "windows": prefixed(mlflow_run.data.tags, "window."),
+            "windows": prefixed(mlflow_run.tags, "window."),
             "rows_per_window": training.get("metadata", {}).get("rows_per_window"),
             "feature_partitions": len(used),
         },
@@ -221,12 +210,3 @@ def _checks(
 def _pick(produced: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
     metadata = (produced or {}).get("metadata", {})
     return {k: metadata[k] for k in keys if k in metadata}
-
-
-def write_passport(passport: dict[str, Any], folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"v{passport['model']['registered_version']}.json"
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(passport, indent=2, default=str))
-    temporary.replace(path)
-    return path

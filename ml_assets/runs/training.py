@@ -70,7 +70,8 @@ def run_training(
     if "evaluation" in summary.metadata:
         summary.evaluation = lake.read([pipeline, "evaluation"])
     if "candidates" in summary.metadata:
-        summary.candidates = lake.read([pipeline, "candidates"])
+        refs = (defs.resources or {})["refs_io_manager"]
+        summary.candidates = pd.DataFrame(refs.read([pipeline, "candidates"]).rows())
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     if failures:
         error = failures[0].step_failure_data.error

@@ -87,6 +87,17 @@ class PromotionConfig(StrictModel):
     method: Literal["bootstrap", "delong"] = "bootstrap"
     bootstrap_resamples: int = Field(1000, ge=1000)
     threshold: float = Field(0.5, gt=0, lt=1, description="Probability at which label = 1.")
+    baselines: list[Literal["majority_class", "default_logistic_regression"]] = Field(
+        default_factory=lambda: ["majority_class", "default_logistic_regression"],
+        description="Untuned baselines the challenger must beat on validation (a blocking "
+        "check); an empty list switches the gate off.",
+    )
+    min_validation_roc_auc: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Floor the challenger's validation ROC AUC must clear before any decision.",
+    )
 
 
 class ServingConfig(StrictModel):

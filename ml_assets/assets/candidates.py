@@ -1,0 +1,232 @@
+"""Tuned candidate models and the challenger, with the quality gates it must pass."""
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    MetadataValue,
+    Output,
+    asset,
+)
+
+from ml_assets.keys import MODELS_GROUP, WINDOW, code_version, model_key
+from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.feature_spec import FeatureSpec
+from ml_assets.lib.features import feature_kinds
+from ml_assets.lib.quality_gates import beats_baselines, clears_floor
+from ml_assets.lib.refs import Candidate, CandidateSet, ModelRef
+from ml_assets.lifecycle.lineage import run_tags, window_tags
+from resources.model_registry import CHALLENGER, MODEL_DIR, ModelRegistryResource
+
+BEATS_BASELINES = "beats_baselines"
+CLEARS_FLOOR = "clears_floor"
+
+
+def build_candidate_assets(config: PipelineConfig) -> list[AssetsDefinition]:
+    return [_candidates(config), _challenger(config)]
+
+
+def split_frames(training_set: pd.DataFrame, spec: FeatureSpec) -> dict[str, tuple[Any, Any]]:
+    """(matrix, labels) per window, built with the feature spec learnt on training rows."""
+    return {
+        str(name): (spec.matrix(rows), spec.labels(rows).to_numpy())
+        for name, rows in training_set.groupby(WINDOW, sort=False)
+    }
+
+
+def fit_spec(config: PipelineConfig, training_set: pd.DataFrame) -> FeatureSpec:
+    train = training_set[training_set[WINDOW] == "train"]
+    return FeatureSpec.fit(train, feature_kinds(config), config.target.name)
+
+
+def _candidates(config: PipelineConfig) -> AssetsDefinition:
+    training = config.training
+    assert training is not None
+
+    @asset(
+        key=model_key(config.name, "candidates"),
+        ins={"training_set": AssetIn(model_key(config.name, "training_set"))},
+        group_name=MODELS_GROUP,
+        kinds={"optuna", "mlflow", "xgboost", "scikit-learn"},
+        owners=list(config.owners),
+        io_manager_key="refs_io_manager",
+        code_version=code_version(
+            _candidates,
+            training.model_dump(mode="json"),
+            uses=(
+                "ml_assets.lib.tuning",
+                "ml_assets.lib.candidates",
+                "ml_assets.lib.artifacts",
+                "ml_assets.lib.feature_spec",
+                "ml_assets.lib.quality_gates",
+            ),
+        ),
+    )
+    def candidates(
+        context: AssetExecutionContext,
+        training_set: pd.DataFrame,
+        model_registry: ModelRegistryResource,
+    ) -> Output[CandidateSet]:
+        """Each enabled model family tuned by Optuna (seeded TPE, median pruning) on the
+        validation window, refit on the training window and saved without pickle
+        (XGBoost's own format or skops, with a feature spec and sha256 manifest), next to
+        the untuned baselines' validation scores. One MLflow run per training with a
+        nested run per family: parameters, validation AUC, tuning history, model files."""
+        from ml_assets.lib.quality_gates import baseline_scores
+
+        spec = fit_spec(config, training_set)
+        windows = split_frames(training_set, spec)
+        tags = run_tags(context, config) | window_tags(training_set)
+        found: list[Candidate] = []
+        with model_registry.run(config.name, f"train {context.run.run_id[:8]}", tags) as parent:
+            for family, candidate in training.candidates.items():
+                if candidate.enabled:
+                    found.append(
+                        _tune_one(
+                            context, config, model_registry, family, spec, windows, (parent, tags)
+                        )
+                    )
+            baselines = baseline_scores(
+                spec, windows["train"], windows["validation"], training.seed
+            )
+            model_registry.log_metrics(parent, {f"baseline_{k}": v for k, v in baselines.items()})
+        ranked = sorted(found, key=lambda c: -(c.model.validation_roc_auc or float("-inf")))
+        result = CandidateSet(parent, tuple(ranked), baselines)
+        table = pd.DataFrame(result.rows())
+        return Output(
+            result,
+            metadata={
+                "candidates": MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),
+                "baselines": MetadataValue.json({k: round(v, 4) for k, v in baselines.items()}),
+                "trials_pruned": int(table["trials_pruned"].sum()),
+                "tuning_seconds": float(table["tuning_seconds"].sum()),
+                "mlflow_run_id": parent,
+            },
+        )
+
+    return candidates
+
+
+def _tune_one(
+    context: AssetExecutionContext,
+    config: PipelineConfig,
+    registry: ModelRegistryResource,
+    family: Any,
+    spec: FeatureSpec,
+    windows: dict[str, tuple[Any, Any]],
+    parent: tuple[str, dict[str, str]],
+) -> Candidate:
+    """Tune one family in a nested MLflow run; its model files are logged there."""
+    from ml_assets.lib.artifacts import save_model
+    from ml_assets.lib.tuning import tune_candidate
+
+    training = config.training
+    assert training is not None
+    parent_id, tags = parent
+    with registry.run(config.name, family, {**tags, "family": family}, parent_id) as run_id:
+        result = tune_candidate(
+            family,
+            training.candidates[family],
+            training.tuning,
+            spec,
+            windows["train"],
+            windows["validation"],
+            training.seed,
+            study_name=f"{config.name}-{family}-{context.run.run_id}",
+        )
+        registry.log_params(run_id, result.best_params)
+        registry.log_metrics(
+            run_id,
+            {
+                "validation_roc_auc": result.best_value,
+                "trials": result.n_trials,
+                "trials_pruned": result.n_pruned,
+                "tuning_seconds": result.seconds,
+            },
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            history = Path(folder) / "tuning_history.csv"
+            result.history.to_csv(history, index=False)
+            registry.log_files(run_id, history)
+            model_dir = Path(folder) / MODEL_DIR
+            manifest = save_model(result.model, spec, model_dir, extra={"family": family, **tags})
+            registry.log_files(run_id, model_dir, MODEL_DIR)
+    context.log.info(
+        f"{family}: validation AUC {result.best_value:.4f}, {result.n_trials} "
+        f"trials ({result.n_pruned} pruned) in {result.seconds:.0f} s"
+    )
+    model = ModelRef(
+        pipeline=config.name,
+        family=family,
+        mlflow_run_id=run_id,
+        manifest_sha256=manifest.manifest_sha256,
+        validation_roc_auc=result.best_value,
+        params=dict(result.best_params),
+    )
+    return Candidate(model, result.n_trials, result.n_pruned, round(result.seconds, 1))
+
+
+def _challenger(config: PipelineConfig) -> AssetsDefinition:
+    key = model_key(config.name, "challenger_model")
+    floor = config.promotion.min_validation_roc_auc
+    required = list(config.promotion.baselines)
+
+    @asset(
+        key=key,
+        ins={"candidates": AssetIn(model_key(config.name, "candidates"))},
+        group_name=MODELS_GROUP,
+        kinds={"mlflow"},
+        owners=list(config.owners),
+        io_manager_key="refs_io_manager",
+        check_specs=[
+            AssetCheckSpec(BEATS_BASELINES, asset=key, blocking=True),
+            AssetCheckSpec(CLEARS_FLOOR, asset=key, blocking=True),
+        ],
+        code_version=code_version(
+            _challenger, floor, required, uses=("ml_assets.lib.quality_gates",)
+        ),
+    )
+    def challenger_model(
+        context: AssetExecutionContext,
+        candidates: CandidateSet,
+        model_registry: ModelRegistryResource,
+    ) -> Iterator[Output[ModelRef] | AssetCheckResult]:
+        """The candidate with the best validation ROC AUC, registered as a new version of
+        the pipeline's MLflow model with the alias `challenger` and its manifest hash.
+        Blocking checks: it must beat the untuned baselines of `promotion.baselines`
+        (majority class, default logistic regression) on validation and clear
+        `promotion.min_validation_roc_auc`;
+        a challenger that fails either never reaches the champion decision."""
+        best = candidates.best().model
+        registered = model_registry.register(best, run_tags(context, config))
+        model_registry.set_alias(config.name, CHALLENGER, str(registered.version))
+        score = float(best.validation_roc_auc or float("nan"))
+        yield Output(
+            registered,
+            metadata={
+                "family": registered.family,
+                "version": str(registered.version),
+                "validation_roc_auc": round(score, 4),
+                "mlflow_run_id": registered.mlflow_run_id,
+            },
+        )
+        baselines = {k: v for k, v in candidates.baselines.items() if k in required}
+        for gate in (beats_baselines(score, baselines), clears_floor(score, floor)):
+            yield AssetCheckResult(
+                check_name=gate.name,
+                passed=gate.passed,
+                severity=AssetCheckSeverity.ERROR,
+                description=gate.description,
+                metadata={"validation_roc_auc": round(score, 4)},
+            )
+
+    return challenger_model

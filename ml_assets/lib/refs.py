@@ -1,0 +1,161 @@
+"""Typed pointers that flow between the model assets: small, frozen, stored as JSON.
+
+A model asset hands its reader one of these instead of a one-row DataFrame: the reader gets
+fields with names and types, and the JSON store keeps them readable outside Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model's files in the registry: the MLflow run that logged them under `model/` and
+    the sha256 of their manifest; `version` once registered in the pipeline's MLflow model."""
+
+    pipeline: str
+    family: str
+    mlflow_run_id: str
+    manifest_sha256: str
+    version: str | None = None
+    validation_roc_auc: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def registered_as(self, version: str) -> ModelRef:
+        return dataclasses.replace(self, version=str(version))
+
+    @property
+    def label(self) -> str:
+        return f"{self.pipeline} v{self.version} ({self.family})" if self.version else self.family
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One tuned model family: its model and how the tuning went."""
+
+    model: ModelRef
+    trials: int
+    trials_pruned: int
+    tuning_seconds: float
+
+
+@dataclass(frozen=True)
+class CandidateSet:
+    """The tuned candidates of one training, best validation ROC AUC first."""
+
+    mlflow_run_id: str
+    candidates: tuple[Candidate, ...]
+    # Validation ROC AUC of the untuned baselines every challenger must beat.
+    baselines: dict[str, float] = field(default_factory=dict)
+
+    def best(self) -> Candidate:
+        return self.candidates[0]
+
+    def family(self, name: str) -> Candidate | None:
+        return next((c for c in self.candidates if c.model.family == name), None)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One plain row per candidate, for tables in the UI and the CLI."""
+        return [
+            {
+                "family": c.model.family,
+                "validation_roc_auc": c.model.validation_roc_auc,
+                "trials": c.trials,
+                "trials_pruned": c.trials_pruned,
+                "tuning_seconds": c.tuning_seconds,
+            }
+            for c in self.candidates
+        ]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A champion decision (promote, keep) or a rollback, with both versions and the reason."""
+
+    action: str
+    pipeline: str
+    challenger_version: str | None
+    champion_version_before: str | None
+    champion_version_after: str | None
+    reason: str
+    details: dict[str, Any]
+    decided_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat and plain: what the decision log, the MLflow tags and alerts record."""
+        plain = {k: v for k, v in dataclasses.asdict(self).items() if k != "details"}
+        return plain | {f"test.{k}": v for k, v in self.details.items()}
+
+
+@dataclass(frozen=True)
+class ChampionRef:
+    """The outcome of a champion decision: the decision and the champion after it."""
+
+    decision: Decision
+    champion: ModelRef | None
+
+
+@dataclass(frozen=True)
+class BentoRef:
+    """The bento that serves a champion, the BentoML model (serving bundle) it packages,
+    and its generated Dockerfile."""
+
+    tag: str
+    model_tag: str
+    model: ModelRef
+    built: bool
+    dockerfile: str
+    dockerfile_sha256: str
+
+
+@dataclass(frozen=True)
+class PassportRef:
+    """Where a champion version's audit passport was written."""
+
+    passport_id: str
+    model_version: str
+    path: str
+    missing_items: int
+
+
+REF_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (ModelRef, Candidate, CandidateSet, Decision, ChampionRef, BentoRef, PassportRef)
+}
+
+
+def to_document(value: Any) -> dict[str, Any]:
+    """`{"type": "ModelRef", "value": {...}}`: the JSON form the ref store writes."""
+    name = type(value).__name__
+    if REF_TYPES.get(name) is not type(value) or not dataclasses.is_dataclass(value):
+        raise TypeError(f"not a typed ref: {type(value).__name__}")
+    return {"type": name, "value": dataclasses.asdict(value)}  # type: ignore[arg-type]
+
+
+def from_document(document: dict[str, Any]) -> Any:
+    """The typed value back from its JSON form; a clear error for an unknown type."""
+    name = document.get("type")
+    if name not in REF_TYPES:
+        raise ValueError(f"unknown ref type {name!r}; known: {', '.join(sorted(REF_TYPES))}")
+    return _build(REF_TYPES[name], document["value"])
+
+
+_NESTED: dict[tuple[type, str], type] = {
+    (Candidate, "model"): ModelRef,
+    (ChampionRef, "decision"): Decision,
+    (ChampionRef, "champion"): ModelRef,
+    (BentoRef, "model"): ModelRef,
+}
+
+
+def _build(cls: type, values: dict[str, Any]) -> Any:
+    kwargs = dict(values)
+    for (owner, name), nested in _NESTED.items():
+        if owner is cls and kwargs.get(name) is not None:
+            kwargs[name] = _build(nested, kwargs[name])
+    if cls is CandidateSet:
+        kwargs["candidates"] = tuple(_build(Candidate, c) for c in kwargs["candidates"])
+    return cls(**kwargs)
