@@ -16,10 +16,8 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,
-)
 
+from ml_assets.dagster_private import UnresolvedAssetJobDefinition
 from ml_assets.keys import features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.retrain_policy import DayVerdicts, RetrainDecision, decide

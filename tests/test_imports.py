@@ -10,6 +10,10 @@ from pathlib import Path
 from tests.conftest import PROJECT_ROOT
 
 PACKAGES = ("ml_assets", "resources", "sensors", "bentos", "benchmarks")
+DAGSTER_ADAPTER = PROJECT_ROOT / "ml_assets" / "dagster_private.py"
+# Being rewritten elsewhere; they are to import the partition range tags from
+# ml_assets.run_tags instead, and then leave this list.
+NOT_YET_MOVED = {PROJECT_ROOT / "tests" / "helpers.py", PROJECT_ROOT / "tests" / "test_serving.py"}
 
 
 def module_name(path: Path) -> str:
@@ -91,3 +95,15 @@ def test_no_import_cycles_between_project_modules() -> None:
     graph = import_graph()
     assert "resources.alert_channels" in graph  # the walk found the project
     assert cycles(graph) == []
+
+
+def test_dagster_internals_are_imported_in_one_adapter_only() -> None:
+    files = [*project_modules().values(), *sorted((PROJECT_ROOT / "tests").glob("*.py"))]
+    importing = {
+        path.relative_to(PROJECT_ROOT).as_posix()
+        for path in files
+        if any(name.startswith("dagster._") for name in imported_names(path))
+    }
+    assert "ml_assets/dagster_private.py" in importing  # the scan sees such imports
+    allowed = {p.relative_to(PROJECT_ROOT).as_posix() for p in {DAGSTER_ADAPTER, *NOT_YET_MOVED}}
+    assert importing - allowed == set()
