@@ -1,23 +1,12 @@
-"""Where the platform keeps its state, and which profile is running: decided here only."""
+"""Where the platform keeps its state and finds its configs: decided here only."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from pathlib import Path
-from typing import Literal
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-Profile = Literal["local", "production"]
-
-
-def profile() -> Profile:
-    """`MLAP_PROFILE=production` selects the Kubernetes/Postgres/object-storage setup."""
-    value = os.environ.get("MLAP_PROFILE", "local")
-    if value not in ("local", "production"):
-        raise ValueError(f"MLAP_PROFILE must be 'local' or 'production', not {value!r}")
-    return value  # type: ignore[return-value]
 
 
 def state_dir() -> Path:

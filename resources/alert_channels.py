@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from ml_assets.lib.config.alerts import (
@@ -27,9 +27,7 @@ from ml_assets.lib.config.alerts import (
     SmtpChannelConfig,
     WebhookChannelConfig,
 )
-
-if TYPE_CHECKING:
-    from resources.alerts import Alert
+from resources.alert_types import Alert
 
 logger = logging.getLogger("mlap.alerts")
 _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}

@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from ml_assets.lib.config.alerts import SEVERITIES, AlertsConfig, Severity, load_alerts_config
+from ml_assets.lib.config.alerts import AlertsConfig, Severity, load_alerts_config
 from resources.alert_channels import Channel, ChannelError, OutgoingAlert, build_channel
+from resources.alert_types import Alert, Delivery
 
 __all__ = ["Alert", "AlertsResource", "Delivery", "Severity"]
 
@@ -50,39 +49,6 @@ VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET window_started_at = excluded.window_started_at,
     last_sent_at = excluded.last_sent_at, repeats = excluded.repeats, level = excluded.level"""
 _BUSY_TIMEOUT_SECONDS = 30
-
-
-@dataclass(frozen=True)
-class Alert:
-    """Something people should know. `key` is its identity for de-duplication, e.g.
-    "flight_delays/drift_report:drift_share"; `details` must be JSON-serialisable."""
-
-    key: str
-    severity: Severity
-    title: str
-    body: str
-    pipeline: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-    link: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.key.strip():
-            raise ValueError("an alert needs a non-empty key")
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What `send` did. `escalation_level` is this delivery's level (0 when suppressed);
-    `failures` maps channel name to error, including channels that are not configured."""
-
-    alert_key: str
-    sent_to: list[str]
-    suppressed: bool
-    repeat: int
-    escalation_level: int
-    failures: dict[str, str]
 
 
 class AlertsResource(ConfigurableResource):

@@ -27,11 +27,8 @@ from dagster import (
     run_failure_sensor,
     sensor,
 )
-from dagster._core.storage.asset_check_execution_record import (
-    AssetCheckExecutionRecord,
-    AssetCheckExecutionRecordStatus,
-)
 
+from ml_assets.dagster_private import AssetCheckExecutionRecord, AssetCheckExecutionRecordStatus
 from ml_assets.keys import model_key
 from resources.alerts import Alert, AlertsResource
 

@@ -12,10 +12,8 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,
-)
 
+from ml_assets.dagster_private import UnresolvedAssetJobDefinition
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.landing import arrivals, scan
 from resources.sources import SourcesResource

@@ -1,5 +1,6 @@
 """The retraining sensor: sustained drift or decay of the champion starts a training run."""
 
+import json
 from datetime import date
 from typing import Any
 
@@ -15,10 +16,8 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,
-)
 
+from ml_assets.dagster_private import UnresolvedAssetJobDefinition
 from ml_assets.keys import features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.retrain_policy import DayVerdicts, RetrainDecision, decide
@@ -28,6 +27,9 @@ from resources.alerts import Alert, AlertsResource
 from resources.model_registry import CHAMPION, ModelRegistryResource
 
 RETRAIN_REASON_TAG = "mlap/retrain_reason"
+# Run keys of the latest decisions already alerted on, kept in the cursor. A key only comes
+# back while its champion and as-of day are current, so a few recent ones are enough.
+ALERTED_KEYS_KEPT = 20
 
 
 def retrain_sensor_name(pipeline: str) -> str:
@@ -57,11 +59,24 @@ def build_retrain_sensor(
         which triggers count come from `monitoring.retrain`). It waits out a cooldown in
         days of data after the last training, skips when the data a training would read is
         unchanged since the last one, and keys runs by champion and as-of day so one
-        decision never starts two runs. A decision to retrain is also sent as an alert."""
+        decision never starts two runs.
+
+        A decision to retrain is sent as one alert per run key. The daemon evaluates the
+        sensor every minute and, until the evidence changes, requests the same run key again
+        (it starts nothing); the alerts resource would count each of those as a repeat and
+        escalate. So the cursor holds the run keys already alerted on: Dagster stores it
+        with the tick that made the request, it needs no query, and it behaves the same
+        whether the run has been created yet, was refused as a duplicate, or the sensor is
+        only being previewed. Asking the instance for a run with the key instead would tie
+        the alert to run creation (and to run retention). If a tick fails after alerting,
+        its cursor is not stored and the next tick alerts again: a repeat, never a loss."""
         instance = context.instance
+        alerted = _alerted_keys(context.cursor)
+        cursor = context.cursor
         champion = model_registry.by_alias(config.name, CHAMPION)
         if champion is None:
-            return SensorResult(skip_reason=SkipReason(f"{config.name} has no champion yet"))
+            skip = SkipReason(f"{config.name} has no champion yet")
+            return SensorResult(skip_reason=skip, cursor=cursor)
         champion_version = str(champion.version)
         verdicts = recent_verdicts(instance, config.name, days=policy.window_days * 3)
         last_as_of, last_versions = last_training(instance, config.name)
@@ -81,15 +96,16 @@ def build_retrain_sensor(
         decision = decide(verdicts, champion_version, policy, last_as_of, unchanged)
         context.log.info(f"{config.name}: {decision.summary}")
         if not decision.retrain:
-            return SensorResult(skip_reason=SkipReason(decision.summary))
-        alerts.send(_alert(config.name, champion_version, decision))
+            return SensorResult(skip_reason=SkipReason(decision.summary), cursor=cursor)
+        run_key = f"retrain:{config.name}:v{champion_version}:{as_of}"
+        if run_key not in alerted:
+            alerts.send(_alert(config.name, champion_version, decision))
+            cursor = json.dumps({"alerted": [*alerted, run_key][-ALERTED_KEYS_KEPT:]})
         return SensorResult(
             run_requests=[
-                RunRequest(
-                    run_key=f"retrain:{config.name}:v{champion_version}:{as_of}",
-                    tags={RETRAIN_REASON_TAG: decision.summary[:4000]},
-                )
-            ]
+                RunRequest(run_key=run_key, tags={RETRAIN_REASON_TAG: decision.summary[:4000]})
+            ],
+            cursor=cursor,
         )
 
     return retrain_sensor
@@ -143,6 +159,10 @@ def _latest_metadata(
             name: str(value.value) for name, value in materialization.metadata.items()
         }
     return found
+
+
+def _alerted_keys(cursor: str | None) -> list[str]:
+    return list(json.loads(cursor)["alerted"]) if cursor else []
 
 
 def _alert(pipeline: str, version: str, decision: RetrainDecision) -> Alert:

@@ -5,14 +5,11 @@ from pathlib import Path
 from typing import Any
 
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, in_process_executor
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from ml_assets.factory import build_pipeline_definitions
 from ml_assets.keys import ingest_job_name
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.run_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from resources import build_resources
 from sensors.alerting import build_alert_sensors
 
@@ -54,7 +51,7 @@ def run_days(
 ) -> ExecuteInProcessResult:
     """Run the ingest job over [start, end] as one run (a single partition when equal)."""
     job = defs.resolve_job_def(ingest_job_name(pipeline))
-    tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end}
+    tags = {PARTITION_RANGE_START_TAG: start, PARTITION_RANGE_END_TAG: end}
     return job.execute_in_process(
         instance=instance,
         tags=tags if start != end else None,

@@ -1,10 +1,18 @@
-"""The `mlap` CLI as users run it: a real process, real exit codes."""
+"""The `mlap` CLI as users run it: a real process, real exit codes; and in process through
+typer's CliRunner where a real process adds nothing."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import typer
+from dagster import AssetKey, DagsterInvalidDefinitionError, Definitions, asset, define_asset_job
+from typer.testing import CliRunner
+
+from ml_assets.cli.main import _job, app
+from ml_assets.environment import TELEMETRY_OFF
 from tests.conftest import PROJECT_ROOT
 
 MLAP = str(Path(sys.executable).parent / "mlap")
@@ -43,3 +51,31 @@ def test_unknown_pipeline_and_day_are_clear_errors(tmp_path: Path) -> None:
         "--start 2014-01-01 is not a partition of flight_delays (2013-01-01..2013-12-31)"
         in outside.stderr
     )
+
+
+def test_unknown_pipeline_exits_2_with_the_known_ones_in_process() -> None:
+    # The CLI's setup sets these variables; passed to invoke, CliRunner restores them.
+    env = {name: os.environ.get(name) for name in (*TELEMETRY_OFF, "DAGSTER_HOME")}
+    result = CliRunner().invoke(app, ["backfill", "no_such_pipeline"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "unknown pipeline 'no_such_pipeline'; known: flight_delays" in result.stderr
+
+
+def test_a_job_that_exists_but_cannot_be_built_is_not_an_unknown_pipeline() -> None:
+    @asset
+    def present() -> int:
+        return 1
+
+    defs = Definitions(
+        assets=[present],
+        jobs=[
+            define_asset_job("good__ingest", [present]),
+            define_asset_job("broken__ingest", [AssetKey("absent")]),
+        ],
+    )
+    assert _job(defs, "good__ingest", "good").name == "good__ingest"
+    with pytest.raises(typer.Exit) as unknown:
+        _job(defs, "nothing__ingest", "nothing")
+    assert unknown.value.exit_code == 2
+    with pytest.raises(DagsterInvalidDefinitionError, match="resolve asset job broken__ingest"):
+        _job(defs, "broken__ingest", "broken")

@@ -93,10 +93,8 @@ def test_reading_a_partition_never_materialised_names_it(tmp_path: Path) -> None
 
 def test_range_output_is_split_into_one_file_per_day(tmp_path: Path) -> None:
     from dagster import BackfillPolicy, DagsterInstance, define_asset_job
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
+
+    from ml_assets.run_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
     @asset(partitions_def=DAYS, backfill_policy=BackfillPolicy.single_run())
     def batch(context: AssetExecutionContext) -> pd.DataFrame:
@@ -115,8 +113,8 @@ def test_range_output_is_split_into_one_file_per_day(tmp_path: Path) -> None:
         result = defs.resolve_job_def("all").execute_in_process(
             instance=instance,
             tags={
-                ASSET_PARTITION_RANGE_START_TAG: "2024-01-01",
-                ASSET_PARTITION_RANGE_END_TAG: "2024-01-03",
+                PARTITION_RANGE_START_TAG: "2024-01-01",
+                PARTITION_RANGE_END_TAG: "2024-01-03",
             },
         )
     assert result.success

@@ -4,10 +4,12 @@ real MLflow registry.
 The instance is given the events the daily runs and a training would leave (drift
 verdicts per day, feature partitions with their content hashes, the last training set's
 windows and data versions) as runless materialisations, so each rule of the sensor is
-seen on its own: sustained drift, one run key per decision, the cooldown, and no
-retraining while the data a training would read is unchanged.
+seen on its own: sustained drift, one run key per decision, one alert per run key, the
+cooldown, and no retraining while the data a training would read is unchanged.
 """
 
+import logging
+import sqlite3
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -70,10 +72,13 @@ class Scene:
             feature_data_versions=MetadataValue.json(versions),
         )
 
-    def tick(self) -> Any:
+    def tick(self, cursor: str | None = None) -> Any:
         name = retrain_sensor_name(self.config.name)
         context = build_sensor_context(
-            instance=self.instance, definitions=self.defs, resources=self.defs.resources
+            instance=self.instance,
+            cursor=cursor,
+            definitions=self.defs,
+            resources=self.defs.resources,
         )
         return self.defs.get_sensor_def(name).evaluate_tick(context)
 
@@ -104,6 +109,40 @@ def test_sustained_drift_requests_one_keyed_run(scene: Scene) -> None:
     assert "3 of the latest 5 days" in request.tags[RETRAIN_REASON_TAG]
     # Evaluated again on the same evidence, the same key: the daemon starts one run.
     assert [r.run_key for r in again.run_requests] == [request.run_key]
+
+
+def firings(state: Path) -> dict[str, int]:
+    """Alert key -> times fired in its window, as the alerts resource recorded them."""
+    with sqlite3.connect(state / "alerts.db") as db:
+        return dict(db.execute("SELECT key, repeats FROM alert_state").fetchall())
+
+
+def test_one_alert_per_run_key_however_many_ticks_request_it(
+    scene: Scene, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="mlap.alerts")
+    scene.features(DAYS)
+    scene.trained_as_of(DAYS[2], DAYS[:3])
+    scene.verdicts(dict.fromkeys(DAYS[4:], "error"))
+    cursor, requested = None, []
+    for _ in range(4):  # the daemon ticks every minute on the same evidence
+        result = scene.tick(cursor)
+        cursor = result.cursor
+        requested += [r.run_key for r in result.run_requests]
+    first_key = f"retrain:flight_delays:v1:{DAYS[7]}"
+    assert requested == [first_key] * 4
+    assert firings(tmp_path) == {"flight_delays/retrain": 1}
+    started = [r for r in caplog.records if "retraining started" in r.getMessage()]
+    assert len(started) == 1
+
+    next_day = (date.fromisoformat(DAYS[-1]) + timedelta(days=1)).isoformat()
+    scene.features([next_day])
+    scene.verdicts({next_day: "error"})
+    later = scene.tick(cursor)
+    assert [r.run_key for r in later.run_requests] == [f"retrain:flight_delays:v1:{next_day}"]
+    assert firings(tmp_path) == {"flight_delays/retrain": 2}  # a new decision alerts again
+    assert scene.tick(later.cursor).cursor == later.cursor
+    assert firings(tmp_path) == {"flight_delays/retrain": 2}
 
 
 def test_cooldown_counts_days_of_data_since_the_last_training(scene: Scene) -> None:

@@ -51,16 +51,13 @@ def served(flight_config, tmp_path_factory) -> Iterator[dict[str, Any]]:  # type
         assert again.success
         config = flight_config.model_copy(update={"training": None})
         predict = life.defs(flight_config).resolve_job_def(predict_job_name("flight_delays"))
-        from dagster._core.storage.tags import (
-            ASSET_PARTITION_RANGE_END_TAG,
-            ASSET_PARTITION_RANGE_START_TAG,
-        )
+        from ml_assets.run_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
         predicted = predict.execute_in_process(
             instance=instance,
             tags={
-                ASSET_PARTITION_RANGE_START_TAG: DAYS[0],
-                ASSET_PARTITION_RANGE_END_TAG: DAYS[-1],
+                PARTITION_RANGE_START_TAG: DAYS[0],
+                PARTITION_RANGE_END_TAG: DAYS[-1],
             },
         )
         assert predicted.success

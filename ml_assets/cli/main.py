@@ -186,9 +186,18 @@ def _train(pipeline: str) -> "TrainingSummary":
 
 
 def _job(defs: "Definitions", name: str, pipeline: str) -> "JobDefinition":
+    """The job, or exit 2 naming the known pipelines when there is no job of that name.
+
+    Dagster raises DagsterInvariantViolationError for a name it does not know, and the
+    same type for other broken invariants: a job that exists but fails to build is
+    re-raised, not reported as an unknown pipeline."""
+    from dagster import DagsterInvariantViolationError
+
     try:
         return defs.resolve_job_def(name)
-    except Exception:
+    except DagsterInvariantViolationError:
+        if defs.get_repository_def().has_job(name):
+            raise
         jobs = [j.name for j in defs.jobs or []]
         known = sorted(n.removesuffix("__ingest") for n in jobs if n.endswith("__ingest"))
         typer.echo(f"unknown pipeline {pipeline!r}; known: {', '.join(known)}", err=True)
@@ -212,7 +221,6 @@ def _backfill(pipeline: str, start: str | None, end: str | None) -> "BackfillSum
                 err=True,
             )
             raise typer.Exit(2)
-    date.fromisoformat(first)
     with DagsterInstance.get() as instance:
         return run_backfill(defs, pipeline, first, last, instance)
 

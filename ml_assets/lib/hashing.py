@@ -16,8 +16,3 @@ def frame_hash(frame: pd.DataFrame) -> str:
         row_hashes = pd.util.hash_pandas_object(frame, index=False)
         digest.update(row_hashes.to_numpy().tobytes())
     return digest.hexdigest()
-
-
-def combined_hash(hashes: list[str]) -> str:
-    """One version for several partitions written by one run."""
-    return hashlib.sha256("".join(hashes).encode()).hexdigest()

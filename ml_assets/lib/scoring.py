@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import LoadedModel, load_model
-from .config.models import ColumnType, PipelineConfig
+from .config.models import PipelineConfig
 from .features import Columns, feature_columns, features_frame
 from .reference_lookup import ReferenceLookup
 from .typed_events import typed_columns, typed_events
@@ -248,10 +248,6 @@ def _check_unique_keys(references: Mapping[str, pd.DataFrame], config: PipelineC
         keys = list(join.keys.values())
         if table.duplicated(keys).any():
             raise ValueError(f"reference {join.source!r} has duplicate keys {keys}")
-
-
-def request_field_types(config: PipelineConfig) -> dict[str, ColumnType]:
-    return {name: spec.type for name, spec in serving_columns(config).items()}
 
 
 def _plain(value: Any) -> Any:

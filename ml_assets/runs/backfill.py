@@ -6,12 +6,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from dagster import AssetKey, DagsterInstance, Definitions
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from ml_assets.keys import ingest_job_name
+from ml_assets.run_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
 
 @dataclass
@@ -69,7 +66,7 @@ def run_backfill(
     begun = time.perf_counter()
     result = job.execute_in_process(
         instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end},
+        tags={PARTITION_RANGE_START_TAG: start, PARTITION_RANGE_END_TAG: end},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )

@@ -20,8 +20,8 @@ from dagster import (
     build_sensor_context,
 )
 
-RUN_KEY_TAG = "dagster/run_key"
-SENSOR_NAME_TAG = "dagster/sensor_name"
+from ml_assets.run_tags import RUN_KEY_TAG, SENSOR_NAME_TAG
+
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 

@@ -88,7 +88,7 @@ def replay_through_loop(
     echo(HEADER)
     for day in days:
         started = time.monotonic()
-        rows = len(replay(config, sources, day, day)[0].read_text().splitlines()) - 1
+        rows = _land(config, sources, day)
         arrival = loop.tick(arrival_sensor_name(config.name))
         outcome = DayOutcome(day.isoformat(), rows, 0.0, all(r.success for r in arrival.runs))
         outcome.duplicate = bool(arrival.duplicates) and not arrival.runs
@@ -113,6 +113,15 @@ def replay_through_loop(
         for line in outcome.lines():
             echo(line)
     return summary
+
+
+def _land(config: PipelineConfig, sources: Any, day: date) -> int:
+    """Land one day's file and return its rows as written (counting the file's lines would
+    fit CSV only: JSON Lines have no header, Parquet is binary)."""
+    landed: list[int] = []
+    replay(config, sources, day, day, on_day=lambda _day, _path, rows: landed.append(rows))
+    (rows,) = landed
+    return rows
 
 
 def _decisions(run: Any) -> list[str]:

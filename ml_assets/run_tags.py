@@ -1,0 +1,13 @@
+"""Run tags Dagster itself reads or writes, by their documented names.
+
+They are plain strings: Dagster's own constants for them live in `dagster._core`, which
+the project does not import outside `ml_assets/dagster_private.py`.
+"""
+
+# Together on one run of a partitioned job: run the partitions from start to end (both
+# included) as a single run, as a single-run backfill does.
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+# Set on runs a sensor starts: which sensor, and the run key it gave (one run per key).
+RUN_KEY_TAG = "dagster/run_key"
+SENSOR_NAME_TAG = "dagster/sensor_name"
