@@ -213,13 +213,14 @@ class ChampionService:
         return self.scorer
 
 
-ChampionService.add_asgi_middleware(
+# `@bentoml.service` returns a bentoml Service object, which its type hints do not say.
+ChampionService.add_asgi_middleware(  # type: ignore[attr-defined]
     ApiKeyMiddleware,
     env_name=_CONFIG.serving.api_key_env,
     protected=("/predict", "/predict_columns", "/explain", "/metadata"),
 )
 # Every scoring route takes JSON only: BentoML's form parser answers a multipart body
 # without a boundary with a 500.
-ChampionService.add_asgi_middleware(
+ChampionService.add_asgi_middleware(  # type: ignore[attr-defined]
     JsonOnlyMiddleware, paths=("/predict", "/predict_columns", "/explain")
 )

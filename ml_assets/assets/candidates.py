@@ -178,7 +178,7 @@ def _tune_one(
 def _challenger(config: PipelineConfig) -> AssetsDefinition:
     key = model_key(config.name, "challenger_model")
     floor = config.promotion.min_validation_roc_auc
-    required = list(config.promotion.baselines)
+    required: list[str] = list(config.promotion.baselines)
 
     @asset(
         key=key,

@@ -79,6 +79,10 @@ class TrainingConfig(StrictModel):
         return self
 
 
+Baseline = Literal["majority_class", "default_logistic_regression"]
+BASELINES: tuple[Baseline, ...] = ("majority_class", "default_logistic_regression")
+
+
 class PromotionConfig(StrictModel):
     margin: float = Field(
         0.002, ge=0, description="ROC AUC the challenger must gain over the champion."
@@ -87,8 +91,8 @@ class PromotionConfig(StrictModel):
     method: Literal["bootstrap", "delong"] = "bootstrap"
     bootstrap_resamples: int = Field(1000, ge=1000)
     threshold: float = Field(0.5, gt=0, lt=1, description="Probability at which label = 1.")
-    baselines: list[Literal["majority_class", "default_logistic_regression"]] = Field(
-        default_factory=lambda: ["majority_class", "default_logistic_regression"],
+    baselines: list[Baseline] = Field(
+        default_factory=lambda: list(BASELINES),
         description="Untuned baselines the challenger must beat on validation (a blocking "
         "check); an empty list switches the gate off.",
     )
