@@ -1,7 +1,7 @@
 """The serving image: what the service imports, pinned to the versions this platform runs.
 
 The pins are exact and never resolved online at build time (`lock_python_packages=False`):
-`bentoml build` otherwise locks packages with an index and fails offline (see FACTS.md).
+`bentoml build` otherwise resolves and locks the packages against an index, which fails offline.
 """
 
 from __future__ import annotations

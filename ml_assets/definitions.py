@@ -6,16 +6,20 @@ This is the only place that assembles definitions and applies project-wide polic
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
-from dagster import BetaWarning, Definitions, PreviewWarning, in_process_executor
+from dagster import BetaWarning, Definitions, MetadataValue, PreviewWarning, in_process_executor
 
 from ml_assets import environment
 from ml_assets.factory import build_pipeline_definitions
-from ml_assets.lib.config import load_pipeline_config
+from ml_assets.lib.config import load_pipeline_folder
 from resources import build_resources
 from sensors.alerting import build_alert_sensors
+
+logger = logging.getLogger(__name__)
 
 # Single-run backfill policies, user data versions and pandera types are deliberate
 # choices (see README); their beta notices would otherwise repeat on every load and run.
@@ -26,15 +30,24 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 warnings.filterwarnings("ignore", message=r"Asset job \S+ materializes assets with varying")
 
 
-def pipeline_files(folder: Path) -> list[Path]:
-    """Pipeline YAMLs in `folder`; names starting with '_' are bases for `extends:`."""
-    return sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("_"))
-
-
 def build_definitions(pipelines_dir: Path | None = None) -> Definitions:
+    """Every pipeline of the folder, each built on its own: a broken pipeline file is
+    logged with its error (file and key path) and listed in the code location's metadata,
+    and the other pipelines load, run and serve as before. `mlap check` fails on it."""
     folder = pipelines_dir or environment.pipelines_dir()
-    configs = [load_pipeline_config(p) for p in pipeline_files(folder)]
-    pipelines = [build_pipeline_definitions(config) for config in configs]
+    loaded = load_pipeline_folder(folder)
+    errors = dict(loaded.errors)
+    pipelines: list[Definitions] = []
+    configs = []
+    for config in loaded.configs:
+        try:
+            pipelines.append(build_pipeline_definitions(config))
+        except Exception as exc:  # a factory error in one pipeline spares the others
+            errors[folder / f"{config.name}.yaml"] = f"{config.name}: {type(exc).__name__}: {exc}"
+            continue
+        configs.append(config)
+    for path, error in errors.items():
+        logger.error("pipeline %s not loaded: %s", path.name, error)
     shared = Definitions(
         sensors=build_alert_sensors([c.name for c in configs if c.training is not None]),
         resources=build_resources(
@@ -48,8 +61,16 @@ def build_definitions(pipelines_dir: Path | None = None) -> Definitions:
         # Local runs execute in the run's own process: a step subprocess pays 15+ s of
         # imports on 2 cores. Production swaps in the k8s_job_executor (deploy/).
         executor=in_process_executor,
+        metadata=_errors_metadata(errors),
     )
     return Definitions.merge(*pipelines, shared)
+
+
+def _errors_metadata(errors: dict[Path, str]) -> dict[str, Any]:
+    if not errors:
+        return {}
+    listing = "\n\n".join(f"**{path.name}**\n\n```\n{error}\n```" for path, error in errors.items())
+    return {"broken_pipeline_files": MetadataValue.md(listing)}
 
 
 defs = build_definitions()

@@ -36,7 +36,8 @@ def mlflow_uri() -> str:
 
 
 def bentoml_home() -> Path:
-    """BentoML's model and bento store, outside every build context (see FACTS.md):
+    """BentoML's model and bento store, outside every build context (a build's include
+    patterns would otherwise sweep the store into the bento):
     BENTOML_HOME when set, as for BentoML's own commands, else under the state folder."""
     return Path(os.environ.get("BENTOML_HOME") or state_dir() / "bentoml")
 

@@ -79,3 +79,50 @@ def test_a_job_that_exists_but_cannot_be_built_is_not_an_unknown_pipeline() -> N
     assert unknown.value.exit_code == 2
     with pytest.raises(DagsterInvalidDefinitionError, match="resolve asset job broken__ingest"):
         _job(defs, "broken__ingest", "broken")
+
+
+BROKEN_YAML = """
+extends: {base}
+name: broken_copy
+training:
+  train_days: -3
+"""
+
+
+@pytest.fixture
+def pipelines_with_a_broken_file(tmp_path: Path) -> Path:
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    source = PROJECT_ROOT / "configs" / "pipelines"
+    for name in ("_defaults.yaml", "flight_delays.yaml"):
+        (folder / name).write_text((source / name).read_text())
+    (folder / "broken_copy.yaml").write_text(BROKEN_YAML.format(base="flight_delays.yaml"))
+    return folder
+
+
+def test_one_broken_pipeline_file_leaves_the_others_loaded(
+    pipelines_with_a_broken_file: Path,
+) -> None:
+    from ml_assets.definitions import build_definitions
+
+    defs = build_definitions(pipelines_with_a_broken_file)
+    jobs = {j.name for j in defs.jobs or []}
+    assert "flight_delays__train" in jobs and not any(j.startswith("broken_copy") for j in jobs)
+    listed = str(defs.metadata["broken_pipeline_files"].value)
+    assert "broken_copy.yaml" in listed and "training.train_days" in listed
+
+
+def test_mlap_check_names_the_broken_file_and_key(pipelines_with_a_broken_file: Path) -> None:
+    env = {**TELEMETRY_OFF, "MLAP_PIPELINES_DIR": str(pipelines_with_a_broken_file)}
+    result = CliRunner().invoke(app, ["check"], env=env)
+    assert result.exit_code == 1
+    assert "ok      flight_delays" in result.output
+    assert "BROKEN  broken_copy.yaml" in result.output and "training.train_days" in result.output
+    alone = CliRunner().invoke(app, ["check", "flight_delays"], env=env)
+    assert alone.exit_code == 0, alone.output
+
+
+def test_every_pipeline_file_of_the_repository_checks() -> None:
+    result = CliRunner().invoke(app, ["check"], env=dict(TELEMETRY_OFF))
+    assert result.exit_code == 0, result.output
+    assert "ok      flight_delays" in result.output

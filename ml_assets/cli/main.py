@@ -112,6 +112,39 @@ def train(
 
 
 @app.command()
+def check(
+    pipeline: Annotated[
+        str | None, typer.Argument(help="One pipeline name (default: every pipeline file).")
+    ] = None,
+) -> None:
+    """Validate pipeline files: each one loads, cross-checks and builds its definitions.
+    Prints every error with its file and key path; exits 1 if any file is broken."""
+    from ml_assets.factory import build_pipeline_definitions
+    from ml_assets.lib.config import load_pipeline_folder
+
+    folder = environment.pipelines_dir()
+    loaded = load_pipeline_folder(folder)
+    errors = dict(loaded.errors)
+    checked = [c for c in loaded.configs if pipeline in (None, c.name)]
+    for config in checked:
+        try:
+            build_pipeline_definitions(config)
+        except Exception as exc:
+            errors[folder / f"{config.name}.yaml"] = f"{type(exc).__name__}: {exc}"
+            continue
+        typer.echo(f"ok      {config.name}")
+    if pipeline is not None:
+        errors = {p: e for p, e in errors.items() if p.stem == pipeline}
+        if not checked and not errors:
+            typer.echo(f"no pipeline {pipeline!r} in {folder}", err=True)
+            raise typer.Exit(2)
+    for path, error in errors.items():
+        typer.echo(f"BROKEN  {path.name}\n{error}", err=True)
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command()
 def rollback(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
 ) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,39 @@ def describe_validation_error(error: Mapping[str, Any], raw: Any) -> tuple[str, 
 def _tags(node: dict[Any, Any]) -> set[Any]:
     """Values of the discriminator keys of a connector (`kind`) or feature (`op`) mapping."""
     return {node[key] for key in _DISCRIMINATORS if key in node}
+
+
+@dataclass(frozen=True)
+class PipelineFolder:
+    """The pipelines of a folder that load, and the error of each file that does not."""
+
+    configs: list[PipelineConfig]
+    errors: dict[Path, str]
+
+
+def pipeline_files(folder: Path) -> list[Path]:
+    """Pipeline YAMLs in `folder`; names starting with '_' are bases for `extends:`."""
+    return sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("_"))
+
+
+def load_pipeline_folder(folder: Path) -> PipelineFolder:
+    """Every pipeline of `folder`, each on its own: one broken file is reported with its
+    error (file and key path) and the others still load. Two files naming the same
+    pipeline are both an error for the second one."""
+    configs: list[PipelineConfig] = []
+    errors: dict[Path, str] = {}
+    for path in pipeline_files(folder):
+        try:
+            config = load_pipeline_config(path)
+        except ConfigError as exc:
+            errors[path] = str(exc)
+            continue
+        except Exception as exc:  # a loader bug must not take the other pipelines down
+            errors[path] = f"{path}: could not be loaded: {type(exc).__name__}: {exc}"
+            continue
+        clash = next((c for c in configs if c.name == config.name), None)
+        if clash is not None:
+            errors[path] = f"{path}: name: pipeline {config.name!r} is already defined"
+            continue
+        configs.append(config)
+    return PipelineFolder(configs, errors)
