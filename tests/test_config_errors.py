@@ -240,6 +240,45 @@ def assert_problem(err: ConfigError, file: Path, key: str, expected: str) -> Non
             id="unknown-feature-op",
         ),
         pytest.param(
+            {
+                "features.forbidden_columns": [
+                    "dep_time",
+                    "dep_delay",
+                    "arr_time",
+                    "arr_delay",
+                    "air_time",
+                    "tailnum",
+                ]
+            },
+            "features.entity_columns.3",
+            "'tailnum' is a forbidden column: requests cannot carry it for scoring",
+            id="entity-column-forbidden",
+        ),
+        pytest.param(
+            {
+                "features.forbidden_columns": [
+                    "dep_time",
+                    "dep_delay",
+                    "arr_time",
+                    "arr_delay",
+                    "air_time",
+                    "tailnum",
+                ]
+            },
+            "joins.1.keys.tailnum",
+            "'tailnum' is a forbidden column: requests cannot carry it for scoring",
+            id="join-key-forbidden",
+        ),
+        pytest.param(
+            {
+                "features.forbidden_columns": ["dep_time", "arr_time", "arr_delay", "air_time"],
+                "features.definitions.late_already": {"op": "passthrough", "column": "dep_delay"},
+            },
+            "features.definitions.late_already.column",
+            "'dep_delay' is the target's source column",
+            id="feature-reads-the-target-column",
+        ),
+        pytest.param(
             {"quality.max_quarantine_rate": 1.5},
             "quality.max_quarantine_rate",
             "Input should be less than or equal to 1; got 1.5",

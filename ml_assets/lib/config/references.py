@@ -40,6 +40,7 @@ def find_reference_problems(config: PipelineConfig) -> list[Problem]:
         *_partitioning(config),
         *_joins(config),
         *_target_and_features(config),
+        *_serving(config),
         *_training(config),
         *_monitoring(config),
     ]
@@ -146,6 +147,34 @@ def _target_and_features(config: PipelineConfig) -> Iterator[Problem]:
                 columns[column] not in NUMERIC_TYPES
             ):
                 yield f"{where}.{field}", f"{feature.op} needs a numeric column, not {column!r}"
+
+
+def _serving(config: PipelineConfig) -> Iterator[Problem]:
+    """Every event column that scoring reads must be a field of the request: the service
+    takes the schema minus the forbidden columns and the target's source column, so a
+    needed column among those would be a KeyError on every request."""
+    if config.partitioning.source not in config.sources:
+        return
+    hidden = {
+        **{c: "a forbidden column" for c in config.features.forbidden_columns},
+        config.target.column: "the target's source column (unknown when scoring)",
+    }
+    needed: list[tuple[str, str]] = [
+        (f"features.entity_columns.{i}", c) for i, c in enumerate(config.features.entity_columns)
+    ]
+    needed += [
+        (f"joins.{i}.keys.{left}", left) for i, j in enumerate(config.joins) for left in j.keys
+    ]
+    for name, feature in config.features.definitions.items():
+        for field in _INPUT_FIELDS:
+            column = getattr(feature, field, None)
+            if column is not None and column in config.event_source.columns:
+                needed.append((f"features.definitions.{name}.{field}", column))
+    for where, column in needed:
+        if column in hidden and not where.startswith("features.definitions"):
+            yield where, f"{column!r} is {hidden[column]}: requests cannot carry it for scoring"
+        elif column == config.target.column and column not in config.features.forbidden_columns:
+            yield where, f"{column!r} is the target's source column: a feature of the answer"
 
 
 def _training(config: PipelineConfig) -> Iterator[Problem]:
