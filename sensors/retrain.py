@@ -20,6 +20,7 @@ from dagster import (
 from ml_assets.dagster_private import UnresolvedAssetJobDefinition
 from ml_assets.keys import features_key, model_key
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.config.lifecycle import TrainingConfig
 from ml_assets.lib.retrain_policy import DayVerdicts, RetrainDecision, decide
 from ml_assets.lib.split import latest_complete_day, temporal_split
 from ml_assets.lifecycle.lineage import partition_versions
@@ -80,18 +81,9 @@ def build_retrain_sensor(
         champion_version = str(champion.version)
         verdicts = recent_verdicts(instance, config.name, days=policy.window_days * 3)
         last_as_of, last_versions = last_training(instance, config.name)
-        available = instance.get_materialized_partitions(features_key(config.name))
-        as_of = latest_complete_day(available) if available else None
-        unchanged = as_of is None or (
-            as_of == last_as_of
-            and last_versions
-            == partition_versions(
-                instance,
-                features_key(config.name),
-                temporal_split(
-                    as_of, training.train_days, training.validation_days, training.test_days
-                ).all_days(),
-            )
+        as_of = _latest_as_of(instance, config.name)
+        unchanged = _data_unchanged(
+            instance, config.name, training, as_of, last_as_of, last_versions
         )
         decision = decide(verdicts, champion_version, policy, last_as_of, unchanged)
         context.log.info(f"{config.name}: {decision.summary}")
@@ -101,12 +93,8 @@ def build_retrain_sensor(
         if run_key not in alerted:
             alerts.send(_alert(config.name, champion_version, decision))
             cursor = json.dumps({"alerted": [*alerted, run_key][-ALERTED_KEYS_KEPT:]})
-        return SensorResult(
-            run_requests=[
-                RunRequest(run_key=run_key, tags={RETRAIN_REASON_TAG: decision.summary[:4000]})
-            ],
-            cursor=cursor,
-        )
+        request = RunRequest(run_key=run_key, tags={RETRAIN_REASON_TAG: decision.summary[:4000]})
+        return SensorResult(run_requests=[request], cursor=cursor)
 
     return retrain_sensor
 
@@ -139,6 +127,30 @@ def last_training(instance: DagsterInstance, pipeline: str) -> tuple[date | None
     versions: Any = materialization.metadata["feature_data_versions"].value
     test_end = str(windows["test"]).split("..")[-1]
     return date.fromisoformat(test_end), dict(versions)
+
+
+def _latest_as_of(instance: DagsterInstance, pipeline: str) -> date | None:
+    """The as-of day a training started now would use (None before any features)."""
+    available = instance.get_materialized_partitions(features_key(pipeline))
+    return latest_complete_day(available) if available else None
+
+
+def _data_unchanged(
+    instance: DagsterInstance,
+    pipeline: str,
+    training: TrainingConfig,
+    as_of: date | None,
+    last_as_of: date | None,
+    last_versions: dict,
+) -> bool:
+    """Whether a training as of `as_of` would read what the last one read: the same as-of
+    day and the same data version of every feature partition (True with no features)."""
+    if as_of is None:
+        return True
+    if as_of != last_as_of:
+        return False
+    split = temporal_split(as_of, training.train_days, training.validation_days, training.test_days)
+    return last_versions == partition_versions(instance, features_key(pipeline), split.all_days())
 
 
 def _latest_metadata(

@@ -113,7 +113,7 @@ def test_sustained_drift_requests_one_keyed_run(scene: Scene) -> None:
 
 def firings(state: Path) -> dict[str, int]:
     """Alert key -> times fired in its window, as the alerts resource recorded them."""
-    with sqlite3.connect(state / "alerts.db") as db:
+    with sqlite3.connect(state / "alerts" / "alerts.db") as db:  # build_resources' layout
         return dict(db.execute("SELECT key, repeats FROM alert_state").fetchall())
 
 

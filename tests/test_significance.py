@@ -9,9 +9,9 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
+from ml_assets.lib.promotion_rule import decide_promotion
 from ml_assets.lib.significance import (
     _twice_u,
-    decide_promotion,
     delong_test,
     mcnemar_test,
     paired_bootstrap_auc,

@@ -24,8 +24,8 @@ import httpx
 import psutil
 
 from benchmarks.serving.state import Champion, platform_env
+from bentos.image import SERVING_PACKAGES
 from ml_assets.environment import PROJECT_ROOT
-from ml_assets.lifecycle.packaging import SERVING_PACKAGES
 
 BIN = PROJECT_ROOT / ".venv" / "bin"
 MLFLOW_MODEL_FILE = Path(__file__).with_name("mlflow_model.py")

@@ -7,16 +7,17 @@ second run reuses the first one's champion.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from ml_assets.environment import PROJECT_ROOT, TELEMETRY_OFF
+from ml_assets.lib.refs import BentoRef
+from resources.bento_store import BentoStoreResource
+from resources.refs import read_ref
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +46,17 @@ training:
 @dataclass(frozen=True)
 class Champion:
     state: Path
-    bento_tag: str
-    bentoml_home: Path
+    bento: BentoRef
+    store: BentoStoreResource
+
+    @property
+    def bento_tag(self) -> str:
+        return self.bento.tag
 
     @property
     def bundle(self) -> Path:
-        """The serving bundle inside the BentoML model store (same tag as the bento)."""
-        name, version = self.bento_tag.split(":", 1)
-        return self.bentoml_home / "models" / name / version
+        """The serving bundle: the BentoML model the bento serves, in the state's store."""
+        return self.store.bundle_path(self.bento.model_tag)
 
     @property
     def validated_flights(self) -> Path:
@@ -60,22 +64,25 @@ class Champion:
 
     @property
     def bento_source(self) -> Path:
-        name, version = self.bento_tag.split(":", 1)
-        return self.bentoml_home / "bentos" / name / version / "src"
+        stored = self.store.find_bento(self.bento.tag)
+        if stored is None:
+            raise FileNotFoundError(f"bento {self.bento.tag} is not in {self.store.home}")
+        return stored.path / "src"
 
 
 def prepare(state: Path) -> Champion:
     """The champion of `state`, training one first when the folder has none."""
     state = state.resolve()
-    if not _bento_table(state).exists():
+    if not _bento_ref_file(state).exists():
         _run_platform(state)
-    tag = str(pd.read_parquet(_bento_table(state)).iloc[0]["bento_tag"])
-    champion = Champion(state, tag, state / "bentoml")
+    bento: BentoRef = read_ref(str(_refs_base(state)), [PIPELINE, "champion_bento"])
+    champion = Champion(state, bento, BentoStoreResource(home=str(state / "bentoml")))
     if not champion.bundle.is_dir():
-        raise FileNotFoundError(f"bento {tag} has no model folder at {champion.bundle}")
+        raise FileNotFoundError(f"model {bento.model_tag} has no folder at {champion.bundle}")
     stale = stale_sources(champion)
     if stale:
-        logger.info("bento %s was built from older code (%s): rebuilding", tag, ", ".join(stale))
+        changed = ", ".join(stale)
+        logger.info("bento %s was built from older code (%s): rebuilding", bento.tag, changed)
         _rebuild_bento(champion)
     return champion
 
@@ -106,25 +113,32 @@ def platform_env(state: Path) -> dict[str, str]:
     }
 
 
-def _bento_table(state: Path) -> Path:
-    return state / "lake" / PIPELINE / "champion_bento.parquet"
+def _refs_base(state: Path) -> Path:
+    """The platform's ref store for this state (`<lake>/_refs`, see resources.build_resources)."""
+    return state / "lake" / "_refs"
+
+
+def _bento_ref_file(state: Path) -> Path:
+    return _refs_base(state) / PIPELINE / "champion_bento.json"
 
 
 def _rebuild_bento(champion: Champion) -> None:
-    """Build the bento again from the working tree, exactly as the platform builds it."""
-    os.environ["BENTOML_HOME"] = str(champion.bentoml_home)
-    import bentoml
-
-    from ml_assets.lib.scoring import METADATA_FILE, read_bundle_config
-    from ml_assets.lifecycle.packaging import build_bento
-
-    metadata = json.loads((champion.bundle / METADATA_FILE).read_text())
-    bentoml.bentos.delete(champion.bento_tag)
-    build_bento(
-        read_bundle_config(champion.bundle),
-        str(metadata["version"]),
-        champion.bento_tag,
-        champion.bundle,
+    """Build the bento again from the working tree, exactly as the platform builds it
+    (`ml_assets.lifecycle.packaging.package_champion`), under the same tag."""
+    bento, store = champion.bento, champion.store
+    # The store offers no delete verb; BentoML's CLI gets the store's home in its own env.
+    subprocess.run(
+        [sys.executable, "-m", "bentoml", "delete", "--yes", bento.tag],
+        env={**os.environ, **TELEMETRY_OFF, "BENTOML_HOME": store.home},
+        check=True,
+        capture_output=True,
+    )
+    version = str(bento.model.version)
+    store.build(
+        model_tag=bento.model_tag,
+        bento_version=bento.tag.split(":", 1)[1],
+        labels={"pipeline": PIPELINE, "model_version": version},
+        description=f"Champion v{version} of pipeline `{PIPELINE}`.",
     )
 
 

@@ -29,6 +29,16 @@ from resources.model_registry import CHALLENGER, MODEL_DIR, ModelRegistryResourc
 
 BEATS_BASELINES = "beats_baselines"
 CLEARS_FLOOR = "clears_floor"
+# Where the candidates' code lives, for their code version: this module (the tuning of one
+# family) and the maths of tuning, saving and gating.
+CANDIDATES_CODE = (
+    "ml_assets.assets.candidates",
+    "ml_assets.lib.tuning",
+    "ml_assets.lib.candidates",
+    "ml_assets.lib.artifacts",
+    "ml_assets.lib.feature_spec",
+    "ml_assets.lib.quality_gates",
+)
 
 
 def build_candidate_assets(config: PipelineConfig) -> list[AssetsDefinition]:
@@ -62,13 +72,7 @@ def _candidates(config: PipelineConfig) -> AssetsDefinition:
         code_version=code_version(
             _candidates,
             training.model_dump(mode="json"),
-            uses=(
-                "ml_assets.lib.tuning",
-                "ml_assets.lib.candidates",
-                "ml_assets.lib.artifacts",
-                "ml_assets.lib.feature_spec",
-                "ml_assets.lib.quality_gates",
-            ),
+            uses=CANDIDATES_CODE,
         ),
     )
     def candidates(
@@ -86,15 +90,12 @@ def _candidates(config: PipelineConfig) -> AssetsDefinition:
         spec = fit_spec(config, training_set)
         windows = split_frames(training_set, spec)
         tags = run_tags(context, config) | window_tags(training_set)
-        found: list[Candidate] = []
         with model_registry.run(config.name, f"train {context.run.run_id[:8]}", tags) as parent:
-            for family, candidate in training.candidates.items():
-                if candidate.enabled:
-                    found.append(
-                        _tune_one(
-                            context, config, model_registry, family, spec, windows, (parent, tags)
-                        )
-                    )
+            found = [
+                _tune_one(context, config, model_registry, family, spec, windows, (parent, tags))
+                for family, candidate in training.candidates.items()
+                if candidate.enabled
+            ]
             baselines = baseline_scores(
                 spec, windows["train"], windows["validation"], training.seed
             )

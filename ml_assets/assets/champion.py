@@ -28,6 +28,13 @@ from ml_assets.lifecycle.promotion import decide_and_promote, rollback
 from resources.audit_store import AuditStoreResource
 from resources.model_registry import CHAMPION, ModelRegistryResource
 
+# Where the promotion decision's code lives, for the champion's code version.
+PROMOTION_CODE = (
+    "ml_assets.lifecycle.promotion",
+    "ml_assets.lib.promotion_rule",
+    "ml_assets.lib.significance",
+)
+
 
 def build_champion_assets(config: PipelineConfig) -> list[AssetsDefinition]:
     return [_champion(config)]
@@ -50,7 +57,7 @@ def _champion(config: PipelineConfig) -> AssetsDefinition:
         code_version=code_version(
             _champion,
             config.promotion.model_dump(mode="json"),
-            uses=("ml_assets.lifecycle.promotion", "ml_assets.lib.significance"),
+            uses=PROMOTION_CODE,
         ),
     )
     def champion_model(

@@ -1,7 +1,7 @@
 """Dataset assets of a pipeline: raw sources, validated data and quarantine, with checks."""
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from dagster import (
@@ -29,6 +29,9 @@ from ml_assets.lib.hashing import frame_hash
 from ml_assets.lib.schema import to_pandera_schema
 from ml_assets.lib.validation import REASON_COLUMN, ValidationOutcome, validate_frame
 from resources.sources import SourcesResource
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 NOT_EMPTY = "not_empty"
 QUARANTINE_RATE = "quarantine_rate_below_threshold"
@@ -85,8 +88,6 @@ def _raw_asset(
 def _validation_asset(
     config: PipelineConfig, name: str, source: SourceConfig, partitions: PartitionsDefinition | None
 ) -> AssetsDefinition:
-    from dagster_pandera import pandera_schema_to_dagster_type
-
     valid_key = validated_key(config.name, name)
     carried = [EVENT_DATE] if partitions else []
     schema = to_pandera_schema(source.columns, source.primary_key, f"validated_{name}", carried)
@@ -95,58 +96,14 @@ def _validation_asset(
         _validation_asset,
         source.model_dump(mode="json"),
         quality.model_dump(),
-        uses=("ml_assets.lib.validation", "ml_assets.lib.schema"),
+        uses=("ml_assets.assets.datasets", "ml_assets.lib.validation", "ml_assets.lib.schema"),
     )
 
     @multi_asset(
         name=f"{config.name}__validate_{name}",
         ins={"raw": AssetIn(raw_key(config.name, name))},
-        outs={
-            "validated": AssetOut(
-                key=valid_key,
-                description=(
-                    f"`{name}` rows that pass the declared schema (types, ranges, categories, "
-                    "nullability, unique key), typed as declared. Guarded by blocking checks."
-                ),
-                dagster_type=pandera_schema_to_dagster_type(schema),
-                group_name=DATASETS_GROUP,
-                kinds={"pandas", "pandera", "parquet"},
-                owners=list(config.owners),
-                code_version=version,
-            ),
-            "quarantined": AssetOut(
-                key=quarantine_key(config.name, name),
-                description=(
-                    f"`{name}` rows refused by validation, as received (text), each with the "
-                    f"reason in `{REASON_COLUMN}`. Raw rows = validated + quarantined."
-                ),
-                group_name=DATASETS_GROUP,
-                kinds={"pandas", "parquet"},
-                owners=list(config.owners),
-                code_version=version,
-            ),
-        },
-        check_specs=[
-            AssetCheckSpec(
-                NOT_EMPTY,
-                asset=valid_key,
-                blocking=True,
-                description="Each partition has at least the configured rows.",
-            ),
-            AssetCheckSpec(
-                QUARANTINE_RATE,
-                asset=valid_key,
-                blocking=True,
-                description=f"Each partition quarantines at most "
-                f"{quality.max_quarantine_rate:.1%} of its rows.",
-            ),
-            AssetCheckSpec(
-                SCHEMA_AS_DECLARED,
-                asset=valid_key,
-                blocking=True,
-                description="Every declared column is present with its declared type.",
-            ),
-        ],
+        outs=_validation_outs(config, name, schema, version),
+        check_specs=_validation_check_specs(valid_key, quality.max_quarantine_rate),
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run() if partitions else None,
     )
@@ -159,29 +116,90 @@ def _validation_asset(
             f"of {len(raw)}; reasons: {outcome.reason_counts}"
         )
         days = list(context.partition_keys) if partitions else [None]
-        summary: dict[str, Any] = {
-            "raw_rows": len(raw),
-            "quarantined_rows": len(outcome.quarantined),
-            "quarantine_rate": round(outcome.quarantine_rate, 6),
-            "quarantine_reasons": MetadataValue.json(outcome.reason_counts),
-        }
-        yield Output(
-            outcome.valid,
-            output_name="validated",
-            data_version=DataVersion(frame_hash(outcome.valid)),
-            metadata=summary,
-        )
-        yield Output(
-            outcome.quarantined,
-            output_name="quarantined",
-            data_version=DataVersion(frame_hash(outcome.quarantined)),
-            metadata={"quarantined_rows": len(outcome.quarantined)},
-        )
+        yield from _validation_outputs(raw, outcome)
         yield from _checks(
             outcome, days, quality.min_rows_per_partition, quality.max_quarantine_rate, valid_key
         )
 
     return validate
+
+
+def _validation_outs(
+    config: PipelineConfig, name: str, schema: "pa.DataFrameSchema", version: str
+) -> dict[str, AssetOut]:
+    """The validated output (typed by the pandera `schema`) and the quarantine output."""
+    from dagster_pandera import pandera_schema_to_dagster_type
+
+    return {
+        "validated": AssetOut(
+            key=validated_key(config.name, name),
+            description=(
+                f"`{name}` rows that pass the declared schema (types, ranges, categories, "
+                "nullability, unique key), typed as declared. Guarded by blocking checks."
+            ),
+            dagster_type=pandera_schema_to_dagster_type(schema),
+            group_name=DATASETS_GROUP,
+            kinds={"pandas", "pandera", "parquet"},
+            owners=list(config.owners),
+            code_version=version,
+        ),
+        "quarantined": AssetOut(
+            key=quarantine_key(config.name, name),
+            description=(
+                f"`{name}` rows refused by validation, as received (text), each with the "
+                f"reason in `{REASON_COLUMN}`. Raw rows = validated + quarantined."
+            ),
+            group_name=DATASETS_GROUP,
+            kinds={"pandas", "parquet"},
+            owners=list(config.owners),
+            code_version=version,
+        ),
+    }
+
+
+def _validation_check_specs(valid_key: AssetKey, max_rate: float) -> list[AssetCheckSpec]:
+    return [
+        AssetCheckSpec(
+            NOT_EMPTY,
+            asset=valid_key,
+            blocking=True,
+            description="Each partition has at least the configured rows.",
+        ),
+        AssetCheckSpec(
+            QUARANTINE_RATE,
+            asset=valid_key,
+            blocking=True,
+            description=f"Each partition quarantines at most {max_rate:.1%} of its rows.",
+        ),
+        AssetCheckSpec(
+            SCHEMA_AS_DECLARED,
+            asset=valid_key,
+            blocking=True,
+            description="Every declared column is present with its declared type.",
+        ),
+    ]
+
+
+def _validation_outputs(raw: pd.DataFrame, outcome: ValidationOutcome) -> Iterator[Output[Any]]:
+    """The validated and quarantined outputs, each with its data version and metadata."""
+    summary: dict[str, Any] = {
+        "raw_rows": len(raw),
+        "quarantined_rows": len(outcome.quarantined),
+        "quarantine_rate": round(outcome.quarantine_rate, 6),
+        "quarantine_reasons": MetadataValue.json(outcome.reason_counts),
+    }
+    yield Output(
+        outcome.valid,
+        output_name="validated",
+        data_version=DataVersion(frame_hash(outcome.valid)),
+        metadata=summary,
+    )
+    yield Output(
+        outcome.quarantined,
+        output_name="quarantined",
+        data_version=DataVersion(frame_hash(outcome.quarantined)),
+        metadata={"quarantined_rows": len(outcome.quarantined)},
+    )
 
 
 def _checks(
@@ -193,8 +211,21 @@ def _checks(
 ) -> Iterator[AssetCheckResult]:
     valid_per_day = _rows_per_day(outcome.valid, days)
     quarantined_per_day = _rows_per_day(outcome.quarantined, days)
+    yield _not_empty_check(valid_per_day, min_rows, asset_key)
+    rates = {
+        day: quarantined_per_day[day] / total
+        for day in days
+        if (total := valid_per_day[day] + quarantined_per_day[day])
+    }
+    yield _quarantine_rate_check(rates, max_rate, list(outcome.reason_counts)[:3], asset_key)
+    yield _schema_check(outcome, asset_key)
+
+
+def _not_empty_check(
+    valid_per_day: dict[str | None, int], min_rows: int, asset_key: AssetKey
+) -> AssetCheckResult:
     short = [d or "table" for d, n in valid_per_day.items() if n < min_rows]
-    yield AssetCheckResult(
+    return AssetCheckResult(
         asset_key=asset_key,
         check_name=NOT_EMPTY,
         passed=not short,
@@ -209,15 +240,14 @@ def _checks(
             "partitions_below_minimum": len(short),
         },
     )
-    rates = {
-        day: quarantined_per_day[day] / total
-        for day in days
-        if (total := valid_per_day[day] + quarantined_per_day[day])
-    }
+
+
+def _quarantine_rate_check(
+    rates: dict[str | None, float], max_rate: float, top_reasons: list[str], asset_key: AssetKey
+) -> AssetCheckResult:
     over = {d or "table": r for d, r in rates.items() if r > max_rate}
     worst = max(rates.items(), key=lambda item: item[1], default=(None, 0.0))
-    top_reasons = list(outcome.reason_counts)[:3]
-    yield AssetCheckResult(
+    return AssetCheckResult(
         asset_key=asset_key,
         check_name=QUARANTINE_RATE,
         passed=not over,
@@ -233,7 +263,10 @@ def _checks(
             "partitions_over_threshold": len(over),
         },
     )
-    yield AssetCheckResult(
+
+
+def _schema_check(outcome: ValidationOutcome, asset_key: AssetKey) -> AssetCheckResult:
+    return AssetCheckResult(
         asset_key=asset_key,
         check_name=SCHEMA_AS_DECLARED,
         passed=not outcome.missing_columns,

@@ -2,8 +2,9 @@
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
@@ -18,6 +19,9 @@ from ml_assets.keys import EVALUATION_GROUP, WINDOW, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.refs import CandidateSet, ModelRef
 from resources.model_registry import ModelRegistryResource
+
+# Headline metrics of the challenger shown on the asset, in this order.
+HEADLINE_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "f1")
 
 
 def build_evaluation_assets(config: PipelineConfig) -> list[AssetsDefinition]:
@@ -48,7 +52,7 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
             _evaluation,
             config.promotion.threshold,
             training.slice_columns,
-            uses=("ml_assets.lib.metrics", "ml_assets.lib.plots"),
+            uses=("ml_assets.assets.evaluation", "ml_assets.lib.metrics", "ml_assets.lib.plots"),
         ),
     )
     def evaluation(
@@ -62,74 +66,17 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         baselines: accuracy, precision, recall, F1, ROC AUC, PR AUC, log loss, Brier;
         confusion matrix, ROC, PR and calibration curves (PNG, inline and in MLflow);
         metrics per slice with counts."""
-        from ml_assets.lib import metrics, plots
-
         test = holdout_rows(training_set)
         y = test[label].astype(bool).astype(int).to_numpy()
-        challenger = challenger_model
-        scores = {f"challenger ({challenger.family})": model_registry.score(challenger, test)}
-        logistic = candidates.family("logistic_regression")
-        if logistic is not None and challenger.family != "logistic_regression":
-            scores["logistic baseline"] = model_registry.score(logistic.model, test)
-        train_y = training_set.loc[training_set[WINDOW] == "train", label].astype(bool)
-        scores["majority baseline"] = metrics.majority_baseline(
-            train_y.astype(int).to_numpy(), len(y)
+        scores = _holdout_scores(
+            training_set, test, label, candidates, challenger_model, model_registry
         )
-
-        table = pd.DataFrame(
-            {name: metrics.binary_metrics(y, p, threshold) for name, p in scores.items()}
-        ).T
-        challenger_name = next(iter(scores))
-        p_challenger = scores[challenger_name]
-        confusion = metrics.confusion(y, (p_challenger >= threshold).astype(int))
-        slices = metrics.slice_metrics(test, y, p_challenger, training.slice_columns, threshold)
-
-        run_id = challenger.mlflow_run_id
-        model_registry.log_metrics(
-            run_id,
-            {f"test_{name}": value for name, value in table.loc[challenger_name].to_dict().items()},
-        )
-        images = {}
-        with tempfile.TemporaryDirectory() as folder:
-            out = Path(folder)
-            images["ROC"] = plots.plot_roc(
-                {n: metrics.roc_points(y, p) for n, p in scores.items()}, out / "roc.png"
-            )
-            images["Precision-recall"] = plots.plot_pr(
-                {n: metrics.pr_points(y, p) for n, p in scores.items()}, out / "pr.png"
-            )
-            images["Calibration"] = plots.plot_calibration(
-                {n: metrics.calibration_table(y, p) for n, p in scores.items()},
-                out / "calibration.png",
-            )
-            images["Confusion matrix"] = plots.plot_confusion(
-                confusion, out / "confusion.png", f"{challenger_name} at {threshold}"
-            )
-            slices.to_csv(out / "slices.csv", index=False)
-            table.to_csv(out / "metrics.csv")
-            model_registry.log_files(run_id, out, "evaluation")
-            pictures = "\n\n".join(
-                plots.markdown_image(path, name) for name, path in images.items()
-            )
-
-        main = table.loc[challenger_name]
+        results = _holdout_metrics(test, y, scores, threshold, training.slice_columns)
+        run_id = challenger_model.mlflow_run_id
+        pictures = _log_evaluation(model_registry, run_id, y, scores, results, threshold)
         return Output(
-            table.reset_index(names="model"),
-            metadata={
-                "roc_auc": _number(main["roc_auc"]),
-                "pr_auc": _number(main["pr_auc"]),
-                "log_loss": _number(main["log_loss"]),
-                "brier": _number(main["brier"]),
-                "f1": _number(main["f1"]),
-                "holdout_rows": len(y),
-                "metrics": MetadataValue.md(_comparison_markdown(table, challenger_name)),
-                "confusion_matrix": MetadataValue.json(confusion),
-                "plots": MetadataValue.md(pictures),
-                "slices": MetadataValue.md(
-                    slices.head(40).to_markdown(index=False, floatfmt=".4f")
-                ),
-                "mlflow_run_id": run_id,
-            },
+            results.table.reset_index(names="model"),
+            metadata=_evaluation_metadata(results, len(y), pictures, run_id),
         )
 
     return evaluation
@@ -189,6 +136,129 @@ def _explanation(config: PipelineConfig) -> AssetsDefinition:
         )
 
     return explanation
+
+
+def _holdout_scores(
+    training_set: pd.DataFrame,
+    test: pd.DataFrame,
+    label: str,
+    candidates: CandidateSet,
+    challenger: ModelRef,
+    model_registry: ModelRegistryResource,
+) -> dict[str, np.ndarray]:
+    """Test-window probabilities of the challenger (first), the tuned logistic-regression
+    candidate when the challenger is another family, and the training majority class."""
+    from ml_assets.lib import metrics
+
+    scores = {f"challenger ({challenger.family})": model_registry.score(challenger, test)}
+    logistic = candidates.family("logistic_regression")
+    if logistic is not None and challenger.family != "logistic_regression":
+        scores["logistic baseline"] = model_registry.score(logistic.model, test)
+    train_y = training_set.loc[training_set[WINDOW] == "train", label].astype(bool)
+    scores["majority baseline"] = metrics.majority_baseline(
+        train_y.astype(int).to_numpy(), len(test)
+    )
+    return scores
+
+
+class _HoldoutMetrics(NamedTuple):
+    """The metric table (a row per model, the challenger first), and the challenger's
+    confusion matrix and metrics per slice."""
+
+    table: pd.DataFrame
+    confusion: dict[str, int]
+    slices: pd.DataFrame
+
+
+def _holdout_metrics(
+    test: pd.DataFrame,
+    y: np.ndarray,
+    scores: dict[str, np.ndarray],
+    threshold: float,
+    slice_columns: list[str],
+) -> _HoldoutMetrics:
+    """The models' metrics on the test window; the challenger is the first of `scores`."""
+    from ml_assets.lib import metrics
+
+    table = pd.DataFrame(
+        {name: metrics.binary_metrics(y, p, threshold) for name, p in scores.items()}
+    ).T
+    p_challenger = next(iter(scores.values()))
+    confusion = metrics.confusion(y, (p_challenger >= threshold).astype(int))
+    slices = metrics.slice_metrics(test, y, p_challenger, slice_columns, threshold)
+    return _HoldoutMetrics(table, confusion, slices)
+
+
+def _log_evaluation(
+    model_registry: ModelRegistryResource,
+    run_id: str,
+    y: np.ndarray,
+    scores: dict[str, np.ndarray],
+    results: _HoldoutMetrics,
+    threshold: float,
+) -> str:
+    """Log the challenger's test metrics, the plots and the metric and slice tables to its
+    MLflow run; return the plots as Markdown with the images inline."""
+    table, confusion, slices = results
+    challenger_name = next(iter(scores))
+    model_registry.log_metrics(
+        run_id,
+        {f"test_{name}": value for name, value in table.loc[challenger_name].to_dict().items()},
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        title = f"{challenger_name} at {threshold}"
+        pictures = _plots_markdown(y, scores, confusion, title, out)
+        slices.to_csv(out / "slices.csv", index=False)
+        table.to_csv(out / "metrics.csv")
+        model_registry.log_files(run_id, out, "evaluation")
+    return pictures
+
+
+def _plots_markdown(
+    y: np.ndarray,
+    scores: dict[str, np.ndarray],
+    confusion: dict[str, int],
+    confusion_title: str,
+    out: Path,
+) -> str:
+    """ROC, precision-recall, calibration and confusion-matrix PNGs written into `out`,
+    returned as Markdown with the images inline."""
+    from ml_assets.lib import metrics, plots
+
+    images = {
+        "ROC": plots.plot_roc(
+            {n: metrics.roc_points(y, p) for n, p in scores.items()}, out / "roc.png"
+        ),
+        "Precision-recall": plots.plot_pr(
+            {n: metrics.pr_points(y, p) for n, p in scores.items()}, out / "pr.png"
+        ),
+        "Calibration": plots.plot_calibration(
+            {n: metrics.calibration_table(y, p) for n, p in scores.items()},
+            out / "calibration.png",
+        ),
+        "Confusion matrix": plots.plot_confusion(confusion, out / "confusion.png", confusion_title),
+    }
+    return "\n\n".join(plots.markdown_image(path, name) for name, path in images.items())
+
+
+def _evaluation_metadata(
+    results: _HoldoutMetrics, rows: int, pictures: str, run_id: str
+) -> dict[str, Any]:
+    """The asset's metadata: the challenger's headline metrics, the models side by side,
+    the confusion matrix, the plots and the slices."""
+    table, confusion, slices = results
+    challenger_name = str(table.index[0])
+    main = table.loc[challenger_name]
+    return {
+        **{name: _number(main[name]) for name in HEADLINE_METRICS},
+        "holdout_rows": rows,
+        "metrics": MetadataValue.md(_comparison_markdown(table, challenger_name)),
+        "confusion_matrix": MetadataValue.json(confusion),
+        "plots": MetadataValue.md(pictures),
+        "slices": MetadataValue.md(slices.head(40).to_markdown(index=False, floatfmt=".4f")),
+        "mlflow_run_id": run_id,
+    }
 
 
 def _comparison_markdown(table: pd.DataFrame, challenger_name: str) -> str:

@@ -17,6 +17,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
+    AssetKey,
     AssetsDefinition,
     BackfillPolicy,
     Failure,
@@ -25,15 +26,15 @@ from dagster import (
     PartitionsDefinition,
     asset,
 )
-from resources.bento_store import BentoStoreResource
 
 from ml_assets.keys import MONITORING_GROUP, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.drift import ColumnKind, DriftResult, compare, summary_metadata
 from ml_assets.lib.features import EVENT_DATE, feature_kinds
-from ml_assets.lib.live_performance import evaluate
+from ml_assets.lib.live_performance import LivePerformance, evaluate
 from ml_assets.lib.refs import BentoRef
 from ml_assets.lifecycle.packaging import bundle_reference
+from resources.bento_store import BentoStoreResource
 from resources.lake import LakeResource
 
 FEATURE_DRIFT = "feature_drift"
@@ -81,9 +82,6 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
         for name, kind in feature_kinds(config).items()
     }
 
-    def spec(name: str, description: str) -> AssetCheckSpec:
-        return AssetCheckSpec(name, asset=key, description=description, partitions_def=partitions)
-
     @asset(
         key=key,
         ins={"features": AssetIn(features_key(config.name)), **_day_inputs(config)},
@@ -94,13 +92,11 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
         kinds={"evidently", "pandas"},
         owners=list(config.owners),
         code_version=code_version(
-            _drift_report, policy.model_dump(mode="json"), uses=("ml_assets.lib.drift",)
+            _drift_report,
+            policy.model_dump(mode="json"),
+            uses=("ml_assets.assets.monitoring", "ml_assets.lib.drift"),
         ),
-        check_specs=[
-            spec(FEATURE_DRIFT, "Share of drifted features under the configured thresholds."),
-            spec(PREDICTION_DRIFT, "The champion's predicted probabilities have not drifted."),
-            spec(UNSEEN_CATEGORIES, "Every category of the day was seen in the reference."),
-        ],
+        check_specs=_drift_check_specs(key, partitions),
     )
     def drift_report(
         context: AssetExecutionContext,
@@ -119,12 +115,7 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
         day = context.partition_key
         version = _judged_version(day, batch_predictions, champion_bento)
         reference = _reference(bento_store.bundle_path(champion_bento.model_tag))
-        current = features.reset_index(drop=True)
-        if len(current) != len(batch_predictions):
-            raise Failure(
-                f"{day}: {len(current)} feature rows but {len(batch_predictions)} predictions"
-            )
-        current["probability"] = batch_predictions["probability"].to_numpy()
+        current = _with_probability(day, features, batch_predictions)
         result = compare(current, reference, kinds, policy, with_html=policy.save_html)
         metadata: dict[str, Any] = {"model_version": version, **summary_metadata(result)}
         metadata["drifted_columns"] = MetadataValue.json(result.drifted_columns)
@@ -139,6 +130,30 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
         yield from _drift_checks(result, version)
 
     return drift_report
+
+
+def _drift_check_specs(key: AssetKey, partitions: PartitionsDefinition) -> list[AssetCheckSpec]:
+    def spec(name: str, description: str) -> AssetCheckSpec:
+        return AssetCheckSpec(name, asset=key, description=description, partitions_def=partitions)
+
+    return [
+        spec(FEATURE_DRIFT, "Share of drifted features under the configured thresholds."),
+        spec(PREDICTION_DRIFT, "The champion's predicted probabilities have not drifted."),
+        spec(UNSEEN_CATEGORIES, "Every category of the day was seen in the reference."),
+    ]
+
+
+def _with_probability(
+    day: str, features: pd.DataFrame, batch_predictions: pd.DataFrame
+) -> pd.DataFrame:
+    """The day's feature rows with the champion's predicted probability of each."""
+    current = features.reset_index(drop=True)
+    if len(current) != len(batch_predictions):
+        raise Failure(
+            f"{day}: {len(current)} feature rows but {len(batch_predictions)} predictions"
+        )
+    current["probability"] = batch_predictions["probability"].to_numpy()
+    return current
 
 
 def _drift_checks(result: DriftResult, version: str) -> Iterator[AssetCheckResult]:
@@ -192,7 +207,7 @@ def _live_performance(config: PipelineConfig, partitions: PartitionsDefinition) 
         code_version=code_version(
             _live_performance,
             policy.model_dump(mode="json"),
-            uses=("ml_assets.lib.live_performance",),
+            uses=("ml_assets.assets.monitoring", "ml_assets.lib.live_performance"),
         ),
         check_specs=[
             AssetCheckSpec(
@@ -227,19 +242,23 @@ def _live_performance(config: PipelineConfig, partitions: PartitionsDefinition) 
         context.log.info(f"{day} v{version}: {result.verdict}: {result.reason}")
         shown: dict[str, Any] = {k: v for k, v in row.items() if v is not None and k != EVENT_DATE}
         yield Output(pd.DataFrame([row]), metadata=shown)
-        yield AssetCheckResult(
-            check_name=PERFORMANCE,
-            passed=result.verdict in ("ok", "no_verdict"),
-            severity=_severity(result.verdict),
-            description=("no verdict: " if result.verdict == "no_verdict" else "") + result.reason,
-            metadata={
-                "model_version": version,
-                "verdict": result.verdict,
-                "labelled": result.labelled,
-            },
-        )
+        yield _performance_check(result, version)
 
     return live_performance
+
+
+def _performance_check(result: LivePerformance, version: str) -> AssetCheckResult:
+    return AssetCheckResult(
+        check_name=PERFORMANCE,
+        passed=result.verdict in ("ok", "no_verdict"),
+        severity=_severity(result.verdict),
+        description=("no verdict: " if result.verdict == "no_verdict" else "") + result.reason,
+        metadata={
+            "model_version": version,
+            "verdict": result.verdict,
+            "labelled": result.labelled,
+        },
+    )
 
 
 def _markdown(table: pd.DataFrame) -> str:

@@ -3,6 +3,7 @@
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     AssetsDefinition,
     Failure,
     MetadataValue,
@@ -12,7 +13,7 @@ from dagster import (
 
 from ml_assets.keys import MODELS_GROUP, WINDOW, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
-from ml_assets.lib.split import latest_complete_day, missing_days, temporal_split
+from ml_assets.lib.split import TemporalSplit, latest_complete_day, missing_days, temporal_split
 from ml_assets.lib.trainability import TrainingDataError, check_trainable
 from ml_assets.lifecycle.lineage import partition_versions
 from resources.lake import LakeResource
@@ -34,7 +35,9 @@ def _training_set(config: PipelineConfig) -> AssetsDefinition:
         kinds={"pandas", "parquet"},
         owners=list(config.owners),
         code_version=code_version(
-            _training_set, training.model_dump(mode="json"), uses=("ml_assets.lib.split",)
+            _training_set,
+            training.model_dump(mode="json"),
+            uses=("ml_assets.assets.training", "ml_assets.lib.split"),
         ),
     )
     def training_set(context: AssetExecutionContext, lake: LakeResource) -> Output[pd.DataFrame]:
@@ -55,18 +58,11 @@ def _training_set(config: PipelineConfig) -> AssetsDefinition:
                 f"{len(absent)} day(s) of the split {split.train.start}..{split.test.end} have no "
                 f"features ({absent[0]} .. {absent[-1]}); materialise them or move the windows"
             )
-        frames = [
-            lake.read(key.path, day).assign(**{WINDOW: name})
-            for name, window in split.windows().items()
-            for day in window.days()
-        ]
-        data = pd.concat(frames, ignore_index=True)
+        data = _read_windows(lake, key, split)
         unlabelled = int(data[label].isna().sum())
         data = data[data[label].notna()].reset_index(drop=True)
-        train_rows = data[WINDOW] == "train"
-        if training.max_train_rows and train_rows.sum() > training.max_train_rows:
-            keep = data[train_rows].sample(training.max_train_rows, random_state=training.seed)
-            data = pd.concat([keep, data[~train_rows]]).sort_index().reset_index(drop=True)
+        if training.max_train_rows:
+            data = _cap_train_rows(data, training.max_train_rows, training.seed)
         try:
             balance = check_trainable(data, WINDOW, label, list(config.features.definitions))
         except TrainingDataError as exc:
@@ -85,3 +81,22 @@ def _training_set(config: PipelineConfig) -> AssetsDefinition:
         )
 
     return training_set
+
+
+def _read_windows(lake: LakeResource, key: AssetKey, split: TemporalSplit) -> pd.DataFrame:
+    """The feature rows of every day of the split, each tagged with its window."""
+    frames = [
+        lake.read(key.path, day).assign(**{WINDOW: name})
+        for name, window in split.windows().items()
+        for day in window.days()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _cap_train_rows(data: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    """At most `max_rows` training-window rows, sampled with `seed`; other windows whole."""
+    train_rows = data[WINDOW] == "train"
+    if train_rows.sum() <= max_rows:
+        return data
+    keep = data[train_rows].sample(max_rows, random_state=seed)
+    return pd.concat([keep, data[~train_rows]]).sort_index().reset_index(drop=True)

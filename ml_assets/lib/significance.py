@@ -1,12 +1,11 @@
-"""Paired significance tests for champion/challenger promotion on one shared holdout.
+"""Paired significance tests of two models' scores on one shared holdout.
 
 All AUCs are the Mann-Whitney form of ROC AUC with midranks for ties, which equals
 `sklearn.metrics.roc_auc_score` up to float rounding. Labels `y` are binary (0/1 or bool).
 """
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -61,29 +60,7 @@ class McNemarResult:
     method: str
 
 
-@dataclass(frozen=True)
-class PromotionDecision:
-    """Whether the challenger replaces the champion, why, and the evidence behind it."""
-
-    promote: bool
-    reason: str
-    challenger_auc: float
-    champion_auc: float | None = None
-    difference: float | None = None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    p_value: float | None = None
-    method: str = "none"
-    mcnemar_p_value: float | None = None
-    mcnemar_b: int | None = None
-    mcnemar_c: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict (Python floats, ints, bools, strings, None)."""
-        return asdict(self)
-
-
-def _validate(y: ArrayLike, **scores: ArrayLike) -> tuple[_Mask, list[_Floats]]:
+def validate_scores(y: ArrayLike, **scores: ArrayLike) -> tuple[_Mask, list[_Floats]]:
     """Binary labels as a bool mask, and each named score array as finite float64."""
     labels = np.asarray(y)
     if labels.ndim != 1 or labels.size == 0 or not np.isin(labels, [0, 1]).all():
@@ -121,7 +98,8 @@ def _twice_u(positive: _Mask, scores: _Floats, counts: _Counts) -> _Counts:
     return wins
 
 
-def _auc(positive: _Mask, scores: _Floats) -> float:
+def mann_whitney_auc(positive: _Mask, scores: _Floats) -> float:
+    """ROC AUC of `scores` against the bool mask `positive`, ties counting one half."""
     n_pos = int(positive.sum())
     wins = _twice_u(positive, scores, np.ones((1, positive.size), dtype=np.int64))
     return float(wins[0]) / (2 * n_pos * (positive.size - n_pos))
@@ -144,7 +122,7 @@ def paired_bootstrap_auc(
     resamples; when most differences are positive this is 2 * P*(d <= 0). Its resolution is
     1 / valid_resamples, so 0.0 means "below that".
     """
-    positive, (challenger, champion) = _validate(
+    positive, (challenger, champion) = validate_scores(
         y, p_challenger=p_challenger, p_champion=p_champion
     )
     n = positive.size
@@ -172,7 +150,7 @@ def paired_bootstrap_auc(
         )
     low, high = (float(q) for q in np.quantile(diff, [alpha / 2, 1 - alpha / 2]))
     p_value = min(1.0, 2 * float(min(np.mean(diff <= 0), np.mean(diff >= 0))))
-    new, old = _auc(positive, challenger), _auc(positive, champion)
+    new, old = mann_whitney_auc(positive, challenger), mann_whitney_auc(positive, champion)
     return BootstrapResult(new, old, new - old, low, high, p_value, resamples, diff.size)
 
 
@@ -185,7 +163,7 @@ def delong_test(
     +/- z_{1-alpha/2} * sqrt(Var) (95% by default). With zero variance (e.g. identical
     scores) z is 0 and p is 1 when the AUCs are equal, else z is +/-inf and p is 0.
     """
-    positive, scores = _validate(y, p_a=p_a, p_b=p_b)
+    positive, scores = validate_scores(y, p_a=p_a, p_b=p_b)
     m = int(positive.sum())
     k = positive.size - m
     if m < 2 or k < 2:
@@ -228,71 +206,3 @@ def mcnemar_test(y: ArrayLike, labels_a: ArrayLike, labels_b: ArrayLike) -> McNe
         return McNemarResult(b, c, float(min(b, c)), min(1.0, p_value), "exact")
     statistic = (abs(b - c) - 1) ** 2 / (b + c)
     return McNemarResult(b, c, float(statistic), float(chi2.sf(statistic, 1)), "chi2")
-
-
-def decide_promotion(
-    y: ArrayLike,
-    p_challenger: ArrayLike,
-    p_champion: ArrayLike | None,
-    *,
-    margin: float,
-    alpha: float = 0.05,
-    threshold: float = 0.5,
-    method: Literal["bootstrap", "delong"] = "bootstrap",
-    resamples: int = 1000,
-    seed: int = 0,
-) -> PromotionDecision:
-    """Promote the challenger only if it beats the champion by `margin` AND significantly.
-
-    Significance: bootstrap -> the CI lower bound of the difference is > 0; delong ->
-    p < alpha and difference > 0. McNemar on labels at `threshold` is reported, never a
-    veto. With no champion (`p_champion is None`) the challenger is promoted.
-    """
-    if method not in ("bootstrap", "delong"):
-        raise ValueError(f"method must be 'bootstrap' or 'delong', got {method!r}")
-    if margin < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
-    positive, (challenger,) = _validate(y, p_challenger=p_challenger)
-    if p_champion is None:
-        auc = _auc(positive, challenger)
-        reason = f"no current champion: first valid challenger (AUC {auc:.4f}) promoted"
-        return PromotionDecision(promote=True, reason=reason, challenger_auc=auc)
-    champion = _validate(y, p_champion=p_champion)[1][0]
-    level = f"{(1 - alpha) * 100:g}%"
-    result: BootstrapResult | DeLongResult
-    if method == "bootstrap":
-        result = paired_bootstrap_auc(positive, challenger, champion, resamples, seed, alpha)
-        auc_new, auc_old = result.auc_challenger, result.auc_champion
-        significant = result.ci_low > 0
-        test_text = f"the {level} CI lower bound {result.ci_low:+.4f} is "
-        test_text += "> 0" if significant else "<= 0"
-    else:
-        result = delong_test(positive, challenger, champion, alpha=alpha)
-        auc_new, auc_old = result.auc_a, result.auc_b
-        significant = result.p_value < alpha and result.difference > 0
-        test_text = f"DeLong p={result.p_value:.3g} is {'<' if significant else 'not <'} {alpha:g}"
-    diff, low, high = result.difference, result.ci_low, result.ci_high
-    mc = mcnemar_test(positive, challenger >= threshold, champion >= threshold)
-    summary = f"challenger AUC {auc_new:.4f} vs champion {auc_old:.4f} ({diff:+.4f}, "
-    summary += f"{level} CI [{low:+.4f}, {high:+.4f}])"
-    promote = diff >= margin and significant
-    if diff < margin:
-        verdict = f"kept champion: {summary} falls short of the margin {margin:.4f}"
-    else:
-        verdict = f"{'promoted challenger' if promote else 'kept champion'}: {summary} meets "
-        verdict += f"the margin {margin:.4f} {'and' if promote else 'but'} {test_text}"
-    mcnemar_text = f"McNemar at threshold {threshold:g}: b={mc.b}, c={mc.c}, p={mc.p_value:.3g}"
-    return PromotionDecision(
-        promote=promote,
-        reason=f"{verdict}; {mcnemar_text} (informational, no veto)",
-        challenger_auc=auc_new,
-        champion_auc=auc_old,
-        difference=diff,
-        ci_low=low,
-        ci_high=high,
-        p_value=result.p_value,
-        method=method,
-        mcnemar_p_value=mc.p_value,
-        mcnemar_b=mc.b,
-        mcnemar_c=mc.c,
-    )

@@ -25,7 +25,7 @@ def decide_and_promote(
     promotion lock, so two trainings deciding at once are decided one after the other,
     the second against the first one's result.
     """
-    from ml_assets.lib.significance import decide_promotion
+    from ml_assets.lib.promotion_rule import decide_promotion
 
     pipeline = challenger.pipeline
     with registry.promotion_lock(pipeline):
