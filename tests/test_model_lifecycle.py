@@ -122,6 +122,10 @@ def test_lifecycle_first_promote_keep_and_rollback(lifecycle: Lifecycle) -> None
 
     better = lifecycle.train(XGBOOST)
     assert better.success
+    (held,) = [
+        c for c in better.get_asset_check_evaluations() if c.check_name == "holds_up_on_test"
+    ]
+    assert "ROC AUC" in str(held.description) and "on test is" in str(held.description)
     promoted = decision(better)
     assert promoted["action"] == "promote", promoted["reason"]
     assert "CI [+" in promoted["reason"]  # the whole interval of the gain is above zero

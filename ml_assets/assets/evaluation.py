@@ -1,12 +1,16 @@
 """Evaluation and explanation of the challenger on the test window no tuning has seen."""
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
@@ -20,6 +24,7 @@ from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.refs import CandidateSet, ModelRef
 from resources.model_registry import ModelRegistryResource
 
+HOLDS_UP_ON_TEST = "holds_up_on_test"
 # Headline metrics of the challenger shown on the asset, in this order.
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "f1")
 
@@ -38,8 +43,10 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
     threshold = config.promotion.threshold
     label = config.target.name
 
+    key = model_key(config.name, "evaluation")
+
     @asset(
-        key=model_key(config.name, "evaluation"),
+        key=key,
         ins={
             "training_set": AssetIn(model_key(config.name, "training_set")),
             "candidates": AssetIn(model_key(config.name, "candidates")),
@@ -48,6 +55,7 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         group_name=EVALUATION_GROUP,
         kinds={"scikit-learn", "mlflow"},
         owners=list(config.owners),
+        check_specs=[AssetCheckSpec(HOLDS_UP_ON_TEST, asset=key)],
         code_version=code_version(
             _evaluation,
             config.promotion.threshold,
@@ -61,11 +69,12 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         candidates: CandidateSet,
         challenger_model: ModelRef,
         model_registry: ModelRegistryResource,
-    ) -> Output[pd.DataFrame]:
+    ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
         """The challenger on the test window next to the majority-class and logistic
         baselines: accuracy, precision, recall, F1, ROC AUC, PR AUC, log loss, Brier;
         confusion matrix, ROC, PR and calibration curves (PNG, inline and in MLflow);
-        metrics per slice with counts."""
+        metrics per slice with counts. A warning check says when the challenger, chosen
+        on validation, ranks worse than a baseline on this unseen window."""
         test = holdout_rows(training_set)
         y = test[label].astype(bool).astype(int).to_numpy()
         scores = _holdout_scores(
@@ -74,12 +83,39 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         results = _holdout_metrics(test, y, scores, threshold, training.slice_columns)
         run_id = challenger_model.mlflow_run_id
         pictures = _log_evaluation(model_registry, run_id, y, scores, results, threshold)
-        return Output(
+        yield Output(
             results.table.reset_index(names="model"),
             metadata=_evaluation_metadata(results, len(y), pictures, run_id),
         )
+        yield _holds_up_on_test(results.table)
 
     return evaluation
+
+
+def _holds_up_on_test(table: pd.DataFrame) -> AssetCheckResult:
+    """Warn (never block: the champion decision judges the test window) when the
+    challenger's test ROC AUC is below a baseline's, e.g. after a shift between the
+    validation and test windows."""
+    auc = table["roc_auc"]
+    challenger = str(table.index[0])
+    mine = auc.iloc[0]
+    behind = {
+        str(name): float(value)
+        for name, value in auc.iloc[1:].items()
+        if value is not None and not pd.isna(value) and (pd.isna(mine) or mine < value)
+    }
+    shown = "undefined" if mine is None or pd.isna(mine) else f"{float(mine):.4f}"
+    if behind:
+        names = ", ".join(f"{n} {v:.4f}" for n, v in behind.items())
+        description = f"{challenger} ROC AUC {shown} on test is below: {names}"
+    else:
+        description = f"{challenger} ROC AUC {shown} on test is at or above every baseline"
+    return AssetCheckResult(
+        check_name=HOLDS_UP_ON_TEST,
+        passed=not behind,
+        severity=AssetCheckSeverity.WARN,
+        description=description,
+    )
 
 
 def _explanation(config: PipelineConfig) -> AssetsDefinition:
