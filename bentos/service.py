@@ -69,7 +69,9 @@ Records = Annotated[
 
 class Prediction(BaseModel):
     probability: float = Field(description="Probability that the label is true.")
-    label: bool = Field(description="Probability at or above the configured threshold.")
+    label: bool = Field(
+        description="Probability at or above the model's decision threshold (see /metadata)."
+    )
     model_version: str = Field(description="Registered version of the model that scored it.")
 
 
@@ -203,6 +205,8 @@ class ChampionService:
                 "schema",
                 "manifest_sha256",
                 "mlflow_run_id",
+                "threshold",
+                "threshold_reason",
                 "passport_id",
             )
         }

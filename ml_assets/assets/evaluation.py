@@ -40,7 +40,6 @@ def holdout_rows(training_set: pd.DataFrame) -> pd.DataFrame:
 def _evaluation(config: PipelineConfig) -> AssetsDefinition:
     training = config.training
     assert training is not None
-    threshold = config.promotion.threshold
     label = config.target.name
 
     key = model_key(config.name, "evaluation")
@@ -58,7 +57,6 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         check_specs=[AssetCheckSpec(HOLDS_UP_ON_TEST, asset=key)],
         code_version=code_version(
             _evaluation,
-            config.promotion.threshold,
             training.slice_columns,
             uses=("ml_assets.assets.evaluation", "ml_assets.lib.metrics", "ml_assets.lib.plots"),
         ),
@@ -77,11 +75,12 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         on validation, ranks worse than a baseline on this unseen window."""
         test = holdout_rows(training_set)
         y = test[label].astype(bool).astype(int).to_numpy()
-        scores = _holdout_scores(
+        scores, thresholds = _holdout_scores(
             training_set, test, label, candidates, challenger_model, model_registry
         )
-        results = _holdout_metrics(test, y, scores, threshold, training.slice_columns)
+        results = _holdout_metrics(test, y, scores, thresholds, training.slice_columns)
         run_id = challenger_model.mlflow_run_id
+        threshold = challenger_model.threshold
         pictures = _log_evaluation(model_registry, run_id, y, scores, results, threshold)
         yield Output(
             results.table.reset_index(names="model"),
@@ -181,20 +180,25 @@ def _holdout_scores(
     candidates: CandidateSet,
     challenger: ModelRef,
     model_registry: ModelRegistryResource,
-) -> dict[str, np.ndarray]:
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Test-window probabilities of the challenger (first), the tuned logistic-regression
-    candidate when the challenger is another family, and the training majority class."""
+    candidate when the challenger is another family, and the training majority class;
+    and the threshold each is labelled at (each model's own)."""
     from ml_assets.lib import metrics
 
-    scores = {f"challenger ({challenger.family})": model_registry.score(challenger, test)}
+    name = f"challenger ({challenger.family})"
+    scores = {name: model_registry.score(challenger, test)}
+    thresholds = {name: challenger.threshold}
     logistic = candidates.family("logistic_regression")
     if logistic is not None and challenger.family != "logistic_regression":
         scores["logistic baseline"] = model_registry.score(logistic.model, test)
+        thresholds["logistic baseline"] = logistic.model.threshold
     train_y = training_set.loc[training_set[WINDOW] == "train", label].astype(bool)
     scores["majority baseline"] = metrics.majority_baseline(
         train_y.astype(int).to_numpy(), len(test)
     )
-    return scores
+    thresholds["majority baseline"] = 0.5  # a constant score: any threshold is one class
+    return scores, thresholds
 
 
 class _HoldoutMetrics(NamedTuple):
@@ -210,16 +214,19 @@ def _holdout_metrics(
     test: pd.DataFrame,
     y: np.ndarray,
     scores: dict[str, np.ndarray],
-    threshold: float,
+    thresholds: dict[str, float],
     slice_columns: list[str],
 ) -> _HoldoutMetrics:
-    """The models' metrics on the test window; the challenger is the first of `scores`."""
+    """The models' metrics on the test window, each labelled at its own threshold; the
+    challenger is the first of `scores`."""
     from ml_assets.lib import metrics
 
     table = pd.DataFrame(
-        {name: metrics.binary_metrics(y, p, threshold) for name, p in scores.items()}
+        {name: metrics.binary_metrics(y, p, thresholds[name]) for name, p in scores.items()}
     ).T
+    table["threshold"] = [thresholds[name] for name in table.index]
     p_challenger = next(iter(scores.values()))
+    threshold = thresholds[next(iter(scores))]
     confusion = metrics.confusion(y, (p_challenger >= threshold).astype(int))
     slices = metrics.slice_metrics(test, y, p_challenger, slice_columns, threshold)
     return _HoldoutMetrics(table, confusion, slices)
@@ -243,7 +250,7 @@ def _log_evaluation(
     )
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
-        title = f"{challenger_name} at {threshold}"
+        title = f"{challenger_name} at {threshold:.3f}"
         pictures = _plots_markdown(y, scores, confusion, title, out)
         slices.to_csv(out / "slices.csv", index=False)
         table.to_csv(out / "metrics.csv")

@@ -33,6 +33,7 @@ from ml_assets.lib.drift import ColumnKind, DriftResult, compare, summary_metada
 from ml_assets.lib.features import EVENT_DATE, feature_kinds
 from ml_assets.lib.live_performance import LivePerformance, evaluate
 from ml_assets.lib.refs import BentoRef
+from ml_assets.lib.scoring import decision_threshold
 from ml_assets.lifecycle.packaging import bundle_reference
 from resources.bento_store import BentoStoreResource
 from resources.lake import LakeResource
@@ -224,10 +225,10 @@ def _live_performance(config: PipelineConfig, partitions: PartitionsDefinition) 
         champion_bento: BentoRef,
         bento_store: BentoStoreResource,
     ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
-        """The champion's metrics on the day's flights whose labels are known, next to its
-        score on the test window it was chosen on: the drop, and a verdict (a warning or
-        an error past the configured drops). Days with too few labels or a single class
-        get 'no verdict' with the reason."""
+        """The champion's metrics on the day's events whose labels are known (labelled at
+        its own decision threshold), next to its score on the test window it was chosen
+        on: the drop, and a verdict (a warning or an error past the configured drops).
+        Days with too few labels or a single class get 'no verdict' with the reason."""
         day = context.partition_key
         version = _judged_version(day, batch_predictions, champion_bento)
         bundle = _bundle_metadata(bento_store.bundle_path(champion_bento.model_tag))
@@ -236,7 +237,7 @@ def _live_performance(config: PipelineConfig, partitions: PartitionsDefinition) 
             batch_predictions["probability"],
             bundle.get("test_metrics", {}),
             policy,
-            config.promotion.threshold,
+            decision_threshold(bundle, config),
         )
         row = {EVENT_DATE: day, "model_version": version, **result.as_row()}
         context.log.info(f"{day} v{version}: {result.verdict}: {result.reason}")

@@ -203,7 +203,7 @@ def _datetime_part(inputs: FeatureInputs, op: str, column: str, tz: str) -> pd.S
 
 
 def compute_target(frame: pd.DataFrame | Columns, target: TargetConfig) -> pd.Series:
-    """The label; null where the target column is null (e.g. a cancelled flight)."""
+    """The label; null where the target column is null (e.g. an event that never took place)."""
     values = frame[target.column]
     label = _COMPARE[target.op](values, target.value)
     return pd.Series(label, index=values.index).astype("boolean").where(values.notna())

@@ -28,7 +28,8 @@ def render_model_card(
 
 **Intended use.** {config.description.strip()} It scores one event at a time from what is
 known before the event. It predicts `{target.name}` = `{target.column} {target.op}
-{target.value}` as a probability; the label threshold is {config.promotion.threshold}.
+{target.value}` as a probability; the label threshold is {challenger.threshold:.4f}
+({challenger.threshold_reason}).
 
 **Model.** {challenger.family}, tuned by Optuna; parameters: `{challenger.params}`.
 MLflow run `{challenger.mlflow_run_id}`; artifact manifest sha256

@@ -147,6 +147,20 @@ def plot_series(
     return Path(path)
 
 
+def plot_threshold_curve(
+    curve: pd.DataFrame, chosen: float, objective: str, path: str | Path
+) -> Path:
+    """The objective over thresholds on validation, and the threshold chosen from it."""
+    with _figure(path, size=(6, 4)) as ax:
+        ax.plot(curve["threshold"], curve["objective"], label=objective)
+        ax.axvline(chosen, color="tab:red", linestyle="--", label=f"chosen {chosen:.3f}")
+        ax.set(xlabel="Threshold", ylabel=objective, title="Decision threshold on validation")
+        ax.set_xlim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best")
+    return Path(path)
+
+
 def markdown_image(path: Path, alt: str) -> str:
     """The PNG at `path` as a Markdown image with a base64 data URI, shown inline by the
     Dagster UI in Markdown metadata without serving the file."""

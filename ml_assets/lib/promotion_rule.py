@@ -50,6 +50,7 @@ def decide_promotion(
     margin: float,
     alpha: float = 0.05,
     threshold: float = 0.5,
+    champion_threshold: float | None = None,
     method: Literal["bootstrap", "delong"] = "bootstrap",
     resamples: int = 1000,
     seed: int = 0,
@@ -57,8 +58,10 @@ def decide_promotion(
     """Promote the challenger only if it beats the champion by `margin` AND significantly.
 
     Significance: bootstrap -> the CI lower bound of the difference is > 0; delong ->
-    p < alpha and difference > 0. McNemar on labels at `threshold` is reported, never a
-    veto. With no champion (`p_champion is None`) the challenger is promoted.
+    p < alpha and difference > 0. McNemar on the labels each model serves (the
+    challenger's at `threshold`, the champion's at `champion_threshold`, the same by
+    default) is reported, never a veto. With no champion (`p_champion is None`) the
+    challenger is promoted.
     """
     if method not in ("bootstrap", "delong"):
         raise ValueError(f"method must be 'bootstrap' or 'delong', got {method!r}")
@@ -79,12 +82,14 @@ def decide_promotion(
         test = _delong(delong_test(positive, challenger, champion, alpha=alpha), alpha)
     result = test.result
     diff, low, high = result.difference, result.ci_low, result.ci_high
-    mc = mcnemar_test(positive, challenger >= threshold, champion >= threshold)
+    old_threshold = threshold if champion_threshold is None else champion_threshold
+    mc = mcnemar_test(positive, challenger >= threshold, champion >= old_threshold)
     summary = f"challenger AUC {test.auc_new:.4f} vs champion {test.auc_old:.4f} ({diff:+.4f}, "
     summary += f"{level} CI [{low:+.4f}, {high:+.4f}])"
     promote = diff >= margin and test.significant
     verdict = _verdict(summary, diff, margin, promote, test.text)
-    mcnemar_text = f"McNemar at threshold {threshold:g}: b={mc.b}, c={mc.c}, p={mc.p_value:.3g}"
+    at = f"{threshold:.3g}" + (f"/{old_threshold:.3g}" if old_threshold != threshold else "")
+    mcnemar_text = f"McNemar at threshold {at}: b={mc.b}, c={mc.c}, p={mc.p_value:.3g}"
     return PromotionDecision(
         promote=promote,
         reason=f"{verdict}; {mcnemar_text} (informational, no veto)",

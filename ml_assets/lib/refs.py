@@ -23,6 +23,9 @@ class ModelRef:
     version: str | None = None
     validation_roc_auc: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    # The probability at which its label is true: chosen on validation, or configured.
+    threshold: float = 0.5
+    threshold_reason: str = ""
 
     def registered_as(self, version: str) -> ModelRef:
         return dataclasses.replace(self, version=str(version))

@@ -65,6 +65,14 @@ def write_bundle(
         background.to_parquet(folder / BACKGROUND_FILE, index=False)
 
 
+def decision_threshold(metadata: Mapping[str, Any], config: PipelineConfig) -> float:
+    """The threshold a bundle's model serves at: its metadata's, else the config's, else 0.5."""
+    stored = metadata.get("threshold")
+    if stored is not None:
+        return float(stored)
+    return config.promotion.threshold if config.promotion.threshold is not None else 0.5
+
+
 def read_bundle_config(folder: Path) -> PipelineConfig:
     return PipelineConfig.model_validate_json((folder / CONFIG_FILE).read_text())
 
@@ -106,7 +114,9 @@ class Scorer:
 
     @property
     def threshold(self) -> float:
-        return self.config.promotion.threshold
+        """The model's decision threshold, as stored with it (chosen on validation or
+        configured); a configured one, then 0.5, for bundles made before thresholds."""
+        return decision_threshold(self.metadata, self.config)
 
     def events_frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """Records (already validated against the request model) typed as in training."""

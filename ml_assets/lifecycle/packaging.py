@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from resources.bento_store import BentoStoreResource
 
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.refs import BentoRef, ModelRef
 from ml_assets.lib.scoring import REFERENCE_DIR, REFERENCE_FILE, serving_columns, write_bundle
 from ml_assets.lifecycle.passport import passport_id
+from resources.bento_store import BentoStoreResource
 from resources.lake import LakeResource
 from resources.model_registry import ModelRegistryResource, prefixed
 
@@ -79,6 +79,8 @@ def export_bundle(
             "family": champion.family,
             "manifest_sha256": champion.manifest_sha256,
             "mlflow_run_id": champion.mlflow_run_id,
+            "threshold": champion.threshold,
+            "threshold_reason": champion.threshold_reason,
             "windows": prefixed(run.tags, "window."),
             "test_metrics": prefixed(run.metrics, "test_"),
             "decision": prefixed(tags, "decision."),

@@ -40,7 +40,8 @@ def decide_and_promote(
             p_champion,
             margin=policy.margin,
             alpha=policy.alpha,
-            threshold=policy.threshold,
+            threshold=challenger.threshold,
+            champion_threshold=champion.threshold if champion else None,
             method=policy.method,
             resamples=policy.bootstrap_resamples,
         )

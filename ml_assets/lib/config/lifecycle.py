@@ -90,7 +90,20 @@ class PromotionConfig(StrictModel):
     alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the paired test.")
     method: Literal["bootstrap", "delong"] = "bootstrap"
     bootstrap_resamples: int = Field(1000, ge=1000)
-    threshold: float = Field(0.5, gt=0, lt=1, description="Probability at which label = 1.")
+    threshold: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Probability at which label = 1. Unset: chosen on the validation window "
+        "for `threshold_objective` and stored with the model.",
+    )
+    threshold_objective: Literal["f1", "cost"] = Field(
+        "f1",
+        description="What the chosen threshold optimises on validation: F1 of the positive "
+        "class, or the expected cost at `false_positive_cost` / `false_negative_cost`.",
+    )
+    false_positive_cost: float = Field(1.0, ge=0, description="Cost of one false positive.")
+    false_negative_cost: float = Field(1.0, ge=0, description="Cost of one false negative.")
     baselines: list[Baseline] = Field(
         default_factory=lambda: list(BASELINES),
         description="Untuned baselines the challenger must beat on validation (a blocking "

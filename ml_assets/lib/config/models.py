@@ -111,7 +111,7 @@ class PackageConnector(StrictModel):
 
     kind: Literal["package"]
     package: str = Field(description="Installed distribution's top-level package.")
-    path: str = Field(description="File inside the package, e.g. data/flights.csv.zip.")
+    path: str = Field(description="File inside the package, e.g. data/events.csv.zip.")
 
 
 class CsvConnector(StrictModel):
