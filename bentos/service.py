@@ -16,21 +16,26 @@ from __future__ import annotations
 import gc
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio.to_thread
 import bentoml
 from bentoml.validators import ContentType
 from pydantic import BaseModel, Field, TypeAdapter
 
 from bentos.auth import ApiKeyMiddleware
+from bentos.errors import Locate, Row, Score, failure_response, internal_error
 from bentos.image import serving_image
 from bentos.media_type import JsonOnlyMiddleware
 from bentos.merging import RequestMerger
-from ml_assets.lib.request_model import columns_model, record_model
+from bentos.openapi import OpenApiErrorsMiddleware
+from ml_assets.lib.request_model import columns_model, record_model, row_count
 from ml_assets.lib.scoring import METADATA_FILE, Scorer, read_bundle_config
 
 logger = logging.getLogger("bentoml.service.champion")
+SCORING_ROUTES = ("/predict", "/predict_columns", "/explain")
 
 
 class BentoArguments(BaseModel):
@@ -127,6 +132,7 @@ class ChampionService:
         except ValueError as exc:  # hash mismatch, untrusted type: stay up, never ready
             self.problem = str(exc)
             logger.error("champion not loaded, /readyz will fail: %s", exc)
+        self._example = _example_row()  # tells a bad request from a failing service
         # Concurrent requests are scored together (see bentos.merging).
         self._merger = RequestMerger(self._predict_now, _CONFIG.serving.max_batch_size)
         # Everything loaded so far lives as long as the worker: move it out of the
@@ -141,25 +147,60 @@ class ChampionService:
     async def predict(self, records: Records) -> Predictions:
         """Score a batch of records with the champion."""
         self._scorer()  # not loaded: 503 at once
-        return await self._merger(records)
+        try:
+            return await self._merger(records)
+        except Exception as exc:  # answered by the error contract (bentos.errors)
+            rows = [vars(r) for r in records]
+            return await anyio.to_thread.run_sync(
+                self._failure, "/predict", exc, rows, self._predict_rows, _in_records
+            )
 
     @bentoml.api
     def predict_columns(self, columns: Columns) -> ColumnPredictions:  # type: ignore[valid-type]
         """Score a batch sent as columns (one list per field), with the same scorer as
         /predict; the answer holds one list per output, in the rows' order."""
+        given = vars(columns)
+        try:
+            return self._predict_columns(given)
+        except bentoml.exceptions.ServiceUnavailable:
+            raise
+        except Exception as exc:  # answered by the error contract (bentos.errors)
+            rows = _column_rows(given, row_count(columns))
+            return self._failure(
+                "/predict_columns", exc, rows, self._predict_column_rows, _in_columns
+            )
+
+    @bentoml.api
+    def explain(self, records: Records) -> Explanations:
+        """Score a batch and give each record's top feature contributions."""
+        rows = [vars(r) for r in records]
+        try:
+            return self._explain_rows(rows)
+        except bentoml.exceptions.ServiceUnavailable:
+            raise
+        except Exception as exc:
+            return self._failure("/explain", exc, rows, self._explain_rows, _in_records)
+
+    def _predict_columns(self, columns: Mapping[str, Any]) -> ColumnPredictions:
         scorer = self._scorer()
-        scored = scorer.score(scorer.events_from_columns(vars(columns)))
+        scored = scorer.score(scorer.events_from_columns(columns))
         return ColumnPredictions(
             probability=scored["probability"].tolist(),
             label=scored["label"].tolist(),
             model_version=scorer.model_version,
         )
 
+    def _predict_column_rows(self, rows: Sequence[Row]) -> ColumnPredictions:
+        return self._predict_columns({name: [row[name] for row in rows] for name in rows[0]})
+
     def _predict_now(self, records: list[Any]) -> list[Prediction]:
-        scorer = self._scorer()
         # A validated record's __dict__ is its field values (extra fields are refused):
         # what model_dump() gives, without a copy per record.
-        scored = scorer.score(scorer.events_frame([vars(r) for r in records]))
+        return self._predict_rows([vars(r) for r in records])
+
+    def _predict_rows(self, rows: Sequence[Row]) -> list[Prediction]:
+        scorer = self._scorer()
+        scored = scorer.score(scorer.events_frame(rows))
         version = scorer.model_version
         # One validation of the whole list in pydantic-core, not one model per record.
         return _PREDICTIONS.validate_python(
@@ -171,11 +212,9 @@ class ChampionService:
             ]
         )
 
-    @bentoml.api
-    def explain(self, records: Records) -> Explanations:
-        """Score a batch and give each record's top feature contributions."""
+    def _explain_rows(self, rows: Sequence[Row]) -> list[Explanation]:
         scorer = self._scorer()
-        events = scorer.events_frame([vars(r) for r in records])
+        events = scorer.events_frame(rows)
         scored = scorer.score(events)
         contributions = scorer.contributions(events, _CONFIG.serving.explain_top_k)
         return [
@@ -190,9 +229,22 @@ class ChampionService:
             )
         ]
 
+    def _failure(
+        self, route: str, exc: Exception, rows: Sequence[Row], score: Score, locate: Locate
+    ) -> Any:
+        """The error contract's answer (bentos.errors). Typed Any: BentoML sends a
+        returned starlette Response as it is, whatever the route's declared output."""
+        return failure_response(route, exc, rows, score, self._example, locate)
+
     @bentoml.api
     def metadata(self) -> dict[str, Any]:
         """Model name and version, training windows, test metrics, schema, audit record."""
+        try:
+            return self._metadata()
+        except Exception as exc:
+            return internal_error("/metadata", exc)  # type: ignore[return-value]
+
+    def _metadata(self) -> dict[str, Any]:
         return {
             key: _METADATA.get(key)
             for key in (
@@ -217,14 +269,50 @@ class ChampionService:
         return self.scorer
 
 
+def _example_row() -> Row | None:
+    """The bundle's example record as the request model gives it, if it has a valid one."""
+    example = _METADATA.get("example_record")
+    if not example:
+        return None
+    try:
+        return vars(Record.model_validate(example))
+    except ValueError:
+        logger.warning("the bundle's example record does not fit its schema: ignored")
+        return None
+
+
+def _column_rows(columns: Mapping[str, Any], rows: int) -> list[Row]:
+    return [
+        {name: None if values is None else values[i] for name, values in columns.items()}
+        for i in range(rows)
+    ]
+
+
+def _in_records(row: int | None, field: str | None) -> list[str | int]:
+    return ["records", *([] if row is None else [row]), *([] if field is None else [field])]
+
+
+def _in_columns(row: int | None, field: str | None) -> list[str | int]:
+    return ["columns", field, row] if field is not None and row is not None else ["columns"]
+
+
 # `@bentoml.service` returns a bentoml Service object, which its type hints do not say.
 ChampionService.add_asgi_middleware(  # type: ignore[attr-defined]
     ApiKeyMiddleware,
     env_name=_CONFIG.serving.api_key_env,
-    protected=("/predict", "/predict_columns", "/explain", "/metadata"),
+    protected=(*SCORING_ROUTES, "/metadata"),
 )
 # Every scoring route takes JSON only: BentoML's form parser answers a multipart body
 # without a boundary with a 500.
 ChampionService.add_asgi_middleware(  # type: ignore[attr-defined]
-    JsonOnlyMiddleware, paths=("/predict", "/predict_columns", "/explain")
+    JsonOnlyMiddleware, paths=SCORING_ROUTES
+)
+# What each POST route can answer besides 200, with the real bodies (bentos.openapi):
+# /metadata reads no records and needs no model.
+ChampionService.add_asgi_middleware(  # type: ignore[attr-defined]
+    OpenApiErrorsMiddleware,
+    routes={
+        **{path: (400, 401, 415, 429, 500, 503, 504) for path in SCORING_ROUTES},
+        "/metadata": (400, 401, 429, 500, 504),
+    },
 )
