@@ -22,8 +22,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import bentoml
-from bentoml.validators import ContentType
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field
 
 from bentos.auth import ApiKeyMiddleware
 from bentos.errors import Locate, Row, Score, failure_response, internal_error
@@ -31,6 +30,15 @@ from bentos.image import serving_image
 from bentos.media_type import JsonOnlyMiddleware
 from bentos.merging import RequestMerger
 from bentos.openapi import OpenApiErrorsMiddleware
+from bentos.responses import (
+    PREDICTION_LIST,
+    ColumnPredictions,
+    Contribution,
+    Explanation,
+    Explanations,
+    Prediction,
+    Predictions,
+)
 from ml_assets.lib.request_model import columns_model, record_model, row_count
 from ml_assets.lib.scoring import METADATA_FILE, Scorer, read_bundle_config
 
@@ -70,47 +78,6 @@ Records = Annotated[
     list[Record],  # type: ignore[valid-type]
     Field(min_length=1, max_length=_CONFIG.serving.max_batch_size),
 ]
-
-
-class Prediction(BaseModel):
-    probability: float = Field(description="Probability that the label is true.")
-    label: bool = Field(
-        description="Probability at or above the model's decision threshold (see /metadata)."
-    )
-    model_version: str = Field(description="Registered version of the model that scored it.")
-
-
-_PREDICTIONS = TypeAdapter(list[Prediction])
-# A declared content type: otherwise BentoML derives it from the output's JSON schema,
-# which it generates again for every response (a fifth of the event loop's time).
-Predictions = Annotated[list[Prediction], ContentType("application/json")]
-
-
-class ColumnPredictions(BaseModel):
-    """The predictions of `/predict_columns`: one list per output, in the rows' order.
-
-    Returned as a model, not wrapped in `Annotated[..., ContentType(...)]` as `Predictions`
-    is: BentoML gives a model output the fixed media type application/json without any
-    schema work and writes it with `model_dump_json` (0.1 ms for 1000 rows). The annotation
-    would make it a root model, written with `json.dumps(model_dump())` (0.8 ms).
-    """
-
-    probability: list[float] = Field(description="Per row, probability that the label is true.")
-    label: list[bool] = Field(description="Per row, probability at or above the threshold.")
-    model_version: str = Field(description="Registered version of the model that scored them.")
-
-
-class Contribution(BaseModel):
-    feature: str
-    value: Any = Field(description="The feature's value for this record.")
-    contribution: float = Field(description="Contribution to the log-odds of the label.")
-
-
-class Explanation(Prediction):
-    contributions: list[Contribution]
-
-
-Explanations = Annotated[list[Explanation], ContentType("application/json")]
 
 
 @bentoml.service(
@@ -203,7 +170,7 @@ class ChampionService:
         scored = scorer.score(scorer.events_frame(rows))
         version = scorer.model_version
         # One validation of the whole list in pydantic-core, not one model per record.
-        return _PREDICTIONS.validate_python(
+        return PREDICTION_LIST.validate_python(
             [
                 {"probability": p, "label": label, "model_version": version}
                 for p, label in zip(
