@@ -15,7 +15,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help install browser demo test test-fast serve ui lint format clean
+.PHONY: help install browser demo test test-fast serve ui lint format docs clean
 
 help:
 	@echo "make demo   - install, then run flight_delays end to end (clears var/ state first)"
@@ -23,6 +23,7 @@ help:
 	@echo "make serve  - serve the champion's bento on http://127.0.0.1:3100"
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000"
 	@echo "make lint   - ruff and mypy"
+	@echo "make docs   - regenerate docs/config-reference.md from the config models"
 	@echo "make clean  - delete the platform's local state under var/"
 
 $(STATE)/tools/bin/uv:
@@ -76,6 +77,9 @@ lint: install
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+docs: install
+	$(VENV)/bin/mlap config-reference > docs/config-reference.md
 
 # Everything the platform wrote under var/ (not the uv bootstrap nor the screenshots).
 clean:

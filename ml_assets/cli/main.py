@@ -144,6 +144,15 @@ def check(
         raise typer.Exit(1)
 
 
+@app.command("config-reference")
+def config_reference() -> None:
+    """Print the Markdown reference of every pipeline and alerts config key, rendered from
+    the config models (`make docs` writes it to docs/config-reference.md)."""
+    from ml_assets.lib.config.reference_doc import render
+
+    typer.echo(render(), nl=False)
+
+
 @app.command()
 def rollback(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],

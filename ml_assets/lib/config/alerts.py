@@ -52,13 +52,13 @@ class SmtpChannelConfig(StrictModel):
 
     kind: Literal["smtp"]
     host: str = Field(min_length=1, description="SMTP server host name or address.")
-    port: int = Field(25, ge=1, le=65535)
+    port: int = Field(25, ge=1, le=65535, description="SMTP server port.")
     sender: str = Field(min_length=1, description="From: address.")
     recipients_env: EnvName = Field(description="Variable holding comma-separated To: addresses.")
     username_env: EnvName | None = Field(None, description="Variable holding the SMTP user.")
     password_env: EnvName | None = Field(None, description="Variable holding the password.")
     starttls: bool = Field(False, description="Upgrade the connection with STARTTLS first.")
-    timeout_seconds: float = Field(10, gt=0)
+    timeout_seconds: float = Field(10, gt=0, description="Connect and send timeout.")
 
     @model_validator(mode="after")
     def _credentials_in_pairs(self) -> SmtpChannelConfig:
@@ -74,6 +74,8 @@ ChannelConfig = Annotated[
 
 
 class RouteConfig(StrictModel):
+    """Where alerts of one severity go, and where their repeats escalate."""
+
     channels: list[Name] = Field(
         min_length=1, description="Channels that get every delivered alert of this severity."
     )
@@ -84,9 +86,11 @@ class RouteConfig(StrictModel):
 
 
 class RoutesConfig(StrictModel):
-    info: RouteConfig
-    warning: RouteConfig
-    error: RouteConfig
+    """One route per severity."""
+
+    info: RouteConfig = Field(description="Route of info alerts.")
+    warning: RouteConfig = Field(description="Route of warnings.")
+    error: RouteConfig = Field(description="Route of errors.")
 
     def for_severity(self, severity: Severity) -> RouteConfig:
         route: RouteConfig = getattr(self, severity)
@@ -94,6 +98,8 @@ class RoutesConfig(StrictModel):
 
 
 class AlertsConfig(StrictModel):
+    """The alerts file: channels, and the routes alerts take to them."""
+
     dedup_window_minutes: float = Field(
         60, gt=0, description="The same alert key within this window is delivered once."
     )
@@ -101,8 +107,10 @@ class AlertsConfig(StrictModel):
     escalate_after: int = Field(
         3, ge=2, description="Every N-th repeat of a key in its window escalates one step."
     )
-    channels: dict[Name, ChannelConfig] = Field(min_length=1)
-    routes: RoutesConfig
+    channels: dict[Name, ChannelConfig] = Field(
+        min_length=1, description="Channels by name; `kind` picks the channel type."
+    )
+    routes: RoutesConfig = Field(description="Which channels get alerts of each severity.")
 
 
 def load_alerts_config(path: str | Path, env: Mapping[str, str] | None = None) -> AlertsConfig:

@@ -11,17 +11,26 @@ from .base import StrictModel
 
 
 class _FeatureBase(StrictModel):
-    description: str | None = None
+    description: str | None = Field(
+        None, description="Free text about the feature, shown in the serving API's schema."
+    )
 
 
 class PassthroughFeature(_FeatureBase):
+    """A column as it is."""
+
     op: Literal["passthrough"]
-    column: str
+    column: str = Field(description="Column used as the feature.")
 
 
 class DatetimePartFeature(_FeatureBase):
-    op: Literal["hour", "day_of_week", "month", "day_of_year", "is_weekend"]
-    column: str
+    """A calendar part of a datetime column in local time: hour (0-23), day_of_week
+    (0 = Monday), month (1-12), day_of_year (1-366), is_weekend (1 on Saturday and Sunday)."""
+
+    op: Literal["hour", "day_of_week", "month", "day_of_year", "is_weekend"] = Field(
+        description="Which calendar part."
+    )
+    column: str = Field(description="A datetime column.")
     timezone: str | None = Field(None, description="Defaults to the partitioning time zone.")
 
 
@@ -29,42 +38,53 @@ class HhmmToMinutesFeature(_FeatureBase):
     """Clock time written as HHMM (e.g. 1345) to minutes after midnight (825)."""
 
     op: Literal["hhmm_to_minutes"]
-    column: str
+    column: str = Field(description="Integer column holding HHMM clock times.")
 
 
 class RatioFeature(_FeatureBase):
+    """`numerator / denominator`; null where the denominator is 0."""
+
     op: Literal["ratio"]
-    numerator: str
-    denominator: str
+    numerator: str = Field(description="Numeric column divided.")
+    denominator: str = Field(description="Numeric column it is divided by.")
 
 
 class DifferenceFeature(_FeatureBase):
+    """`left - right`."""
+
     op: Literal["difference"]
-    left: str
-    right: str
+    left: str = Field(description="Numeric column subtracted from.")
+    right: str = Field(description="Numeric column subtracted.")
 
 
 class AgeFeature(_FeatureBase):
     """`reference - column`, e.g. the age of a plane from its year of manufacture."""
 
     op: Literal["age"]
-    column: str
-    reference: int
+    column: str = Field(description="Numeric column subtracted from `reference`.")
+    reference: int = Field(description="Value the column is subtracted from, e.g. a year.")
 
 
 class Log1pFeature(_FeatureBase):
+    """`log(1 + column)`; null where the column is -1 or less."""
+
     op: Literal["log1p"]
-    column: str
+    column: str = Field(description="Numeric column.")
 
 
 class IsMissingFeature(_FeatureBase):
+    """1 where the column is null, else 0."""
+
     op: Literal["is_missing"]
-    column: str
+    column: str = Field(description="Column whose missing values are flagged.")
 
 
 class BucketFeature(_FeatureBase):
+    """Index of the bin between `edges` a value falls in (0 for the first; the lowest edge
+    is included); null outside the edges."""
+
     op: Literal["bucket"]
-    column: str
+    column: str = Field(description="Numeric column.")
     edges: list[float] = Field(min_length=2, description="Increasing bin edges.")
 
     @field_validator("edges")

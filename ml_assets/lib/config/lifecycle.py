@@ -13,11 +13,15 @@ from .base import StrictModel
 class SearchParam(StrictModel):
     """One tunable hyper-parameter: a float/int range (optionally log-scaled) or choices."""
 
-    type: Literal["float", "int", "categorical"]
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: list[str | int | float | bool] | None = None
+    type: Literal["float", "int", "categorical"] = Field(
+        description="A float or int range, or categorical choices."
+    )
+    low: float | None = Field(None, description="Lower bound of a float/int range.")
+    high: float | None = Field(None, description="Upper bound of a float/int range.")
+    log: bool = Field(False, description="Sample the range on a log scale (needs `low` > 0).")
+    choices: list[str | int | float | bool] | None = Field(
+        None, description="Values a categorical parameter takes."
+    )
 
     @model_validator(mode="after")
     def _range_or_choices(self) -> SearchParam:
@@ -35,7 +39,9 @@ CandidateFamily = Literal["logistic_regression", "hist_gradient_boosting", "xgbo
 
 
 class CandidateConfig(StrictModel):
-    enabled: bool = True
+    """One model family: its fixed hyper-parameters and the ones Optuna tunes."""
+
+    enabled: bool = Field(True, description="Whether this family is trained at all.")
     params: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Fixed hyper-parameters."
     )
@@ -45,6 +51,8 @@ class CandidateConfig(StrictModel):
 
 
 class TuningConfig(StrictModel):
+    """Optuna's hyper-parameter search, run once per candidate family."""
+
     n_trials: int = Field(20, ge=1, description="Trials per candidate family.")
     timeout_seconds: float = Field(300, gt=0, description="Time budget per candidate family.")
     storage: str | None = Field(
@@ -56,18 +64,25 @@ class TuningConfig(StrictModel):
 
 
 class TrainingConfig(StrictModel):
+    """Training windows and candidate models. Train, validation and test windows are back to
+    back and end on `as_of`."""
+
     as_of: date | None = Field(
         None, description="Last day of the test window; the latest materialised day if unset."
     )
-    train_days: int = Field(120, ge=1)
-    validation_days: int = Field(21, ge=1)
-    test_days: int = Field(21, ge=1)
+    train_days: int = Field(120, ge=1, description="Days in the training window.")
+    validation_days: int = Field(
+        21, ge=1, description="Days in the validation window (tuning, threshold, quality gates)."
+    )
+    test_days: int = Field(21, ge=1, description="Days in the test window, ending on `as_of`.")
     max_train_rows: int | None = Field(
         None, ge=100, description="Sample the training window down to this many rows."
     )
-    seed: int = 42
+    seed: int = Field(42, description="Seeds Optuna's sampler, the models and the sampling.")
     tuning: TuningConfig = TuningConfig()
-    candidates: dict[CandidateFamily, CandidateConfig] = Field(min_length=1)
+    candidates: dict[CandidateFamily, CandidateConfig] = Field(
+        min_length=1, description="Model families to train; at least one enabled."
+    )
     slice_columns: list[str] = Field(
         default_factory=list, description="Feature or entity columns to report metrics by."
     )
@@ -84,12 +99,19 @@ BASELINES: tuple[Baseline, ...] = ("majority_class", "default_logistic_regressio
 
 
 class PromotionConfig(StrictModel):
+    """When a challenger replaces the champion (a paired test of ROC AUC on test, a margin
+    and blocking quality gates), and the threshold at which a probability becomes label 1."""
+
     margin: float = Field(
         0.002, ge=0, description="ROC AUC the challenger must gain over the champion."
     )
     alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the paired test.")
-    method: Literal["bootstrap", "delong"] = "bootstrap"
-    bootstrap_resamples: int = Field(1000, ge=1000)
+    method: Literal["bootstrap", "delong"] = Field(
+        "bootstrap",
+        description="Paired test of the ROC AUC difference: a bootstrap confidence interval, "
+        "or DeLong's test.",
+    )
+    bootstrap_resamples: int = Field(1000, ge=1000, description="Resamples of the bootstrap test.")
     threshold: float | None = Field(
         None,
         gt=0,
@@ -118,6 +140,8 @@ class PromotionConfig(StrictModel):
 
 
 class ServingConfig(StrictModel):
+    """The champion's BentoML service."""
+
     max_batch_size: int = Field(1000, ge=1, description="Most records in one request.")
     explain_top_k: int = Field(5, ge=1, description="Contributions returned per record.")
     api_key_env: str = Field(

@@ -1,6 +1,7 @@
 """Pydantic models of a pipeline YAML: one ML use case, from sources to features.
 
-Field descriptions double as the config reference (README). Cross-references between
+Field descriptions and class docstrings are the config reference: `reference_doc.py`
+renders them into docs/config-reference.md. Cross-references between
 sections (a join naming an unknown source, a feature using an unknown column) are
 checked in `references.py`, after these models have validated each section alone.
 """
@@ -76,6 +77,9 @@ NUMERIC_TYPES = {ColumnType.INT, ColumnType.FLOAT}
 
 
 class ColumnSpec(StrictModel):
+    """One declared column: its type and the constraints every value must meet; a row
+    that breaks one is quarantined with the reason."""
+
     type: ColumnType = Field(description="Logical type the column is coerced to.")
     nullable: bool = Field(False, description="Whether missing values are valid.")
     min: float | None = Field(None, description="Smallest valid value (numeric columns).")
@@ -84,7 +88,9 @@ class ColumnSpec(StrictModel):
         None, description="Allowed values (required for category columns)."
     )
     pattern: str | None = Field(None, description="Regular expression for str columns.")
-    description: str | None = None
+    description: str | None = Field(
+        None, description="Free text about the column, kept in the validation schema."
+    )
 
     @model_validator(mode="after")
     def _check_constraints_fit_type(self) -> ColumnSpec:
@@ -115,22 +121,30 @@ class PackageConnector(StrictModel):
 
 
 class CsvConnector(StrictModel):
+    """A CSV file, read as text: validation gives the values their declared types."""
+
     kind: Literal["csv"]
     path: str = Field(description="File path or fsspec URL; relative paths are from the config.")
-    delimiter: str = ","
+    delimiter: str = Field(",", description="Field separator.")
 
 
 class ParquetConnector(StrictModel):
+    """A Parquet file; values keep the types they are stored with."""
+
     kind: Literal["parquet"]
     path: str = Field(description="File path or fsspec URL; relative paths are from the config.")
 
 
 class JsonLinesConnector(StrictModel):
+    """A JSON Lines file: one JSON object per row."""
+
     kind: Literal["jsonl"]
     path: str = Field(description="File path or fsspec URL; relative paths are from the config.")
 
 
 class SqlConnector(StrictModel):
+    """A table or the result of a query, from any database SQLAlchemy can reach."""
+
     kind: Literal["sql"]
     url: str = Field(description="SQLAlchemy URL, e.g. sqlite:////abs/path.db or ${DB_URL}.")
     table: str | None = Field(None, description="Table to read whole.")
@@ -147,7 +161,9 @@ class LandingFolder(StrictModel):
     """A folder of daily files named <YYYY-MM-DD>.<format>; one file is one partition."""
 
     path: str = Field(description="Folder; relative paths are under the platform's landing root.")
-    format: Literal["csv", "parquet", "jsonl"] = "csv"
+    format: Literal["csv", "parquet", "jsonl"] = Field(
+        "csv", description="Format of the daily files, also their extension."
+    )
 
 
 class LandingZoneConnector(LandingFolder):
@@ -168,8 +184,16 @@ Connector = Annotated[
 
 
 class SourceConfig(StrictModel):
-    connector: Connector
-    description: str | None = None
+    """One data source: where its rows come from and the schema they must meet. The source
+    named in `partitioning.source` is the event source; every other one is a reference
+    table."""
+
+    connector: Connector = Field(
+        description="Where the rows come from; `kind` picks the connector."
+    )
+    description: str | None = Field(
+        None, description="Free text added to the raw asset's description in the UI."
+    )
     columns: dict[str, ColumnSpec] = Field(min_length=1, description="The declared schema.")
     primary_key: list[str] = Field(
         default_factory=list, description="Columns that identify a row; duplicates quarantined."
@@ -189,10 +213,12 @@ class SourceConfig(StrictModel):
 
 
 class PartitioningConfig(StrictModel):
+    """How the event source is cut into daily partitions."""
+
     source: Name = Field(description="The event source, partitioned by day.")
     time_column: str = Field(description="Event-time column of that source (a datetime).")
     timezone: str = Field("UTC", description="IANA zone in which a day starts and ends.")
-    start_date: date
+    start_date: date = Field(description="First partition.")
     end_date: date | None = Field(None, description="Last partition (inclusive).")
 
     @field_validator("timezone")
@@ -212,6 +238,9 @@ class PartitioningConfig(StrictModel):
 
 
 class JoinConfig(StrictModel):
+    """A reference source left-joined onto the events. `keys` must cover the reference's
+    primary key, so that a join never multiplies rows."""
+
     source: Name = Field(description="Reference source joined onto the events (left join).")
     keys: dict[str, str] = Field(min_length=1, description="Event column -> reference column.")
     columns: dict[str, str] = Field(
@@ -220,18 +249,28 @@ class JoinConfig(StrictModel):
 
 
 class TargetConfig(StrictModel):
+    """The label: `column op value` for each event; null where `column` is null."""
+
     name: Name = Field(description="Name of the label column in the features.")
     column: str = Field(description="Event column the label is derived from.")
-    op: Literal[">=", ">", "<=", "<", "==", "!="]
-    value: bool | float | str
-    problem_type: Literal["binary_classification"] = "binary_classification"
+    op: Literal[">=", ">", "<=", "<", "==", "!="] = Field(
+        description="Comparison of `column` with `value` that makes the label true."
+    )
+    value: bool | float | str = Field(description="Value `column` is compared with.")
+    problem_type: Literal["binary_classification"] = Field(
+        "binary_classification", description="Kind of model trained; binary only for now."
+    )
 
 
 class FeaturesConfig(StrictModel):
+    """The model's inputs, computed from event columns and joined reference columns."""
+
     entity_columns: list[str] = Field(
         default_factory=list, description="Event columns kept to identify rows (not features)."
     )
-    definitions: dict[Name, FeatureSpec] = Field(min_length=1)
+    definitions: dict[Name, FeatureSpec] = Field(
+        min_length=1, description="Feature name -> the operation that computes it; `op` picks it."
+    )
     forbidden_columns: list[str] = Field(
         default_factory=list,
         description="Columns known only after the event (leakage); no feature may use them.",
@@ -239,6 +278,8 @@ class FeaturesConfig(StrictModel):
 
 
 class QualityConfig(StrictModel):
+    """Thresholds of the blocking data-quality checks on each partition."""
+
     max_quarantine_rate: float = Field(
         0.05, ge=0, le=1, description="Blocking check: share of rows quarantined per partition."
     )
@@ -246,10 +287,19 @@ class QualityConfig(StrictModel):
 
 
 class PipelineConfig(StrictModel):
-    name: Name
-    description: str = ""
-    owners: list[str] = Field(default_factory=list)
-    sources: dict[Name, SourceConfig] = Field(min_length=1)
+    """A pipeline file: one ML use case, from its sources to a served and monitored model."""
+
+    name: Name = Field(description="Pipeline name; prefixes every asset key (`<name>/features`).")
+    description: str = Field(
+        "", description="What the use case is for; shown in the UI and the model card."
+    )
+    owners: list[str] = Field(
+        default_factory=list,
+        description="Asset owners shown in the UI, e.g. `team:ml-platform` or an email.",
+    )
+    sources: dict[Name, SourceConfig] = Field(
+        min_length=1, description="Data sources by name: one event source, any reference tables."
+    )
     partitioning: PartitioningConfig
     joins: list[JoinConfig] = Field(default_factory=list)
     target: TargetConfig

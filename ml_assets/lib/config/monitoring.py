@@ -22,17 +22,30 @@ DISTANCE_METHODS: frozenset[str] = frozenset(
 class StatTest(StrictModel):
     """One Evidently stat test and the score at which a column counts as drifted."""
 
-    method: DriftMethod
+    method: DriftMethod = Field(
+        description="A distance (wasserstein, psi, jensenshannon, kl_div, hellinger) or a "
+        "p-value test (ks, chisquare, z)."
+    )
     threshold: float = Field(gt=0, description="Distance at or above / p-value below: drift.")
 
 
 class DriftConfig(StrictModel):
-    numerical: StatTest = StatTest(method="wasserstein", threshold=0.1)
-    categorical: StatTest = StatTest(method="jensenshannon", threshold=0.1)
+    """Each day's features and predictions against the champion's reference sample."""
+
+    numerical: StatTest = Field(
+        StatTest(method="wasserstein", threshold=0.1), description="Test of numerical features."
+    )
+    categorical: StatTest = Field(
+        StatTest(method="jensenshannon", threshold=0.1),
+        description="Test of categorical features.",
+    )
     columns: dict[str, StatTest] = Field(
         default_factory=dict, description="Per-feature overrides of the test and threshold."
     )
-    prediction: StatTest = StatTest(method="wasserstein", threshold=0.1)
+    prediction: StatTest = Field(
+        StatTest(method="wasserstein", threshold=0.1),
+        description="Test of the predicted probabilities.",
+    )
     ignore_columns: list[str] = Field(
         default_factory=list,
         description="Features left out of drift (calendar features drift by construction).",
@@ -50,7 +63,11 @@ class DriftConfig(StrictModel):
 
 
 class PerformanceConfig(StrictModel):
-    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    """The champion's score on each day's labelled predictions, against its test score."""
+
+    metric: Literal["roc_auc", "pr_auc"] = Field(
+        "roc_auc", description="Score compared: ROC AUC or PR AUC (average precision)."
+    )
     drop_warn: float = Field(0.03, ge=0, le=1, description="Drop below the test score that warns.")
     drop_error: float = Field(0.06, ge=0, le=1, description="Drop that is an error.")
     min_rows: int = Field(100, ge=1, description="Fewer labelled rows: no verdict.")
@@ -63,7 +80,10 @@ class PerformanceConfig(StrictModel):
 
 
 class RetrainConfig(StrictModel):
-    enabled: bool = True
+    """When the retrain sensor asks for a training: on N of the latest M days an error, and
+    not within the cool-down after the last training."""
+
+    enabled: bool = Field(True, description="Whether the retrain sensor asks for trainings.")
     triggers: list[Trigger] = Field(
         default_factory=lambda: list[Trigger](["drift", "decay"]),
         min_length=1,
@@ -83,6 +103,8 @@ class RetrainConfig(StrictModel):
 
 
 class MonitoringConfig(StrictModel):
+    """Drift, live performance and retraining of the champion."""
+
     reference_rows: int = Field(
         5000, ge=100, description="Rows of the champion's training window kept as reference."
     )
