@@ -149,9 +149,12 @@ def test_promote_refuses_and_moves_nothing(scene: Lifecycle, mlap: Any) -> None:
     assert empty.exit_code == 2 and "--reason is empty" in empty.stderr
     unknown = mlap("promote", "flight_delays", "--version", "99", "--reason", "fix")
     assert unknown.exit_code == 1
-    assert "flight_delays has no version 99 (versions: 1, 2)" in unknown.stderr
+    refusal = "refused: ValueError: flight_delays has no version 99 (versions: 1, 2)"
+    assert refusal in unknown.stderr.splitlines()
     same = mlap("promote", "flight_delays", "--version", champion, "--reason", "fix")
-    assert same.exit_code == 1 and f"v{champion} is already the champion" in same.stderr
+    assert same.exit_code == 1
+    refusal = f"refused: ValueError: flight_delays v{champion} is already the champion"
+    assert refusal in same.stderr.splitlines()
 
     model_file = _model_file(scene, previous)
     original = model_file.read_bytes()
@@ -161,7 +164,8 @@ def test_promote_refuses_and_moves_nothing(scene: Lifecycle, mlap: Any) -> None:
     finally:
         model_file.write_bytes(original)
     assert tampered.exit_code == 1
-    assert "ArtifactIntegrityError" in tampered.stderr and model_file.name in tampered.stderr
+    (line,) = [row for row in tampered.stderr.splitlines() if row.startswith("refused:")]
+    assert "ArtifactIntegrityError" in line and model_file.name in line
 
     assert (scene.alias(CHAMPION), scene.alias(PREVIOUS_CHAMPION)) == (champion, previous)
     assert len(log.read_text().splitlines()) == entries

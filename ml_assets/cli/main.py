@@ -153,6 +153,7 @@ def rollback(
     from dagster import DagsterInstance
 
     from ml_assets.definitions import defs
+    from ml_assets.runs.results import failure_message
 
     job = _job(defs, f"{pipeline}__rollback", pipeline)
     with DagsterInstance.get() as instance:
@@ -163,10 +164,8 @@ def rollback(
         if event.event_type_value == "ASSET_OBSERVATION":
             observation = event.event_specific_data.asset_observation  # type: ignore[union-attr]
             typer.echo(observation.metadata["reason"].value)
-        if event.event_type_value == "STEP_FAILURE":
-            error = event.step_failure_data.error
-            typer.echo(error.to_string().strip().splitlines()[-1] if error else "failed", err=True)
     if not result.success:
+        typer.echo(failure_message(result), err=True)
         raise typer.Exit(1)
 
 
@@ -264,8 +263,11 @@ def promote(
     if not reason.strip():
         typer.echo("refused: --reason is empty: say why this version must be champion", err=True)
         raise typer.Exit(2)
+    import getpass
+
     with DagsterInstance.get() as instance:
-        summary = run_manual_promotion(defs, pipeline, version, reason, instance)
+        actor = f"{getpass.getuser()} via mlap promote"
+        summary = run_manual_promotion(defs, pipeline, version, reason, instance, actor=actor)
     if not summary.success:
         typer.echo(summary.render(), err=True)
         raise typer.Exit(1)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from dagster import DagsterInstance, Definitions
 
 from ml_assets.keys import daily_job_name, model_key
-from ml_assets.runs.predict import QUIET, PredictionSummary, failure_message, run_predictions
+from ml_assets.runs.predict import PredictionSummary, run_predictions
+from ml_assets.runs.results import QUIET, failure_message
 
 MONITORING_ASSETS = ("drift_report", "live_performance")
 

@@ -7,8 +7,7 @@ from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from ml_assets.keys import model_key, predict_job_name
 from ml_assets.run_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+from ml_assets.runs.results import QUIET, failure_message
 
 
 @dataclass(frozen=True)
@@ -102,12 +101,3 @@ def _materialised_days(result: ExecuteInProcessResult, pipeline: str) -> list[st
             if e.asset_key == key
         }
     )
-
-
-def failure_message(result: ExecuteInProcessResult) -> str:
-    """The last line of the first step failure: the exception and its message."""
-    for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            error = event.step_failure_data.error
-            return error.to_string().strip().splitlines()[-1] if error else "step failed"
-    return "run failed"

@@ -25,7 +25,7 @@ from pydantic import Field
 
 from ml_assets.keys import model_key, promote_job_name, train_job_name
 from ml_assets.lifecycle.promotion import manual_promote
-from ml_assets.runs.predict import QUIET, failure_message
+from ml_assets.runs.results import QUIET, failure_message
 from resources.audit_store import AuditStoreResource
 from resources.model_registry import ModelRegistryResource
 
