@@ -70,6 +70,10 @@ def rollback_job_name(pipeline: str) -> str:
     return f"{pipeline}__rollback"
 
 
+def promote_job_name(pipeline: str) -> str:
+    return f"{pipeline}__promote"
+
+
 def code_version(
     function: Callable[..., Any], *config_parts: object, uses: Iterable[str] = ()
 ) -> str:

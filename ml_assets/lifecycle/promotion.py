@@ -93,6 +93,56 @@ def rollback(
         return record
 
 
+def manual_promote(
+    registry: ModelRegistryResource,
+    audit: AuditStoreResource,
+    pipeline: str,
+    version: str,
+    reason: str,
+    actor: str,
+) -> Decision:
+    """A person's override: move `champion` to `version` (the champion becomes previous).
+
+    Recorded as a `promote` with `manual: true`, not as a new action: the decision log
+    and the alert sensor know promote / keep / rollback, so the override is chained and
+    alerted like any promotion. Refused before any alias moves: an empty reason, an
+    unknown version, the current champion, files that fail their manifest hashes.
+    """
+    import tempfile
+    from pathlib import Path
+
+    if not reason.strip():
+        raise ValueError(f"{pipeline}: a manual promotion needs a reason")
+    with registry.promotion_lock(pipeline):
+        known = [str(v.version) for v in registry.versions(pipeline)]
+        if str(version) not in known:
+            raise ValueError(
+                f"{pipeline} has no version {version} (versions: {', '.join(known) or 'none'})"
+            )
+        champion = registry.by_alias(pipeline, CHAMPION)
+        if champion is not None and str(champion.version) == str(version):
+            raise ValueError(f"{pipeline} v{version} is already the champion")
+        model = registry.version(pipeline, str(version))
+        with tempfile.TemporaryDirectory() as folder:
+            registry.fetch_model_files(model, Path(folder))  # raises on a changed file
+        if champion is not None:
+            registry.set_alias(pipeline, PREVIOUS_CHAMPION, str(champion.version))
+        registry.set_alias(pipeline, CHAMPION, str(version))
+        before = str(champion.version) if champion else None
+        record = Decision(
+            action="promote",
+            pipeline=pipeline,
+            challenger_version=str(version),
+            champion_version_before=before,
+            champion_version_after=str(version),
+            reason=f"manual promotion by {actor}: v{before or 'none'} -> v{version}: {reason}",
+            details={"manual": True, "requested_by": actor},
+            decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        _record(registry, audit, model, record)
+        return record
+
+
 def _record(
     registry: ModelRegistryResource, audit: AuditStoreResource, model: ModelRef, record: Decision
 ) -> None:

@@ -7,6 +7,7 @@ import pandas as pd
 from dagster import DagsterInstance, Definitions
 
 from ml_assets.keys import train_job_name
+from ml_assets.runs.results import failure_message
 
 
 @dataclass
@@ -72,8 +73,6 @@ def run_training(
     if "candidates" in summary.metadata:
         refs = (defs.resources or {})["refs_io_manager"]
         summary.candidates = pd.DataFrame(refs.read([pipeline, "candidates"]).rows())
-    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    if failures:
-        error = failures[0].step_failure_data.error
-        summary.error = error.to_string().strip().splitlines()[-1] if error else "step failed"
+    if not result.success:
+        summary.error = failure_message(result)
     return summary

@@ -1,0 +1,184 @@
+"""A manual promotion: the `<pipeline>__promote` job, and the run that also ships the bento.
+
+The job records the override exactly as the champion asset records a decision (decision
+log, MLflow tags, and an observation of `<pipeline>/champion_model`, which the alert
+sensor and the UI read). `promote` then materialises the deployment subset of the train
+job (`champion_bento`, `passport`), so the new champion has its bento and the pointer
+that `mlap serve` and batch predictions read.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from dagster import (
+    AssetObservation,
+    Config,
+    DagsterInstance,
+    Definitions,
+    JobDefinition,
+    MetadataValue,
+    OpExecutionContext,
+    job,
+    op,
+)
+from pydantic import Field
+
+from ml_assets.keys import model_key, promote_job_name, train_job_name
+from ml_assets.lifecycle.promotion import manual_promote
+from ml_assets.runs.results import QUIET, failure_message
+from resources.audit_store import AuditStoreResource
+from resources.model_registry import ModelRegistryResource
+
+
+class PromoteConfig(Config):
+    version: str = Field(description="Registered version to make the champion, e.g. '3'.")
+    reason: str = Field(description="Why: recorded in the decision log, the tags and the alert.")
+
+
+def build_promote_job(pipeline: str) -> JobDefinition:
+    champion_key = model_key(pipeline, "champion_model")
+
+    @op(name=f"{pipeline}__promote_champion")
+    def promote_champion(
+        context: OpExecutionContext,
+        config: PromoteConfig,
+        model_registry: ModelRegistryResource,
+        audit_store: AuditStoreResource,
+    ) -> None:
+        """Moves `champion` to the configured version (the old one becomes
+        `previous_champion`) after checking its files, and records who did it and why."""
+        actor = context.run.tags.get("user") or (context.run.tags.get("dagster/from_ui") and "ui")
+        record = manual_promote(
+            model_registry,
+            audit_store,
+            pipeline,
+            config.version,
+            config.reason,
+            actor=str(actor or "promote job"),
+        )
+        context.log.info(record.reason)
+        context.log_event(
+            AssetObservation(
+                asset_key=champion_key,
+                metadata={
+                    "action": record.action,
+                    "manual": True,
+                    "reason": record.reason,
+                    "champion_version": record.champion_version_after or "none",
+                    "previous_champion_version": record.champion_version_before or "none",
+                    "decision": MetadataValue.json(record.as_dict()),
+                },
+            )
+        )
+
+    @job(
+        name=promote_job_name(pipeline),
+        description=(
+            f"Makes a chosen version `{pipeline}`'s champion (run config: version, reason); "
+            "then materialise champion_bento and passport to serve it."
+        ),
+    )
+    def promote_job() -> None:
+        promote_champion()
+
+    return promote_job
+
+
+def promote_run_config(pipeline: str, version: str, reason: str) -> dict[str, object]:
+    op_config = {"config": {"version": version, "reason": reason}}
+    return {**QUIET, "ops": {f"{pipeline}__promote_champion": op_config}}
+
+
+@dataclass
+class PromotionSummary:
+    pipeline: str
+    version: str
+    success: bool
+    seconds: float
+    run_ids: list[str] = field(default_factory=list)
+    reason: str | None = None
+    previous: str | None = None
+    bento_tag: str | None = None
+    bento_built: bool | None = None
+    passport_id: str | None = None
+    error: str | None = None
+
+    def render(self) -> str:
+        if self.reason is None:
+            return f"refused: {self.error}"
+        lines = [
+            f"{self.pipeline}: champion v{self.previous} -> v{self.version} "
+            f"(previous_champion: v{self.previous})",
+            f"decision: promote (manual): {self.reason}",
+        ]
+        if self.bento_tag:
+            verb = "built" if self.bento_built else "kept existing"
+            lines.append(f"bento: {verb} {self.bento_tag}")
+        if self.passport_id:
+            lines.append(f"passport: {self.passport_id}")
+        if self.error:
+            lines.append(f"error: {self.error}")
+        else:
+            lines.append(f"serve it: mlap serve {self.pipeline}")
+        lines.append(f"in {self.seconds:.0f} s (runs {', '.join(self.run_ids)})")
+        return "\n".join(lines)
+
+
+def promote_job_in(defs: Definitions, pipeline: str) -> JobDefinition:
+    """The pipeline's promote job bound to the resources of `defs`: the code location's own
+    job when it has one, else one built here (`defs` must hold the pipeline's train job)."""
+    name = promote_job_name(pipeline)
+    if defs.get_repository_def().has_job(name):
+        return defs.resolve_job_def(name)
+    merged = Definitions.merge(defs, Definitions(jobs=[build_promote_job(pipeline)]))
+    return merged.resolve_job_def(name)
+
+
+def run_manual_promotion(
+    defs: Definitions,
+    pipeline: str,
+    version: str,
+    reason: str,
+    instance: DagsterInstance,
+    actor: str = "mlap promote",
+) -> PromotionSummary:
+    """The promote job, then champion_bento and passport in one run of the train job's
+    deployment subset; stops at the first run that fails."""
+    begun = time.perf_counter()
+    summary = PromotionSummary(pipeline, str(version), success=False, seconds=0.0)
+    promoted = promote_job_in(defs, pipeline).execute_in_process(
+        run_config=promote_run_config(pipeline, str(version), reason),
+        instance=instance,
+        tags={"user": actor},
+        raise_on_error=False,
+    )
+    summary.run_ids.append(promoted.run_id)
+    for event in promoted.all_events:
+        if event.event_type_value == "ASSET_OBSERVATION":
+            metadata = event.event_specific_data.asset_observation.metadata  # type: ignore[union-attr]
+            summary.reason = str(metadata["reason"].value)
+            summary.previous = str(metadata["previous_champion_version"].value)
+    if not promoted.success:
+        summary.error = failure_message(promoted)
+        summary.seconds = time.perf_counter() - begun
+        return summary
+    deployed = defs.resolve_job_def(train_job_name(pipeline)).execute_in_process(
+        instance=instance,
+        run_config=QUIET,
+        tags={"user": actor},
+        asset_selection=[model_key(pipeline, "champion_bento"), model_key(pipeline, "passport")],
+        raise_on_error=False,
+    )
+    summary.run_ids.append(deployed.run_id)
+    for event in deployed.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        metadata = {k: v.value for k, v in materialization.metadata.items()}
+        if materialization.asset_key.path[-1] == "champion_bento":
+            summary.bento_tag = str(metadata["bento_tag"])
+            summary.bento_built = bool(metadata["rebuilt"])
+        if materialization.asset_key.path[-1] == "passport":
+            summary.passport_id = str(metadata["passport_id"])
+    summary.success = deployed.success
+    summary.error = None if deployed.success else failure_message(deployed)
+    summary.seconds = time.perf_counter() - begun
+    return summary
