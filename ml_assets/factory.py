@@ -15,7 +15,11 @@ from dagster import (
 
 from ml_assets.assets.audit import build_audit_assets
 from ml_assets.assets.candidates import build_candidate_assets
-from ml_assets.assets.champion import build_champion_assets, build_rollback_job
+from ml_assets.assets.champion import (
+    build_champion_assets,
+    build_promote_job,
+    build_rollback_job,
+)
 from ml_assets.assets.datasets import build_dataset_assets
 from ml_assets.assets.deployment import build_deployment_assets
 from ml_assets.assets.evaluation import build_evaluation_assets
@@ -94,7 +98,7 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
                 "the champion's bento."
             ),
         )
-        jobs += [train, build_rollback_job(config)]
+        jobs += [train, build_rollback_job(config), build_promote_job(config.name)]
         jobs.append(
             define_asset_job(
                 predict_job_name(config.name),

@@ -10,6 +10,7 @@ from dagster import (
     AssetIn,
     AssetObservation,
     AssetsDefinition,
+    Config,
     JobDefinition,
     MetadataValue,
     OpExecutionContext,
@@ -18,13 +19,20 @@ from dagster import (
     job,
     op,
 )
+from pydantic import Field
 
 from ml_assets.assets.evaluation import holdout_rows
-from ml_assets.keys import MODELS_GROUP, code_version, model_key, rollback_job_name
+from ml_assets.keys import (
+    MODELS_GROUP,
+    code_version,
+    model_key,
+    promote_job_name,
+    rollback_job_name,
+)
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.model_card import render_model_card
 from ml_assets.lib.refs import ChampionRef, ModelRef
-from ml_assets.lifecycle.promotion import decide_and_promote, rollback
+from ml_assets.lifecycle.promotion import decide_and_promote, manual_promote, rollback
 from resources.audit_store import AuditStoreResource
 from resources.model_registry import CHAMPION, ModelRegistryResource
 
@@ -135,3 +143,58 @@ def build_rollback_job(config: PipelineConfig) -> JobDefinition:
         rollback_champion()
 
     return rollback_job
+
+
+class PromoteConfig(Config):
+    version: str = Field(description="Registered version to make the champion, e.g. '3'.")
+    reason: str = Field(description="Why: recorded in the decision log, the tags and the alert.")
+
+
+def build_promote_job(pipeline: str) -> JobDefinition:
+    """`<pipeline>__promote`: a manual override of the champion, recorded like a decision."""
+    champion_key = model_key(pipeline, "champion_model")
+
+    @op(name=f"{pipeline}__promote_champion")
+    def promote_champion(
+        context: OpExecutionContext,
+        config: PromoteConfig,
+        model_registry: ModelRegistryResource,
+        audit_store: AuditStoreResource,
+    ) -> None:
+        """Moves `champion` to the configured version (the old one becomes
+        `previous_champion`) after checking its files, and records who did it and why."""
+        actor = context.run.tags.get("user") or (context.run.tags.get("dagster/from_ui") and "ui")
+        record = manual_promote(
+            model_registry,
+            audit_store,
+            pipeline,
+            config.version,
+            config.reason,
+            actor=str(actor or "promote job"),
+        )
+        context.log.info(record.reason)
+        context.log_event(
+            AssetObservation(
+                asset_key=champion_key,
+                metadata={
+                    "action": record.action,
+                    "manual": True,
+                    "reason": record.reason,
+                    "champion_version": record.champion_version_after or "none",
+                    "previous_champion_version": record.champion_version_before or "none",
+                    "decision": MetadataValue.json(record.as_dict()),
+                },
+            )
+        )
+
+    @job(
+        name=promote_job_name(pipeline),
+        description=(
+            f"Makes a chosen version `{pipeline}`'s champion (run config: version, reason); "
+            "then materialise champion_bento and passport to serve it."
+        ),
+    )
+    def promote_job() -> None:
+        promote_champion()
+
+    return promote_job

@@ -1,87 +1,21 @@
-"""A manual promotion: the `<pipeline>__promote` job, and the run that also ships the bento.
+"""A manual promotion: the `<pipeline>__promote` job's run, then the bento it ships.
 
-The job records the override exactly as the champion asset records a decision (decision
-log, MLflow tags, and an observation of `<pipeline>/champion_model`, which the alert
-sensor and the UI read). `promote` then materialises the deployment subset of the train
-job (`champion_bento`, `passport`), so the new champion has its bento and the pointer
-that `mlap serve` and batch predictions read.
+The job (ml_assets.assets.champion) records the override exactly as the champion asset
+records a decision (decision log, MLflow tags, and an observation of
+`<pipeline>/champion_model`, which the alert sensor and the UI read). `promote` then
+materialises the deployment subset of the train job (`champion_bento`, `passport`), so
+the new champion has its bento and the pointer that `mlap serve` and batch predictions
+read.
 """
 
 import time
 from dataclasses import dataclass, field
 
-from dagster import (
-    AssetObservation,
-    Config,
-    DagsterInstance,
-    Definitions,
-    JobDefinition,
-    MetadataValue,
-    OpExecutionContext,
-    job,
-    op,
-)
-from pydantic import Field
+from dagster import DagsterInstance, Definitions, JobDefinition
 
+from ml_assets.assets.champion import build_promote_job
 from ml_assets.keys import model_key, promote_job_name, train_job_name
-from ml_assets.lifecycle.promotion import manual_promote
 from ml_assets.runs.results import QUIET, failure_message
-from resources.audit_store import AuditStoreResource
-from resources.model_registry import ModelRegistryResource
-
-
-class PromoteConfig(Config):
-    version: str = Field(description="Registered version to make the champion, e.g. '3'.")
-    reason: str = Field(description="Why: recorded in the decision log, the tags and the alert.")
-
-
-def build_promote_job(pipeline: str) -> JobDefinition:
-    champion_key = model_key(pipeline, "champion_model")
-
-    @op(name=f"{pipeline}__promote_champion")
-    def promote_champion(
-        context: OpExecutionContext,
-        config: PromoteConfig,
-        model_registry: ModelRegistryResource,
-        audit_store: AuditStoreResource,
-    ) -> None:
-        """Moves `champion` to the configured version (the old one becomes
-        `previous_champion`) after checking its files, and records who did it and why."""
-        actor = context.run.tags.get("user") or (context.run.tags.get("dagster/from_ui") and "ui")
-        record = manual_promote(
-            model_registry,
-            audit_store,
-            pipeline,
-            config.version,
-            config.reason,
-            actor=str(actor or "promote job"),
-        )
-        context.log.info(record.reason)
-        context.log_event(
-            AssetObservation(
-                asset_key=champion_key,
-                metadata={
-                    "action": record.action,
-                    "manual": True,
-                    "reason": record.reason,
-                    "champion_version": record.champion_version_after or "none",
-                    "previous_champion_version": record.champion_version_before or "none",
-                    "decision": MetadataValue.json(record.as_dict()),
-                },
-            )
-        )
-
-    @job(
-        name=promote_job_name(pipeline),
-        description=(
-            f"Makes a chosen version `{pipeline}`'s champion (run config: version, reason); "
-            "then materialise champion_bento and passport to serve it."
-        ),
-    )
-    def promote_job() -> None:
-        promote_champion()
-
-    return promote_job
 
 
 def promote_run_config(pipeline: str, version: str, reason: str) -> dict[str, object]:
