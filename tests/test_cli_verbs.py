@@ -188,14 +188,14 @@ def test_promote_records_the_override_alerts_and_ships_its_bento(
     # The decision log: a chained promote entry with manual: true, its head anchored.
     log = scene.audit.decision_log("flight_delays")
     last = read(log)[-1]
-    assert last.action == "promote" and last.record["test.manual"] is True
+    assert last.action == "promote" and last.record["manual"] is True
     assert reason in last.record["reason"] and "mlap promote" in last.record["reason"]
     assert last.record["champion_version_before"] == champion
     assert verify(log, expected_head=scene.registry.anchored_head("flight_delays")).ok
 
     # MLflow: the version and the run that trained it carry the decision.
     tags = scene.client.get_model_version("flight_delays", target).tags
-    assert tags["decision.action"] == "promote" and tags["decision.test.manual"] == "True"
+    assert tags["decision.action"] == "promote" and tags["decision.manual"] == "True"
     assert tags["decision.log_entry_hash"] == last.entry_hash
     run_tags = scene.client.get_run(scene.model(target).mlflow_run_id).data.tags
     assert run_tags["decision.log_entry_hash"] == last.entry_hash

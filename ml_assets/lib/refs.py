@@ -84,8 +84,10 @@ class Decision:
     champion_version_before: str | None
     champion_version_after: str | None
     reason: str
-    details: dict[str, Any]
+    details: dict[str, Any]  # the paired test's numbers (recorded as `test.<name>`)
     decided_at: str
+    manual: bool = False  # a person's override (`mlap promote`), not the training's rule
+    requested_by: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Flat and plain: what the decision log, the MLflow tags and alerts record."""

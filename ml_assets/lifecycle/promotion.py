@@ -136,7 +136,9 @@ def manual_promote(
             champion_version_before=before,
             champion_version_after=str(version),
             reason=f"manual promotion by {actor}: v{before or 'none'} -> v{version}: {reason}",
-            details={"manual": True, "requested_by": actor},
+            details={},
+            manual=True,
+            requested_by=actor,
             decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         _record(registry, audit, model, record)
