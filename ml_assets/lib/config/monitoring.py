@@ -20,19 +20,46 @@ DISTANCE_METHODS: frozenset[str] = frozenset(
 
 
 class StatTest(StrictModel):
-    """One Evidently stat test and the score at which a column counts as drifted."""
+    """One Evidently stat test and the score at which a column counts as drifted.
+
+    Without a threshold, each column's threshold is calibrated from the model's own
+    training window when its reference profile is built (see `CalibrationConfig`).
+    """
 
     method: DriftMethod
-    threshold: float = Field(gt=0, description="Distance at or above / p-value below: drift.")
+    threshold: float | None = Field(
+        None,
+        gt=0,
+        description="Distance at or above / p-value below: drift. Unset: calibrated.",
+    )
+
+
+class CalibrationConfig(StrictModel):
+    """How thresholds left unset are calibrated: `resamples` days drawn from the training
+    window (each cut to the window's median rows per day) are scored against the
+    reference, and the `quantile` of those scores is the threshold."""
+
+    quantile: float = Field(
+        0.99,
+        ge=0.5,
+        lt=1,
+        description="Share of training-window days that must stay under the threshold.",
+    )
+    resamples: int = Field(200, ge=20, le=5000, description="Days drawn from the window.")
+    min_days: int = Field(
+        7, ge=2, description="Fewer usable days in the training window: not calibrated."
+    )
 
 
 class DriftConfig(StrictModel):
-    numerical: StatTest = StatTest(method="wasserstein", threshold=0.1)
-    categorical: StatTest = StatTest(method="jensenshannon", threshold=0.1)
+    numerical: StatTest = StatTest(method="wasserstein")
+    categorical: StatTest = StatTest(method="jensenshannon")
     columns: dict[str, StatTest] = Field(
-        default_factory=dict, description="Per-feature overrides of the test and threshold."
+        default_factory=dict,
+        description="Per-feature overrides of the test and threshold (unset: calibrated).",
     )
-    prediction: StatTest = StatTest(method="wasserstein", threshold=0.1)
+    prediction: StatTest = StatTest(method="wasserstein")
+    calibration: CalibrationConfig = CalibrationConfig()
     ignore_columns: list[str] = Field(
         default_factory=list,
         description="Features left out of drift (calendar features drift by construction).",
