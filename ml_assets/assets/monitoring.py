@@ -30,10 +30,11 @@ from dagster import (
 from ml_assets.keys import MONITORING_GROUP, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.drift import ColumnKind, DriftResult, compare, summary_metadata
+from ml_assets.lib.drift_calibration import Calibration, read_calibration
 from ml_assets.lib.features import EVENT_DATE, feature_kinds
 from ml_assets.lib.live_performance import LivePerformance, evaluate
 from ml_assets.lib.refs import BentoRef
-from ml_assets.lib.scoring import decision_threshold
+from ml_assets.lib.scoring import REFERENCE_DIR, decision_threshold
 from ml_assets.lifecycle.packaging import bundle_reference
 from resources.bento_store import BentoStoreResource
 from resources.lake import LakeResource
@@ -95,7 +96,12 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
         code_version=code_version(
             _drift_report,
             policy.model_dump(mode="json"),
-            uses=("ml_assets.assets.monitoring", "ml_assets.lib.drift"),
+            uses=(
+                "ml_assets.assets.monitoring",
+                "ml_assets.lib.drift",
+                "ml_assets.lib.drift_calibration",
+                "ml_assets.lib.drift_stats",
+            ),
         ),
         check_specs=_drift_check_specs(key, partitions),
     )
@@ -109,18 +115,24 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
     ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
         """An Evidently report of the day's features and the champion's predictions against
         the reference profile stored with the champion: per-feature stat test, threshold
-        and score (methods per column type and per column from the config), the drifted
-        share and prediction drift. The HTML report is saved in the lake and linked here.
+        and score (methods per column type and per column from the config; thresholds from
+        the config where it sets them, else calibrated with the reference, and the table
+        says which), the drifted share and prediction drift. The HTML report is saved in
+        the lake and linked here.
         Empty days, all-missing or constant columns and unseen categories get a stated
         verdict, never a crash or a NaN."""
         day = context.partition_key
         version = _judged_version(day, batch_predictions, champion_bento)
-        reference = _reference(bento_store.bundle_path(champion_bento.model_tag))
+        bundle = bento_store.bundle_path(champion_bento.model_tag)
+        reference, calibration = _reference(bundle), _calibration(bundle)
         current = _with_probability(day, features, batch_predictions)
-        result = compare(current, reference, kinds, policy, with_html=policy.save_html)
+        result = compare(
+            current, reference, kinds, policy, with_html=policy.save_html, calibration=calibration
+        )
         metadata: dict[str, Any] = {"model_version": version, **summary_metadata(result)}
         metadata["drifted_columns"] = MetadataValue.json(result.drifted_columns)
         metadata["unseen_categories"] = MetadataValue.json(result.unseen_categories)
+        metadata["threshold_sources"] = MetadataValue.json(metadata["threshold_sources"])
         if result.html:
             path = lake.write_report([config.name, "drift_report_html"], f"{day}.html", result.html)
             metadata["html_report"] = MetadataValue.path(path)
@@ -263,7 +275,7 @@ def _performance_check(result: LivePerformance, version: str) -> AssetCheckResul
 
 
 def _markdown(table: pd.DataFrame) -> str:
-    shown = table[["column", "method", "threshold", "score", "drifted", "note"]]
+    shown = table[["column", "method", "threshold", "threshold_source", "score", "drifted", "note"]]
     return shown.to_markdown(index=False, floatfmt=".3f")
 
 
@@ -275,6 +287,13 @@ def _reference(bundle: Path) -> pd.DataFrame:
         return bundle_reference(bundle)
     except FileNotFoundError as exc:
         raise Failure(f"champion bento: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=4)
+def _calibration(bundle: Path) -> Calibration | None:
+    """The drift thresholds calibrated with the champion's reference profile; None for a
+    bundle built before calibration (its columns then say they are not calibrated)."""
+    return read_calibration(bundle / REFERENCE_DIR)
 
 
 @functools.lru_cache(maxsize=4)

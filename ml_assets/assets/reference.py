@@ -2,13 +2,23 @@
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, Output, asset
+from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue, Output, asset
 
 from ml_assets.keys import MONITORING_GROUP, WINDOW, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
-from ml_assets.lib.drift import PREDICTION
+from ml_assets.lib.drift import PREDICTION, configured_test
+from ml_assets.lib.drift_calibration import (
+    THRESHOLDS_FILE,
+    Calibration,
+    calibrate,
+    calibration_pool,
+    typical_day_rows,
+)
+from ml_assets.lib.drift_stats import ColumnKind
+from ml_assets.lib.features import EVENT_DATE, feature_kinds
 from ml_assets.lib.hashing import frame_hash
 from ml_assets.lib.refs import ModelRef
 from ml_assets.lib.scoring import REFERENCE_DIR, REFERENCE_FILE
@@ -23,10 +33,25 @@ def reference_columns(config: PipelineConfig) -> list[str]:
     return [*config.features.definitions, config.target.name]
 
 
+def calibrated_tests(config: PipelineConfig) -> dict[str, tuple[ColumnKind, str]]:
+    """Every monitored feature and the prediction, with its kind and configured method."""
+    assert config.monitoring is not None
+    policy = config.monitoring.drift
+    tests: dict[str, tuple[ColumnKind, str]] = {}
+    for name, kind in feature_kinds(config).items():
+        if name not in policy.ignore_columns:
+            column_kind: ColumnKind = "numerical" if kind == "numeric" else "categorical"
+            tests[name] = (column_kind, configured_test(name, column_kind, policy).method)
+    tests[PREDICTION] = ("numerical", configured_test(PREDICTION, "numerical", policy).method)
+    return tests
+
+
 def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
     monitoring = config.monitoring
     assert monitoring is not None and config.training is not None
     seed = config.training.seed
+    policy = monitoring.drift
+    tests = calibrated_tests(config)
 
     @asset(
         key=model_key(config.name, "reference_profile"),
@@ -37,7 +62,18 @@ def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
         group_name=MONITORING_GROUP,
         kinds={"pandas", "mlflow"},
         owners=list(config.owners),
-        code_version=code_version(_reference_profile, monitoring.reference_rows),
+        code_version=code_version(
+            _reference_profile,
+            monitoring.reference_rows,
+            tests,
+            policy.calibration.model_dump(mode="json"),
+            policy.min_rows,
+            uses=(
+                "ml_assets.assets.reference",
+                "ml_assets.lib.drift_calibration",
+                "ml_assets.lib.drift_stats",
+            ),
+        ),
     )
     def reference_profile(
         context: AssetExecutionContext,
@@ -48,21 +84,39 @@ def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
         """A sample of the challenger's training window (features and label) with the
         challenger's own predictions on it. It is stored with the model version (MLflow
         artifact `reference/`, then inside its bento), so once the version is champion,
-        every drift report compares the day's features and predictions with it."""
+        every drift report compares the day's features and predictions with it. Next to it,
+        `thresholds.json`: the drift threshold of each column calibrated on days of the
+        same training window (used where the config sets none), shown in the metadata."""
         train = training_set[training_set[WINDOW] == "train"]
         sample = train.sample(min(monitoring.reference_rows, len(train)), random_state=seed)
         version_id = str(challenger_model.version)
         profile = sample[reference_columns(config)].reset_index(drop=True)
         profile[PREDICTION] = model_registry.score(challenger_model, sample)
+        pool = calibration_pool(train, sample.index)
+        pool = pool.assign(**{PREDICTION: model_registry.score(challenger_model, pool)})
+        calibration = calibrate(
+            profile,
+            pool,
+            EVENT_DATE,
+            tests,
+            policy.calibration,
+            day_rows=typical_day_rows(train[EVENT_DATE]),
+            min_rows=policy.min_rows,
+            seed=seed,
+        )
         with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / REFERENCE_FILE
-            profile.to_parquet(path, index=False)
-            model_registry.log_files(challenger_model.mlflow_run_id, path, REFERENCE_DIR)
+            profile.to_parquet(Path(folder) / REFERENCE_FILE, index=False)
+            (Path(folder) / THRESHOLDS_FILE).write_text(calibration.to_json())
+            model_registry.log_files(challenger_model.mlflow_run_id, Path(folder), REFERENCE_DIR)
         digest = frame_hash(profile)
         model_registry.tag_version(
             config.name, version_id, {"reference_rows": len(profile), "reference_hash": digest}
         )
-        context.log.info(f"reference profile of v{version_id}: {len(profile)} rows")
+        calibrated = sum(c.threshold is not None for c in calibration.columns.values())
+        context.log.info(
+            f"reference profile of v{version_id}: {len(profile)} rows; "
+            f"{calibrated} of {len(calibration.columns)} drift thresholds calibrated"
+        )
         return Output(
             profile,
             metadata={
@@ -71,7 +125,20 @@ def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
                 "reference_hash": digest,
                 "mean_probability": round(float(profile[PREDICTION].mean()), 4),
                 "positive_rate": round(float(profile[config.target.name].astype(float).mean()), 4),
+                **_calibration_metadata(calibration),
             },
         )
 
     return reference_profile
+
+
+def _calibration_metadata(calibration: Calibration) -> dict[str, Any]:
+    table = calibration.table()
+    return {
+        "calibration_day_rows": calibration.day_rows,
+        "calibration_days": calibration.days,
+        "calibration_resamples": calibration.resamples,
+        "calibration_quantile": calibration.quantile,
+        "calibrated_thresholds": int(table["threshold"].notna().sum()),
+        "thresholds": MetadataValue.md(table.to_markdown(index=False, floatfmt=".4g")),
+    }

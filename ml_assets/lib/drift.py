@@ -3,7 +3,9 @@
 The stat tests are Evidently 0.7's; this module decides what goes into the report and
 reads the verdicts out. Edge cases that break a report or give NaN (an empty day, an
 all-missing or constant column) are decided here, with the reason, so every column gets
-a verdict and no score is NaN.
+a verdict and no score is NaN. Each column's threshold is the configured one when the
+config gives it, else the one calibrated with the reference (`drift_calibration`), else
+Evidently's default for the method, with the reason it was not calibrated.
 """
 
 from __future__ import annotations
@@ -13,15 +15,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from ml_assets.lib.config.monitoring import DISTANCE_METHODS, DriftConfig, StatTest
+from ml_assets.lib.drift_calibration import Calibration
+from ml_assets.lib.drift_stats import ColumnKind, category_text, method_fits, prepared
 
-ColumnKind = Literal["numerical", "categorical"]
+__all__ = ["ColumnKind", "compare", "is_drift", "resolve_test", "summary_metadata"]
+
+ThresholdSource = Literal["configured", "calibrated", "default"]
 Verdict = Literal["ok", "warn", "error", "no_verdict"]
 PREDICTION = "probability"
 MAX_UNSEEN_LISTED = 20
+# Evidently's own defaults, used for a column that could not be calibrated.
+DEFAULT_DISTANCE = 0.1
+DEFAULT_P_VALUE = 0.05
+
+
+@dataclass(frozen=True)
+class ResolvedTest:
+    """The stat test a column is judged with, and where its threshold comes from."""
+
+    method: str
+    threshold: float
+    source: ThresholdSource
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -33,6 +51,7 @@ class ColumnDrift:
     score: float | None
     drifted: bool
     note: str = ""
+    threshold_source: str = "configured"
 
 
 @dataclass(frozen=True)
@@ -58,7 +77,16 @@ class DriftResult:
         rows = [*self.columns, *([self.prediction] if self.prediction else [])]
         return pd.DataFrame(
             [vars(c) for c in rows],
-            columns=["column", "kind", "method", "threshold", "score", "drifted", "note"],
+            columns=[
+                "column",
+                "kind",
+                "method",
+                "threshold",
+                "threshold_source",
+                "score",
+                "drifted",
+                "note",
+            ],
         ).astype({"score": "Float64", "drifted": "boolean"})
 
 
@@ -73,11 +101,14 @@ def compare(
     kinds: Mapping[str, ColumnKind],
     policy: DriftConfig,
     with_html: bool = True,
+    calibration: Calibration | None = None,
 ) -> DriftResult:
     """Per-column drift of `current` against `reference`, the drifted share and a verdict.
 
     `kinds` names the feature columns to compare (numerical or categorical); the
     prediction column `probability` is compared too when both frames have it.
+    `calibration` holds the thresholds calibrated with `reference`, used for every
+    column whose threshold the config leaves unset.
     """
     features = {c: k for c, k in kinds.items() if c not in set(policy.ignore_columns)}
     if len(current) < policy.min_rows:
@@ -89,12 +120,12 @@ def compare(
         return DriftResult(len(current), len(reference), [], None, {}, "no_verdict", reason)
     if reference.empty:
         raise ValueError("the reference sample is empty: the champion has no reference profile")
-    tests = {c: _test_for(c, k, policy) for c, k in features.items()}
+    tests = {c: resolve_test(c, k, policy, calibration) for c, k in features.items()}
     compared = {c: k for c, k in features.items() if _has_values(current, c, reference)}
     predictions = PREDICTION in current.columns and PREDICTION in reference.columns
     evidently_kinds: dict[str, ColumnKind] = dict(compared)
     if predictions:
-        tests[PREDICTION] = policy.prediction
+        tests[PREDICTION] = resolve_test(PREDICTION, "numerical", policy, calibration)
         if _has_values(current, PREDICTION, reference):
             evidently_kinds[PREDICTION] = "numerical"
     scores, html = _evidently_scores(current, reference, evidently_kinds, tests, with_html)
@@ -118,37 +149,50 @@ def compare(
     )
 
 
-def _test_for(column: str, kind: ColumnKind, policy: DriftConfig) -> StatTest:
+def configured_test(column: str, kind: ColumnKind, policy: DriftConfig) -> StatTest:
+    """The config's test of a column: its own override, else the one of its kind."""
     if column in policy.columns:
         return policy.columns[column]
+    if column == PREDICTION:
+        return policy.prediction
     return policy.numerical if kind == "numerical" else policy.categorical
+
+
+def resolve_test(
+    column: str, kind: ColumnKind, policy: DriftConfig, calibration: Calibration | None
+) -> ResolvedTest:
+    """A threshold set in the config wins; else the calibrated one, if it was calibrated
+    with the same method; else Evidently's default, with the reason."""
+    test = configured_test(column, kind, policy)
+    where = f"drift.columns.{column}" if column in policy.columns else f"drift ({kind})"
+    if not method_fits(test.method, kind):
+        raise ValueError(f"{where}: {test.method} cannot judge {column!r}, a {kind} column")
+    if test.threshold is not None:
+        return ResolvedTest(test.method, test.threshold, "configured")
+    calibrated = calibration.columns.get(column) if calibration else None
+    if calibration is None:
+        reason = "the reference has no calibrated thresholds (built before calibration)"
+    elif calibrated is None:
+        reason = "not calibrated with this reference (left out of drift when it was built)"
+    elif calibrated.method != test.method:
+        reason = f"calibrated for {calibrated.method}, the config asks for {test.method}"
+    elif calibrated.threshold is None:
+        reason = calibrated.note
+    else:
+        return ResolvedTest(test.method, calibrated.threshold, "calibrated", calibrated.note)
+    default = DEFAULT_DISTANCE if test.method in DISTANCE_METHODS else DEFAULT_P_VALUE
+    return ResolvedTest(test.method, default, "default", f"not calibrated: {reason}")
 
 
 def _has_values(current: pd.DataFrame, column: str, reference: pd.DataFrame) -> bool:
     return bool(current[column].notna().any() and reference[column].notna().any())
 
 
-def _prepared(frame: pd.DataFrame, kinds: Mapping[str, ColumnKind]) -> pd.DataFrame:
-    """Plain float and object columns: Evidently does not take pandas' nullable dtypes."""
-    out = {}
-    for column, kind in kinds.items():
-        values = frame[column]
-        if kind == "numerical":
-            out[column] = pd.to_numeric(values, errors="coerce").astype("float64")
-        else:
-            out[column] = (
-                values.astype("object")
-                .where(values.notna(), None)
-                .map(lambda v: None if v is None else str(v))
-            )
-    return pd.DataFrame(out)
-
-
 def _evidently_scores(
     current: pd.DataFrame,
     reference: pd.DataFrame,
     kinds: Mapping[str, ColumnKind],
-    tests: Mapping[str, StatTest],
+    tests: Mapping[str, ResolvedTest],
     with_html: bool,
 ) -> tuple[dict[str, float], str | None]:
     if not kinds:
@@ -170,8 +214,8 @@ def _evidently_scores(
         ]
     )
     snapshot = report.run(
-        Dataset.from_pandas(_prepared(current, kinds), data_definition=definition),
-        Dataset.from_pandas(_prepared(reference, kinds), data_definition=definition),
+        Dataset.from_pandas(_plain(current, kinds), data_definition=definition),
+        Dataset.from_pandas(_plain(reference, kinds), data_definition=definition),
     )
     scores: dict[str, float] = {}
     for metric in snapshot.dict()["metrics"]:
@@ -181,16 +225,23 @@ def _evidently_scores(
     return scores, snapshot.get_html_str(as_iframe=False) if with_html else None
 
 
+def _plain(frame: pd.DataFrame, kinds: Mapping[str, ColumnKind]) -> pd.DataFrame:
+    return prepared(frame, kinds).reset_index(drop=True)
+
+
 def _column_verdict(
     column: str,
     kind: str,
-    test: StatTest,
+    test: ResolvedTest,
     score: float | None,
     current: pd.DataFrame,
     reference: pd.DataFrame,
 ) -> ColumnDrift:
     def verdict(score: float | None, drifted: bool, note: str = "") -> ColumnDrift:
-        return ColumnDrift(column, kind, test.method, test.threshold, score, drifted, note)
+        note = "; ".join(n for n in (note, test.note) if n)
+        return ColumnDrift(
+            column, kind, test.method, test.threshold, score, drifted, note, test.source
+        )
 
     cur, ref = current[column].dropna(), reference[column].dropna()
     if cur.empty and ref.empty:
@@ -208,7 +259,7 @@ def _column_verdict(
 
 
 def _as_text(values: pd.Series) -> list[str]:
-    return [str(v) for v in np.unique(values.astype(str))]
+    return sorted({t for t in values.astype("object").map(category_text) if t is not None})
 
 
 def _unseen_categories(
@@ -239,6 +290,8 @@ def _verdict(columns: list[ColumnDrift], policy: DriftConfig) -> tuple[Verdict, 
 
 def summary_metadata(result: DriftResult) -> dict[str, Any]:
     """Plain numbers and strings for asset metadata (never NaN)."""
+    judged = [*result.columns, *([result.prediction] if result.prediction else [])]
+    sources = sorted({c.threshold_source for c in judged})
     return {
         "rows": result.rows,
         "reference_rows": result.reference_rows,
@@ -249,4 +302,5 @@ def summary_metadata(result: DriftResult) -> dict[str, Any]:
         "prediction_score": result.prediction.score if result.prediction else None,
         "unseen_categories": result.unseen_categories,
         "reason": result.reason,
+        "threshold_sources": {s: sum(c.threshold_source == s for c in judged) for s in sources},
     }

@@ -20,31 +20,58 @@ DISTANCE_METHODS: frozenset[str] = frozenset(
 
 
 class StatTest(StrictModel):
-    """One Evidently stat test and the score at which a column counts as drifted."""
+    """One Evidently stat test and the score at which a column counts as drifted.
+
+    Without a threshold, each column's threshold is calibrated from the model's own
+    training window when its reference profile is built (see `CalibrationConfig`).
+    """
 
     method: DriftMethod = Field(
         description="A distance (wasserstein, psi, jensenshannon, kl_div, hellinger) or a "
         "p-value test (ks, chisquare, z)."
     )
-    threshold: float = Field(gt=0, description="Distance at or above / p-value below: drift.")
+    threshold: float | None = Field(
+        None,
+        gt=0,
+        description="Distance at or above / p-value below: drift. Unset: calibrated.",
+    )
+
+
+class CalibrationConfig(StrictModel):
+    """How thresholds left unset are calibrated: `resamples` days drawn from the training
+    window (each cut to the window's median rows per day) are scored against the
+    reference, and the `quantile` of those scores is the threshold."""
+
+    quantile: float = Field(
+        0.99,
+        ge=0.5,
+        lt=1,
+        description="Share of training-window days that must stay under the threshold.",
+    )
+    resamples: int = Field(200, ge=20, le=5000, description="Days drawn from the window.")
+    min_days: int = Field(
+        7, ge=2, description="Fewer usable days in the training window: not calibrated."
+    )
 
 
 class DriftConfig(StrictModel):
     """Each day's features and predictions against the champion's reference sample."""
 
     numerical: StatTest = Field(
-        StatTest(method="wasserstein", threshold=0.1), description="Test of numerical features."
+        StatTest(method="wasserstein"), description="Test of numerical features."
     )
     categorical: StatTest = Field(
-        StatTest(method="jensenshannon", threshold=0.1),
-        description="Test of categorical features.",
+        StatTest(method="jensenshannon"), description="Test of categorical features."
     )
     columns: dict[str, StatTest] = Field(
-        default_factory=dict, description="Per-feature overrides of the test and threshold."
+        default_factory=dict,
+        description="Per-feature overrides of the test and threshold (unset: calibrated).",
     )
     prediction: StatTest = Field(
-        StatTest(method="wasserstein", threshold=0.1),
-        description="Test of the predicted probabilities.",
+        StatTest(method="wasserstein"), description="Test of the predicted probabilities."
+    )
+    calibration: CalibrationConfig = Field(
+        CalibrationConfig(), description="How unset thresholds are calibrated."
     )
     ignore_columns: list[str] = Field(
         default_factory=list,
