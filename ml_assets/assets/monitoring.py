@@ -30,12 +30,11 @@ from dagster import (
 from ml_assets.keys import MONITORING_GROUP, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.drift import ColumnKind, DriftResult, compare, summary_metadata
-from ml_assets.lib.drift_calibration import Calibration, read_calibration
 from ml_assets.lib.features import EVENT_DATE, feature_kinds
 from ml_assets.lib.live_performance import LivePerformance, evaluate
 from ml_assets.lib.refs import BentoRef
-from ml_assets.lib.scoring import REFERENCE_DIR, decision_threshold
-from ml_assets.lifecycle.packaging import bundle_reference
+from ml_assets.lib.scoring import decision_threshold
+from ml_assets.lifecycle.served_bundle import bundle_reference, served_calibration, served_metadata
 from resources.bento_store import BentoStoreResource
 from resources.lake import LakeResource
 
@@ -124,7 +123,7 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
         day = context.partition_key
         version = _judged_version(day, batch_predictions, champion_bento)
         bundle = bento_store.bundle_path(champion_bento.model_tag)
-        reference, calibration = _reference(bundle), _calibration(bundle)
+        reference, calibration = _reference(bundle), served_calibration(bundle)
         current = _with_probability(day, features, batch_predictions)
         result = compare(
             current, reference, kinds, policy, with_html=policy.save_html, calibration=calibration
@@ -243,7 +242,7 @@ def _live_performance(config: PipelineConfig, partitions: PartitionsDefinition) 
         Days with too few labels or a single class get 'no verdict' with the reason."""
         day = context.partition_key
         version = _judged_version(day, batch_predictions, champion_bento)
-        bundle = _bundle_metadata(bento_store.bundle_path(champion_bento.model_tag))
+        bundle = served_metadata(bento_store.bundle_path(champion_bento.model_tag))
         result = evaluate(
             batch_predictions["actual"],
             batch_predictions["probability"],
@@ -287,20 +286,3 @@ def _reference(bundle: Path) -> pd.DataFrame:
         return bundle_reference(bundle)
     except FileNotFoundError as exc:
         raise Failure(f"champion bento: {exc}") from exc
-
-
-@functools.lru_cache(maxsize=4)
-def _calibration(bundle: Path) -> Calibration | None:
-    """The drift thresholds calibrated with the champion's reference profile; None for a
-    bundle built before calibration (its columns then say they are not calibrated)."""
-    return read_calibration(bundle / REFERENCE_DIR)
-
-
-@functools.lru_cache(maxsize=4)
-def _bundle_metadata(bundle: Path) -> dict[str, Any]:
-    import json
-
-    from ml_assets.lib.scoring import METADATA_FILE
-
-    metadata: dict[str, Any] = json.loads((bundle / METADATA_FILE).read_text())
-    return metadata

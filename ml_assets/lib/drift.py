@@ -19,7 +19,13 @@ import pandas as pd
 
 from ml_assets.lib.config.monitoring import DISTANCE_METHODS, DriftConfig, StatTest
 from ml_assets.lib.drift_calibration import Calibration
-from ml_assets.lib.drift_stats import ColumnKind, category_text, method_fits, prepared
+from ml_assets.lib.drift_stats import (
+    ColumnKind,
+    category_values,
+    method_fits,
+    prepared,
+    unseen_categories,
+)
 
 __all__ = ["ColumnKind", "compare", "is_drift", "resolve_test", "summary_metadata"]
 
@@ -140,9 +146,8 @@ def compare(
         if predictions
         else None
     )
-    unseen = _unseen_categories(
-        current, reference, [c for c, k in compared.items() if k == "categorical"]
-    )
+    categorical = [c for c, k in compared.items() if k == "categorical"]
+    unseen = unseen_categories(current, reference, categorical, MAX_UNSEEN_LISTED)
     verdict, reason = _verdict(columns, policy)
     return DriftResult(
         len(current), len(reference), columns, prediction, unseen, verdict, reason, html
@@ -253,24 +258,9 @@ def _column_verdict(
     if score is not None and math.isfinite(score):
         return verdict(round(score, 6), is_drift(test.method, score, test.threshold))
     # A constant column can give a NaN p-value: compare the values themselves.
-    same = set(_as_text(cur)) == set(_as_text(ref))
+    same = set(category_values(cur)) == set(category_values(ref))
     note = "constant values, " + ("the same as the reference" if same else "unlike the reference")
     return verdict(None, not same, note)
-
-
-def _as_text(values: pd.Series) -> list[str]:
-    return sorted({t for t in values.astype("object").map(category_text) if t is not None})
-
-
-def _unseen_categories(
-    current: pd.DataFrame, reference: pd.DataFrame, columns: list[str]
-) -> dict[str, list[str]]:
-    unseen = {}
-    for column in columns:
-        new = set(_as_text(current[column].dropna())) - set(_as_text(reference[column].dropna()))
-        if new:
-            unseen[column] = sorted(new)[:MAX_UNSEEN_LISTED]
-    return unseen
 
 
 def _verdict(columns: list[ColumnDrift], policy: DriftConfig) -> tuple[Verdict, str]:

@@ -72,3 +72,22 @@ def column_score(
     # The threshold only sets the test's own drifted flag, which is not used here.
     score = float(test(ref, cur, column_type, 0.5).drift_score)
     return score if math.isfinite(score) else None
+
+
+def category_values(values: pd.Series) -> list[str]:
+    """The distinct values of a categorical column as text (see `category_text`)."""
+    return sorted({t for t in values.astype("object").map(category_text) if t is not None})
+
+
+def unseen_categories(
+    current: pd.DataFrame, reference: pd.DataFrame, columns: list[str], limit: int
+) -> dict[str, list[str]]:
+    """Per column, the categories of `current` the reference never had (at most `limit`)."""
+    unseen = {}
+    for column in columns:
+        new = set(category_values(current[column].dropna())) - set(
+            category_values(reference[column].dropna())
+        )
+        if new:
+            unseen[column] = sorted(new)[:limit]
+    return unseen

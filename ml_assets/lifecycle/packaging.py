@@ -9,7 +9,7 @@ import pandas as pd
 
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.refs import BentoRef, ModelRef
-from ml_assets.lib.scoring import REFERENCE_DIR, REFERENCE_FILE, serving_columns, write_bundle
+from ml_assets.lib.scoring import REFERENCE_DIR, serving_columns, write_bundle
 from ml_assets.lifecycle.passport import passport_id
 from resources.bento_store import BentoStoreResource
 from resources.lake import LakeResource
@@ -94,17 +94,6 @@ def export_bundle(
         write_bundle(folder, local, config, references, metadata, background(lake, config))
     registry.fetch_files(champion.mlflow_run_id, REFERENCE_DIR, folder)
     return metadata
-
-
-def bundle_reference(folder: Path) -> pd.DataFrame:
-    """The reference profile packaged with a champion; a clear error when it has none."""
-    path = folder / REFERENCE_DIR / REFERENCE_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"the bundle at {folder} has no reference profile ({REFERENCE_DIR}/{REFERENCE_FILE}):"
-            " its model was trained before monitoring was configured; retrain to get one"
-        )
-    return pd.read_parquet(path)
 
 
 def example_record(lake: LakeResource, config: PipelineConfig) -> dict[str, Any] | None:
