@@ -1,8 +1,9 @@
 """Tier 5: what the served champion answers, for every pipeline in the repository.
 
 Bentos are built once for the module, one per pipeline YAML of configs/pipelines (bases
-named "_..." aside) and one for the machine pipeline of tests/test_second_pipeline.py,
-each around a small real model, and served by real `bentoml serve` processes.
+named "_..." aside) and of configs/examples, and one for the machine pipeline of
+tests/test_second_pipeline.py, each around a small real model, and served by real
+`bentoml serve` processes.
 """
 
 from __future__ import annotations
@@ -29,10 +30,14 @@ from resources.bento_store import BentoStoreResource
 from tests.conftest import PROJECT_ROOT
 from tests.records import batch_strategy
 from tests.test_bento_store import free_port, make_bundle, served, wait_ready
+from tests.test_mpls_stops import mpls_data  # noqa: F401  (module fixture)
 from tests.test_second_pipeline import MACHINES_YAML, write_machine_data
 
 PIPELINE_FILES = sorted(
-    p for p in (PROJECT_ROOT / "configs" / "pipelines").glob("*.yaml") if not p.name.startswith("_")
+    p
+    for folder in ("pipelines", "examples")
+    for p in (PROJECT_ROOT / "configs" / folder).glob("*.yaml")
+    if not p.name.startswith("_")
 )
 SCORING_ROUTES = ("/predict", "/predict_columns", "/explain")
 
@@ -48,7 +53,10 @@ def _configs(folder: Path) -> dict[str, PipelineConfig]:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def store(
+    tmp_path_factory: pytest.TempPathFactory,
+    mpls_data: Path,  # noqa: F811  (configs/examples reads the exported CSV files)
+) -> Iterator[dict[str, Any]]:
     """Each pipeline's bento, built from one store and served; name -> config, url, tag."""
     folder = tmp_path_factory.mktemp("contract")
     store = BentoStoreResource(home=str(folder / "bentoml"))
