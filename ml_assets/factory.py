@@ -23,6 +23,7 @@ from ml_assets.assets.champion import (
 from ml_assets.assets.datasets import build_dataset_assets
 from ml_assets.assets.deployment import build_deployment_assets
 from ml_assets.assets.evaluation import build_evaluation_assets
+from ml_assets.assets.explanation import build_explanation_assets
 from ml_assets.assets.features import build_features_asset
 from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.assets.reference import build_reference_assets
@@ -75,6 +76,7 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
             *build_training_assets(config),
             *build_candidate_assets(config),
             *build_evaluation_assets(config),
+            *build_explanation_assets(config),
             *build_champion_assets(config),
             *build_deployment_assets(config, partitions),
             *build_audit_assets(config),
@@ -99,14 +101,7 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
             ),
         )
         jobs += [train, build_rollback_job(config), build_promote_job(config.name)]
-        jobs.append(
-            define_asset_job(
-                predict_job_name(config.name),
-                selection=AssetSelection.assets(model_key(config.name, "batch_predictions")),
-                partitions_def=partitions,
-                description=f"Scores `{config.name}`'s feature partitions with the champion.",
-            )
-        )
+        jobs.append(_predict_job(config, partitions))
         if config.monitoring is not None:
             daily = _daily_job(config, partitions)
             jobs.append(daily)
@@ -114,6 +109,16 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
             if config.landing_folder is not None:
                 sensors.append(build_arrival_sensor(config, daily))
     return Definitions(assets=assets, jobs=jobs, sensors=sensors)
+
+
+def _predict_job(config: PipelineConfig, partitions: DailyPartitionsDefinition) -> Any:
+    """Batch predictions of the selected days by the champion."""
+    return define_asset_job(
+        predict_job_name(config.name),
+        selection=AssetSelection.assets(model_key(config.name, "batch_predictions")),
+        partitions_def=partitions,
+        description=f"Scores `{config.name}`'s feature partitions with the champion.",
+    )
 
 
 def _daily_job(config: PipelineConfig, partitions: DailyPartitionsDefinition) -> Any:

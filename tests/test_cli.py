@@ -11,7 +11,8 @@ import typer
 from dagster import AssetKey, DagsterInvalidDefinitionError, Definitions, asset, define_asset_job
 from typer.testing import CliRunner
 
-from ml_assets.cli.main import _job, app
+from ml_assets.cli.jobs import resolve_job
+from ml_assets.cli.main import app
 from ml_assets.environment import TELEMETRY_OFF
 from tests.conftest import PROJECT_ROOT
 
@@ -73,12 +74,12 @@ def test_a_job_that_exists_but_cannot_be_built_is_not_an_unknown_pipeline() -> N
             define_asset_job("broken__ingest", [AssetKey("absent")]),
         ],
     )
-    assert _job(defs, "good__ingest", "good").name == "good__ingest"
+    assert resolve_job(defs, "good__ingest", "good").name == "good__ingest"
     with pytest.raises(typer.Exit) as unknown:
-        _job(defs, "nothing__ingest", "nothing")
+        resolve_job(defs, "nothing__ingest", "nothing")
     assert unknown.value.exit_code == 2
     with pytest.raises(DagsterInvalidDefinitionError, match="resolve asset job broken__ingest"):
-        _job(defs, "broken__ingest", "broken")
+        resolve_job(defs, "broken__ingest", "broken")
 
 
 BROKEN_YAML = """

@@ -3,7 +3,7 @@
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from dagster import (
@@ -27,6 +27,9 @@ from ml_assets.lib.refs import Candidate, CandidateSet, ModelRef
 from ml_assets.lib.thresholds import ThresholdChoice
 from ml_assets.lifecycle.lineage import run_tags, window_tags
 from resources.model_registry import CHALLENGER, MODEL_DIR, ModelRegistryResource
+
+if TYPE_CHECKING:
+    from ml_assets.lib.tuning import TuningResult
 
 # The validation curve each candidate's threshold was chosen on: an MLflow artifact.
 THRESHOLD_DIR = "threshold"
@@ -151,16 +154,7 @@ def _tune_one(
         )
         choice = _decision_threshold(config, result.model, windows["validation"])
         registry.log_params(run_id, result.best_params)
-        registry.log_metrics(
-            run_id,
-            {
-                "validation_roc_auc": result.best_value,
-                "trials": result.n_trials,
-                "trials_pruned": result.n_pruned,
-                "tuning_seconds": result.seconds,
-                "decision_threshold": choice.threshold,
-            },
-        )
+        registry.log_metrics(run_id, _tuning_metrics(result, choice))
         with tempfile.TemporaryDirectory() as folder:
             history = Path(folder) / "tuning_history.csv"
             result.history.to_csv(history, index=False)
@@ -186,6 +180,17 @@ def _tune_one(
         threshold_reason=choice.reason,
     )
     return Candidate(model, result.n_trials, result.n_pruned, round(result.seconds, 1))
+
+
+def _tuning_metrics(result: "TuningResult", choice: ThresholdChoice) -> dict[str, float]:
+    """What a family's MLflow run records of its tuning and of its decision threshold."""
+    return {
+        "validation_roc_auc": result.best_value,
+        "trials": result.n_trials,
+        "trials_pruned": result.n_pruned,
+        "tuning_seconds": result.seconds,
+        "decision_threshold": choice.threshold,
+    }
 
 
 def _decision_threshold(

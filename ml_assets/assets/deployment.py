@@ -12,13 +12,13 @@ from dagster import (
     PartitionsDefinition,
     asset,
 )
-from resources.bento_store import BentoStoreResource
 
 from ml_assets.keys import DEPLOYMENT_GROUP, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.features import EVENT_DATE
 from ml_assets.lib.refs import BentoRef
 from ml_assets.lifecycle.packaging import package_champion
+from resources.bento_store import BentoStoreResource
 from resources.lake import LakeResource
 from resources.model_registry import CHAMPION, ModelRegistryResource
 

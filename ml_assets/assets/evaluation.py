@@ -1,4 +1,4 @@
-"""Evaluation and explanation of the challenger on the test window no tuning has seen."""
+"""Evaluation of the challenger on the test window no tuning has seen."""
 
 import tempfile
 from collections.abc import Iterator
@@ -30,7 +30,7 @@ HEADLINE_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "f1")
 
 
 def build_evaluation_assets(config: PipelineConfig) -> list[AssetsDefinition]:
-    return [_evaluation(config), _explanation(config)]
+    return [_evaluation(config)]
 
 
 def holdout_rows(training_set: pd.DataFrame) -> pd.DataFrame:
@@ -115,62 +115,6 @@ def _holds_up_on_test(table: pd.DataFrame) -> AssetCheckResult:
         severity=AssetCheckSeverity.WARN,
         description=description,
     )
-
-
-def _explanation(config: PipelineConfig) -> AssetsDefinition:
-    @asset(
-        key=model_key(config.name, "explanation"),
-        ins={
-            "training_set": AssetIn(model_key(config.name, "training_set")),
-            "challenger_model": AssetIn(model_key(config.name, "challenger_model")),
-        },
-        group_name=EVALUATION_GROUP,
-        kinds={"shap", "mlflow"},
-        owners=list(config.owners),
-        code_version=code_version(_explanation, uses=("ml_assets.lib.explain",)),
-    )
-    def explanation(
-        context: AssetExecutionContext,
-        training_set: pd.DataFrame,
-        challenger_model: ModelRef,
-        model_registry: ModelRegistryResource,
-    ) -> Output[pd.DataFrame]:
-        """SHAP global importance (mean |SHAP value|) of the challenger on a sample of the
-        test window, with a summary plot; for XGBoost, the largest gap between SHAP and
-        XGBoost's own per-feature contributions, which must be near zero."""
-        from ml_assets.lib import explain, plots
-
-        test = holdout_rows(training_set)
-        loaded = model_registry.load(challenger_model)
-        with tempfile.TemporaryDirectory() as folder:
-            result = explain.shap_values(loaded, loaded.spec, test, sample=2000, seed=0)
-            metadata: dict[str, Any] = {}
-            if loaded.manifest.flavor == "xgboost":
-                sample = test.loc[result.values.index]
-                contributions = explain.xgboost_contributions(loaded.model, loaded.spec, sample)
-                gap = explain.agreement(result.values, contributions)
-                metadata["shap_vs_xgboost_max_abs_diff"] = float(gap)
-                if gap > 1e-3:
-                    raise RuntimeError(f"SHAP disagrees with XGBoost's contributions by {gap:.2e}")
-            summary = explain.plot_summary(result, Path(folder) / "shap_summary.png")
-            model_registry.log_files(challenger_model.mlflow_run_id, summary, "explanation")
-            picture = plots.markdown_image(summary, "SHAP global importance")
-        importance = (
-            result.global_importance.rename("mean_abs_shap").rename_axis("feature").reset_index()
-        )
-        return Output(
-            importance,
-            metadata={
-                **metadata,
-                "top_features": MetadataValue.md(
-                    importance.head(15).to_markdown(index=False, floatfmt=".4f")
-                ),
-                "summary_plot": MetadataValue.md(picture),
-                "sample_rows": len(result.values),
-            },
-        )
-
-    return explanation
 
 
 def _holdout_scores(

@@ -42,6 +42,13 @@ FEATURE_DRIFT = "feature_drift"
 PREDICTION_DRIFT = "prediction_drift"
 UNSEEN_CATEGORIES = "categories_seen_in_training"
 PERFORMANCE = "performance_within_tolerance"
+# Where the drift report's code lives, for its code version.
+DRIFT_CODE = (
+    "ml_assets.assets.monitoring",
+    "ml_assets.lib.drift",
+    "ml_assets.lib.drift_calibration",
+    "ml_assets.lib.drift_stats",
+)
 
 
 def build_monitoring_assets(
@@ -95,12 +102,7 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
         code_version=code_version(
             _drift_report,
             policy.model_dump(mode="json"),
-            uses=(
-                "ml_assets.assets.monitoring",
-                "ml_assets.lib.drift",
-                "ml_assets.lib.drift_calibration",
-                "ml_assets.lib.drift_stats",
-            ),
+            uses=DRIFT_CODE,
         ),
         check_specs=_drift_check_specs(key, partitions),
     )
@@ -128,20 +130,29 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
         result = compare(
             current, reference, kinds, policy, with_html=policy.save_html, calibration=calibration
         )
-        metadata: dict[str, Any] = {"model_version": version, **summary_metadata(result)}
-        metadata["drifted_columns"] = MetadataValue.json(result.drifted_columns)
-        metadata["unseen_categories"] = MetadataValue.json(result.unseen_categories)
-        metadata["threshold_sources"] = MetadataValue.json(metadata["threshold_sources"])
-        if result.html:
-            path = lake.write_report([config.name, "drift_report_html"], f"{day}.html", result.html)
-            metadata["html_report"] = MetadataValue.path(path)
-        table = result.table().assign(**{EVENT_DATE: day, "model_version": version})
-        metadata["columns"] = MetadataValue.md(_markdown(table))
+        output = _drift_output(config.name, lake, day, version, result)
         context.log.info(f"{day} vs v{version}: {result.verdict}: {result.reason}")
-        yield Output(table, metadata=metadata)
+        yield output
         yield from _drift_checks(result, version)
 
     return drift_report
+
+
+def _drift_output(
+    pipeline: str, lake: LakeResource, day: str, version: str, result: DriftResult
+) -> Output[pd.DataFrame]:
+    """The day's drift table with its metadata: the summary, drifted columns, unseen
+    categories, threshold sources, the HTML report saved in the lake, the per-column table."""
+    metadata: dict[str, Any] = {"model_version": version, **summary_metadata(result)}
+    metadata["drifted_columns"] = MetadataValue.json(result.drifted_columns)
+    metadata["unseen_categories"] = MetadataValue.json(result.unseen_categories)
+    metadata["threshold_sources"] = MetadataValue.json(metadata["threshold_sources"])
+    if result.html:
+        path = lake.write_report([pipeline, "drift_report_html"], f"{day}.html", result.html)
+        metadata["html_report"] = MetadataValue.path(path)
+    table = result.table().assign(**{EVENT_DATE: day, "model_version": version})
+    metadata["columns"] = MetadataValue.md(_markdown(table))
+    return Output(table, metadata=metadata)
 
 
 def _drift_check_specs(key: AssetKey, partitions: PartitionsDefinition) -> list[AssetCheckSpec]:

@@ -9,6 +9,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, MetadataVa
 
 from ml_assets.keys import MONITORING_GROUP, WINDOW, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.config.monitoring import DriftConfig
 from ml_assets.lib.drift import PREDICTION, configured_test
 from ml_assets.lib.drift_calibration import (
     THRESHOLDS_FILE,
@@ -92,44 +93,78 @@ def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
         version_id = str(challenger_model.version)
         profile = sample[reference_columns(config)].reset_index(drop=True)
         profile[PREDICTION] = model_registry.score(challenger_model, sample)
-        pool = calibration_pool(train, sample.index)
-        pool = pool.assign(**{PREDICTION: model_registry.score(challenger_model, pool)})
-        calibration = calibrate(
-            profile,
-            pool,
-            EVENT_DATE,
-            tests,
-            policy.calibration,
-            day_rows=typical_day_rows(train[EVENT_DATE]),
-            min_rows=policy.min_rows,
-            seed=seed,
+        calibration = _calibrate(
+            model_registry, challenger_model, train, sample, profile, tests, policy, seed
         )
-        with tempfile.TemporaryDirectory() as folder:
-            profile.to_parquet(Path(folder) / REFERENCE_FILE, index=False)
-            (Path(folder) / THRESHOLDS_FILE).write_text(calibration.to_json())
-            model_registry.log_files(challenger_model.mlflow_run_id, Path(folder), REFERENCE_DIR)
-        digest = frame_hash(profile)
-        model_registry.tag_version(
-            config.name, version_id, {"reference_rows": len(profile), "reference_hash": digest}
-        )
+        digest = _save_profile(model_registry, config.name, challenger_model, profile, calibration)
         calibrated = sum(c.threshold is not None for c in calibration.columns.values())
         context.log.info(
             f"reference profile of v{version_id}: {len(profile)} rows; "
             f"{calibrated} of {len(calibration.columns)} drift thresholds calibrated"
         )
-        return Output(
-            profile,
-            metadata={
-                "model_version": version_id,
-                "rows": len(profile),
-                "reference_hash": digest,
-                "mean_probability": round(float(profile[PREDICTION].mean()), 4),
-                "positive_rate": round(float(profile[config.target.name].astype(float).mean()), 4),
-                **_calibration_metadata(calibration),
-            },
-        )
+        metadata = _profile_metadata(profile, version_id, digest, config.target.name, calibration)
+        return Output(profile, metadata=metadata)
 
     return reference_profile
+
+
+def _calibrate(
+    registry: ModelRegistryResource,
+    model: ModelRef,
+    train: pd.DataFrame,
+    sample: pd.DataFrame,
+    profile: pd.DataFrame,
+    tests: dict[str, tuple[ColumnKind, str]],
+    policy: DriftConfig,
+    seed: int,
+) -> Calibration:
+    """The drift threshold of each column, calibrated on days of the training window outside
+    the sample, with the model's own predictions on them."""
+    pool = calibration_pool(train, sample.index)
+    pool = pool.assign(**{PREDICTION: registry.score(model, pool)})
+    return calibrate(
+        profile,
+        pool,
+        EVENT_DATE,
+        tests,
+        policy.calibration,
+        day_rows=typical_day_rows(train[EVENT_DATE]),
+        min_rows=policy.min_rows,
+        seed=seed,
+    )
+
+
+def _save_profile(
+    registry: ModelRegistryResource,
+    pipeline: str,
+    model: ModelRef,
+    profile: pd.DataFrame,
+    calibration: Calibration,
+) -> str:
+    """Log the profile and its thresholds to the model's MLflow run (`reference/`) and tag
+    its model version with the profile's size and hash; return that hash."""
+    with tempfile.TemporaryDirectory() as folder:
+        profile.to_parquet(Path(folder) / REFERENCE_FILE, index=False)
+        (Path(folder) / THRESHOLDS_FILE).write_text(calibration.to_json())
+        registry.log_files(model.mlflow_run_id, Path(folder), REFERENCE_DIR)
+    digest = frame_hash(profile)
+    registry.tag_version(
+        pipeline, str(model.version), {"reference_rows": len(profile), "reference_hash": digest}
+    )
+    return digest
+
+
+def _profile_metadata(
+    profile: pd.DataFrame, version_id: str, digest: str, target: str, calibration: Calibration
+) -> dict[str, Any]:
+    return {
+        "model_version": version_id,
+        "rows": len(profile),
+        "reference_hash": digest,
+        "mean_probability": round(float(profile[PREDICTION].mean()), 4),
+        "positive_rate": round(float(profile[target].astype(float).mean()), 4),
+        **_calibration_metadata(calibration),
+    }
 
 
 def _calibration_metadata(calibration: Calibration) -> dict[str, Any]:

@@ -7,12 +7,11 @@ import typer
 
 from ml_assets import environment
 from ml_assets.cli.audit import audit
+from ml_assets.cli.jobs import day_range, resolve_job
+from ml_assets.cli.steering import monitor, predict, promote, rollback
 
 if TYPE_CHECKING:
-    from dagster import Definitions, JobDefinition
-
     from ml_assets.runs.backfill import BackfillSummary
-    from ml_assets.runs.monitor import MonitoredDay
     from ml_assets.runs.replay_loop import LoopSummary
     from ml_assets.runs.training import TrainingSummary
 
@@ -154,133 +153,11 @@ def config_reference() -> None:
     typer.echo(render(), nl=False)
 
 
-@app.command()
-def rollback(
-    pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
-) -> None:
-    """Move the champion alias back to the previous champion (recorded like a decision)."""
-    from dagster import DagsterInstance
-
-    from ml_assets.definitions import defs
-    from ml_assets.runs.results import failure_message
-
-    job = _job(defs, f"{pipeline}__rollback", pipeline)
-    with DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, tags={"user": "mlap rollback"}
-        )
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_OBSERVATION":
-            observation = event.event_specific_data.asset_observation  # type: ignore[union-attr]
-            typer.echo(observation.metadata["reason"].value)
-    if not result.success:
-        typer.echo(failure_message(result), err=True)
-        raise typer.Exit(1)
-
-
-@app.command()
-def predict(
-    pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
-    start: Annotated[str, typer.Option(help="First day, e.g. 2013-06-01.")],
-    end: Annotated[str | None, typer.Option(help="Last day (default: --start).")] = None,
-) -> None:
-    """Score a range of days with the champion as ONE run of the `<pipeline>__predict` job
-    (batch_predictions has a single-run backfill policy), then print per day the rows,
-    labelled rows, mean probability and predicted positive rate, and the model version.
-    Exits 1 if the run fails."""
-    from dagster import DagsterInstance
-
-    from ml_assets.definitions import defs
-    from ml_assets.keys import predict_job_name
-    from ml_assets.runs.predict import run_predictions
-
-    job = _job(defs, predict_job_name(pipeline), pipeline)
-    first, last = _day_range(job, pipeline, start, end or start)
-    with DagsterInstance.get() as instance:
-        summary = run_predictions(defs, pipeline, first, last, instance)
-    typer.echo(summary.render())
-    if not summary.success:
-        raise typer.Exit(1)
-
-
-@app.command()
-def monitor(
-    pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
-    start: Annotated[str, typer.Option(help="First day, e.g. 2013-06-12.")],
-    end: Annotated[str | None, typer.Option(help="Last day (default: --start).")] = None,
-    strict: Annotated[
-        bool, typer.Option(help="Exit 1 when any check fails (warn or error), not only runs.")
-    ] = False,
-) -> None:
-    """Batch predictions for the range as ONE run, then drift_report and live_performance
-    one day per run (in process, with a progress bar), and a summary per day: drifted
-    share, live score and every check's verdict.
-
-    Why one run per day for monitoring: their checks are partitioned, and a check result
-    carries no partition of its own, it belongs to the run's single partition; so each
-    day's verdicts need that day's run (their backfill policy is multi_run(1)).
-    Exit 1 if a run fails. A failed check is not a run failure: it is reported in the
-    summary and the exit code stays 0 unless --strict."""
-    from dagster import DagsterInstance
-
-    from ml_assets.definitions import defs
-    from ml_assets.keys import daily_job_name, predict_job_name
-    from ml_assets.runs.monitor import run_monitoring
-
-    job = _job(defs, predict_job_name(pipeline), pipeline)
-    if not defs.get_repository_def().has_job(daily_job_name(pipeline)):
-        typer.echo(f"{pipeline} has no monitoring configured (no `monitoring:` section)", err=True)
-        raise typer.Exit(2)
-    first, last = _day_range(job, pipeline, start, end or start)
-    days = date.fromisoformat(last).toordinal() - date.fromisoformat(first).toordinal() + 1
-    typer.echo(f"{pipeline}: predicting {first} .. {last} as one run")
-    with (
-        DagsterInstance.get() as instance,
-        typer.progressbar(length=days, label=f"monitoring {pipeline}") as bar,
-    ):
-
-        def advance(day: "MonitoredDay") -> None:
-            bar.update(1)
-
-        summary = run_monitoring(defs, pipeline, first, last, instance, on_day=advance)
-    typer.echo(summary.predictions.render())
-    if summary.days:
-        typer.echo(summary.render())
-    if not summary.success or (strict and summary.failed_checks):
-        raise typer.Exit(1)
-
-
-@app.command()
-def promote(
-    pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
-    version: Annotated[str, typer.Option(help="Registered version to make the champion.")],
-    reason: Annotated[str, typer.Option(help="Why: kept in the decision log and the alert.")],
-) -> None:
-    """A recorded manual override: make VERSION the champion (the current one becomes
-    previous_champion) under the promotion lock, recorded like any decision (decision
-    log, MLflow tags, an observation of <pipeline>/champion_model that alerts see), then
-    build its bento and passport. The way to ship a fix the significance test cannot see.
-    Refuses an empty reason, an unknown version, the current champion and a version whose
-    files fail their hash check (exit 1, nothing moved)."""
-    from dagster import DagsterInstance
-
-    from ml_assets.definitions import defs
-    from ml_assets.keys import train_job_name
-    from ml_assets.runs.promote import run_manual_promotion
-
-    _job(defs, train_job_name(pipeline), pipeline)
-    if not reason.strip():
-        typer.echo("refused: --reason is empty: say why this version must be champion", err=True)
-        raise typer.Exit(2)
-    import getpass
-
-    with DagsterInstance.get() as instance:
-        actor = f"{getpass.getuser()} via mlap promote"
-        summary = run_manual_promotion(defs, pipeline, version, reason, instance, actor=actor)
-    if not summary.success:
-        typer.echo(summary.render(), err=True)
-        raise typer.Exit(1)
-    typer.echo(summary.render())
+# Defined in steering.py, registered here so that `mlap --help` lists them where it always did.
+app.command()(rollback)
+app.command()(predict)
+app.command()(monitor)
+app.command()(promote)
 
 
 @app.command()
@@ -327,28 +204,9 @@ def _train(pipeline: str) -> "TrainingSummary":
     from ml_assets.definitions import defs
     from ml_assets.runs.training import run_training
 
-    _job(defs, f"{pipeline}__train", pipeline)
+    resolve_job(defs, f"{pipeline}__train", pipeline)
     with DagsterInstance.get() as instance:
         return run_training(defs, pipeline, instance)
-
-
-def _job(defs: "Definitions", name: str, pipeline: str) -> "JobDefinition":
-    """The job, or exit 2 naming the known pipelines when there is no job of that name.
-
-    Dagster raises DagsterInvariantViolationError for a name it does not know, and the
-    same type for other broken invariants: a job that exists but fails to build is
-    re-raised, not reported as an unknown pipeline."""
-    from dagster import DagsterInvariantViolationError
-
-    try:
-        return defs.resolve_job_def(name)
-    except DagsterInvariantViolationError:
-        if defs.get_repository_def().has_job(name):
-            raise
-        jobs = [j.name for j in defs.jobs or []]
-        known = sorted(n.removesuffix("__ingest") for n in jobs if n.endswith("__ingest"))
-        typer.echo(f"unknown pipeline {pipeline!r}; known: {', '.join(known)}", err=True)
-        raise typer.Exit(2) from None
 
 
 def _backfill(pipeline: str, start: str | None, end: str | None) -> "BackfillSummary":
@@ -358,30 +216,10 @@ def _backfill(pipeline: str, start: str | None, end: str | None) -> "BackfillSum
     from ml_assets.keys import ingest_job_name
     from ml_assets.runs.backfill import run_backfill
 
-    job = _job(defs, ingest_job_name(pipeline), pipeline)
-    first, last = _day_range(job, pipeline, start, end)
+    job = resolve_job(defs, ingest_job_name(pipeline), pipeline)
+    first, last = day_range(job, pipeline, start, end)
     with DagsterInstance.get() as instance:
         return run_backfill(defs, pipeline, first, last, instance)
-
-
-def _day_range(
-    job: "JobDefinition", pipeline: str, start: str | None, end: str | None
-) -> tuple[str, str]:
-    """[start, end] as partition keys of the job (default: all of them); exit 2 naming the
-    pipeline's partitions when a day is not one, or when the range runs backwards."""
-    keys = job.partitions_def.get_partition_keys() if job.partitions_def else []
-    first, last = start or keys[0], end or keys[-1]
-    for label, value in (("--start", first), ("--end", last)):
-        if value not in keys:
-            typer.echo(
-                f"{label} {value} is not a partition of {pipeline} ({keys[0]}..{keys[-1]})",
-                err=True,
-            )
-            raise typer.Exit(2)
-    if keys.index(last) < keys.index(first):
-        typer.echo(f"--end {last} is before --start {first}", err=True)
-        raise typer.Exit(2)
-    return first, last
 
 
 if __name__ == "__main__":

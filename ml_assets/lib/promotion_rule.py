@@ -7,11 +7,13 @@ words. Labels `y` are binary (0/1 or bool).
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, NamedTuple
 
+import numpy as np
 from numpy.typing import ArrayLike
 
 from ml_assets.lib.significance import (
     BootstrapResult,
     DeLongResult,
+    McNemarResult,
     delong_test,
     mann_whitney_auc,
     mcnemar_test,
@@ -82,14 +84,11 @@ def decide_promotion(
         test = _delong(delong_test(positive, challenger, champion, alpha=alpha), alpha)
     result = test.result
     diff, low, high = result.difference, result.ci_low, result.ci_high
-    old_threshold = threshold if champion_threshold is None else champion_threshold
-    mc = mcnemar_test(positive, challenger >= threshold, champion >= old_threshold)
+    mc, mcnemar_text = _mcnemar(positive, challenger, champion, threshold, champion_threshold)
     summary = f"challenger AUC {test.auc_new:.4f} vs champion {test.auc_old:.4f} ({diff:+.4f}, "
     summary += f"{level} CI [{low:+.4f}, {high:+.4f}])"
     promote = diff >= margin and test.significant
     verdict = _verdict(summary, diff, margin, promote, test.text)
-    at = f"{threshold:.3g}" + (f"/{old_threshold:.3g}" if old_threshold != threshold else "")
-    mcnemar_text = f"McNemar at threshold {at}: b={mc.b}, c={mc.c}, p={mc.p_value:.3g}"
     return PromotionDecision(
         promote=promote,
         reason=f"{verdict}; {mcnemar_text} (informational, no veto)",
@@ -104,6 +103,21 @@ def decide_promotion(
         mcnemar_b=mc.b,
         mcnemar_c=mc.c,
     )
+
+
+def _mcnemar(
+    positive: np.ndarray,
+    challenger: np.ndarray,
+    champion: np.ndarray,
+    threshold: float,
+    champion_threshold: float | None,
+) -> tuple[McNemarResult, str]:
+    """McNemar on the labels each model serves (the challenger's at `threshold`, the
+    champion's at `champion_threshold`, the same by default), and its outcome in words."""
+    old_threshold = threshold if champion_threshold is None else champion_threshold
+    mc = mcnemar_test(positive, challenger >= threshold, champion >= old_threshold)
+    at = f"{threshold:.3g}" + (f"/{old_threshold:.3g}" if old_threshold != threshold else "")
+    return mc, f"McNemar at threshold {at}: b={mc.b}, c={mc.c}, p={mc.p_value:.3g}"
 
 
 class _PairedTest(NamedTuple):
