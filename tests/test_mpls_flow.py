@@ -8,9 +8,6 @@ knows this dataset.
 """
 
 import json
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -28,7 +25,7 @@ from ml_assets.lib.scoring import serving_columns
 from ml_assets.runs.monitor import run_monitoring
 from ml_assets.runs.promote import run_manual_promotion
 from tests.helpers import pipeline_defs, run_days
-from tests.receivers import free_port
+from tests.test_bento_store import served, wait_ready
 from tests.test_mpls_stops import mpls_config, mpls_data  # noqa: F401  (module fixtures)
 
 PIPELINE = "mpls_stops"
@@ -104,37 +101,11 @@ def records(flow: Any, day: str, rows: int) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def server(flow: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store = flow["defs"].resources["bento_store"]
-    port = free_port()
-    argv, env = store.serve_command(bento_tag(flow), "127.0.0.1", port)
+    bento = store.find_bento(bento_tag(flow))
     log = tmp_path_factory.mktemp("mpls-serve") / "serve.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=log.parent,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
+    with served(store, bento, log) as url:
+        wait_ready(url, log, time.monotonic() + 120)
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def test_the_champion_is_served_by_plain_bentoml_serve(flow: Any, server: str) -> None:
