@@ -8,6 +8,7 @@ import pytest
 
 from ml_assets.lib.config.models import (
     AgeFeature,
+    BinaryTarget,
     BucketFeature,
     DatetimePartFeature,
     HhmmToMinutesFeature,
@@ -15,7 +16,6 @@ from ml_assets.lib.config.models import (
     JoinConfig,
     Log1pFeature,
     RatioFeature,
-    TargetConfig,
 )
 from ml_assets.lib.features import compute_feature, compute_target, feature_kinds, join_references
 
@@ -74,7 +74,7 @@ def test_numeric_ops_handle_zero_null_and_negative() -> None:
 def test_label_is_null_where_its_source_is_null() -> None:
     frame = pd.DataFrame({"dep_delay": [14.0, 15.0, np.nan, 200.0]})
     label = compute_target(
-        frame, TargetConfig(name="delayed", column="dep_delay", op=">=", value=15)
+        frame, BinaryTarget(name="delayed", column="dep_delay", op=">=", value=15)
     )
     assert label.tolist()[:2] == [False, True] and label.isna().tolist() == [
         False,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -195,18 +195,55 @@ class JoinConfig(StrictModel):
     )
 
 
-class TargetConfig(StrictModel):
-    """The label: `column op value` for each event; null where `column` is null."""
+class BinaryTarget(StrictModel):
+    """A yes/no label: `column op value` for each event; null where `column` is null."""
 
+    problem_type: Literal["binary_classification"] = Field(
+        "binary_classification", description="Kind of model trained (the default)."
+    )
     name: Name = Field(description="Name of the label column in the features.")
     column: str = Field(description="Event column the label is derived from.")
     op: Literal[">=", ">", "<=", "<", "==", "!="] = Field(
         description="Comparison of `column` with `value` that makes the label true."
     )
     value: bool | float | str = Field(description="Value `column` is compared with.")
-    problem_type: Literal["binary_classification"] = Field(
-        "binary_classification", description="Kind of model trained; binary only for now."
+
+
+class MulticlassTarget(StrictModel):
+    """One of several classes: a declared category column, or any column whose values
+    `mapping` turns into class names. The classes, in order, are the column's `allowed`
+    list (or the mapping's distinct values); a value outside them makes a row unlabelled."""
+
+    problem_type: Literal["multiclass_classification"]
+    name: Name = Field(description="Name of the label column in the features.")
+    column: str = Field(description="Event column the class comes from.")
+    mapping: dict[str, str] | None = Field(
+        None, description="Column value (as text) -> class name; classes in first-seen order."
     )
+
+
+class RegressionTarget(StrictModel):
+    """A number: a numeric event column predicted as it is, or through a transform that
+    training applies and prediction inverts (`log1p` for counts and amounts)."""
+
+    problem_type: Literal["regression"]
+    name: Name = Field(description="Name of the target column in the features.")
+    column: str = Field(description="Numeric event column to predict.")
+    transform: Literal["none", "log1p"] = Field(
+        "none", description="Fit on log1p(target) and invert with expm1 at prediction."
+    )
+    interval_level: float = Field(
+        0.9,
+        gt=0,
+        lt=1,
+        description="Coverage of the prediction interval served with each value (split "
+        "conformal: quantile of the absolute validation residuals).",
+    )
+
+
+TargetConfig = Annotated[
+    BinaryTarget | MulticlassTarget | RegressionTarget, Field(discriminator="problem_type")
+]
 
 
 class FeaturesConfig(StrictModel):
@@ -249,7 +286,10 @@ class PipelineConfig(StrictModel):
     )
     partitioning: PartitioningConfig
     joins: list[JoinConfig] = Field(default_factory=list)
-    target: TargetConfig
+    target: TargetConfig = Field(
+        description="The label or value to predict; `problem_type` picks the kind "
+        "(binary_classification when omitted)."
+    )
     features: FeaturesConfig
     quality: QualityConfig = QualityConfig()
     training: TrainingConfig | None = Field(
@@ -260,6 +300,14 @@ class PipelineConfig(StrictModel):
     monitoring: MonitoringConfig | None = Field(
         None, description="Drift, live performance and retraining; needs `training`."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _binary_by_default(cls, data: object) -> object:
+        target = data.get("target") if isinstance(data, dict) else None
+        if isinstance(target, dict) and "problem_type" not in target:
+            return {**data, "target": {**target, "problem_type": "binary_classification"}}
+        return data
 
     @property
     def landing_folder(self) -> LandingFolder | None:
