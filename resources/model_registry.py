@@ -23,6 +23,7 @@ import numpy as np
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
+from ml_assets.lib.problems import Problem, ProblemKind
 from ml_assets.lib.refs import ModelRef
 
 if TYPE_CHECKING:
@@ -187,11 +188,17 @@ class ModelRegistryResource(ConfigurableResource):
             self._loaded[model.manifest_sha256] = cached
         return cached
 
-    def score(self, model: ModelRef, frame: pd.DataFrame) -> np.ndarray:
-        """Positive-class probabilities of `model` for the rows of `frame`."""
+    def score(
+        self, model: ModelRef, frame: pd.DataFrame, problem: Problem | None = None
+    ) -> np.ndarray:
+        """Predictions of `model` for the rows of `frame`, in the problem type's shape
+        (positive-class probabilities when no problem is given)."""
         from ml_assets.lib.artifacts import predict_proba
 
-        return predict_proba(self.load(model), frame)
+        loaded = self.load(model)
+        if problem is None or problem.kind == ProblemKind.BINARY:
+            return predict_proba(loaded, frame)
+        return problem.predict(loaded.model, loaded.spec.matrix(frame))
 
     def fetch_model_files(self, model: ModelRef, into: Path) -> Path:
         """The model's files in `into`, verified against its manifest hash (for packaging)."""
@@ -257,24 +264,38 @@ def _identity_tags(model: ModelRef) -> dict[str, str]:
         "manifest_sha256": model.manifest_sha256,
         "decision_threshold": repr(model.threshold),
         "decision_threshold_reason": model.threshold_reason[:5000],
+        "validation_metric": model.metric,
     }
-    if model.validation_roc_auc is not None:
-        tags["validation_roc_auc"] = f"{model.validation_roc_auc:.6f}"
+    if model.validation_score is not None:
+        tags[f"validation_{model.metric}"] = f"{model.validation_score:.6f}"
+    if model.interval_halfwidth is not None:
+        tags["interval_halfwidth"] = repr(model.interval_halfwidth)
+        tags["interval_level"] = repr(model.interval_level)
     return tags
 
 
 def _ref(pipeline: str, version: Any) -> ModelRef:
     tags = dict(version.tags)
-    score = tags.get("validation_roc_auc")
+    metric = tags.get("validation_metric", "roc_auc")
+    score = tags.get(f"validation_{metric}")
     threshold = tags.get("decision_threshold")
+    halfwidth, level = tags.get("interval_halfwidth"), tags.get("interval_level")
     return ModelRef(
         pipeline=pipeline,
         family=tags.get("family", ""),
         mlflow_run_id=str(version.run_id or ""),
         manifest_sha256=tags.get("manifest_sha256", ""),
         version=str(version.version),
-        validation_roc_auc=float(score) if score else None,
+        validation_score=float(score) if score else None,
+        metric=metric,
         # Versions registered before thresholds were chosen were served at 0.5.
-        threshold=float(threshold) if threshold else 0.5,
+        threshold=_number(threshold) if threshold else 0.5,
         threshold_reason=tags.get("decision_threshold_reason", ""),
+        interval_halfwidth=_number(halfwidth),
+        interval_level=_number(level),
     )
+
+
+def _number(text: str | None) -> float | None:
+    """A float tag written with repr (None for a model that has no such value)."""
+    return None if text in (None, "", "None") else float(text)

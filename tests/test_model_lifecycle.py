@@ -212,6 +212,7 @@ def test_single_class_training_fails_clearly_and_registers_nothing(lifecycle: Li
 
 
 def test_concurrent_decisions_are_serialised(lifecycle: Lifecycle, flight_config) -> None:  # type: ignore[no-untyped-def]
+    from ml_assets.lib.problems import problem_for
     from ml_assets.lifecycle.promotion import decide_and_promote
 
     registry = lifecycle.registry
@@ -228,7 +229,13 @@ def test_concurrent_decisions_are_serialised(lifecycle: Lifecycle, flight_config
     def decide(challenger: ModelRef) -> None:
         records.append(
             decide_and_promote(
-                registry, lifecycle.audit, challenger, test, y, flight_config.promotion
+                registry,
+                lifecycle.audit,
+                challenger,
+                test,
+                y,
+                flight_config.promotion,
+                problem_for(flight_config),
             )
         )
 
@@ -249,6 +256,7 @@ def test_tampered_champion_is_refused_and_stays_in_place(
     lifecycle: Lifecycle, flight_config
 ) -> None:  # type: ignore[no-untyped-def]
     from ml_assets.lib.artifacts import ArtifactIntegrityError
+    from ml_assets.lib.problems import problem_for
     from ml_assets.lifecycle.promotion import decide_and_promote
 
     # A registry with nothing loaded yet: the files are read, and checked, again.
@@ -269,6 +277,7 @@ def test_tampered_champion_is_refused_and_stays_in_place(
                 test,
                 test["delayed"].astype(int).to_numpy(),
                 flight_config.promotion,
+                problem_for(flight_config),
             )
         assert lifecycle.alias(CHAMPION) == str(champion.version)
     finally:

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from ml_assets.lib.feature_spec import FeatureSpec
+from ml_assets.lib.problems.binary import BinaryProblem
 from ml_assets.lib.quality_gates import (
     LOGISTIC,
     MAJORITY,
@@ -50,10 +51,13 @@ def _frame(rows: int, signal: float, seed: int) -> pd.DataFrame:
 def test_baseline_scores_fit_a_real_logistic_regression() -> None:
     train, validation = _frame(600, 3.0, 1), _frame(300, 3.0, 2)
     spec = FeatureSpec.fit(train, {"x": "numeric", "colour": "categorical"}, "y")
+    y_train, y_validation = spec.labels(train).to_numpy(), spec.labels(validation).to_numpy()
     scores = baseline_scores(
+        BinaryProblem(),
         spec,
-        (spec.matrix(train), spec.labels(train).to_numpy()),
-        (spec.matrix(validation), spec.labels(validation).to_numpy()),
+        (spec.matrix(train), y_train),
+        (spec.matrix(validation), y_validation),
+        (y_train, y_validation),
         seed=0,
     )
     assert scores[MAJORITY] == 0.5
@@ -63,10 +67,13 @@ def test_baseline_scores_fit_a_real_logistic_regression() -> None:
 def test_single_class_validation_gives_undefined_baselines() -> None:
     train, validation = _frame(200, 3.0, 1), _frame(50, 3.0, 2).assign(y=True)
     spec = FeatureSpec.fit(train, {"x": "numeric", "colour": "categorical"}, "y")
+    y_train, y_validation = spec.labels(train).to_numpy(), spec.labels(validation).to_numpy()
     scores = baseline_scores(
+        BinaryProblem(),
         spec,
-        (spec.matrix(train), spec.labels(train).to_numpy()),
-        (spec.matrix(validation), spec.labels(validation).to_numpy()),
+        (spec.matrix(train), y_train),
+        (spec.matrix(validation), y_validation),
+        (y_train, y_validation),
         seed=0,
     )
     assert all(np.isnan(v) for v in scores.values())

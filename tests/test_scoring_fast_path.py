@@ -14,7 +14,7 @@ import pytest
 import xgboost
 
 from ml_assets.lib.artifacts import load_model, save_model
-from ml_assets.lib.config.models import ColumnSpec, ColumnType
+from ml_assets.lib.config.models import ColumnSpec, ColumnType, PipelineConfig
 from ml_assets.lib.feature_spec import FeatureSpec
 from ml_assets.lib.request_model import record_model
 from ml_assets.lib.schema import coerce_column
@@ -180,7 +180,7 @@ def xgboost_features(n: int, seed: int) -> pd.DataFrame:
 
 @pytest.mark.parametrize("levels", [["x", "y", "z"], ["z", "x", "y"]])
 def test_xgboost_on_codes_array_equals_xgboost_on_the_matrix(
-    levels: list[str], tmp_path: Path
+    levels: list[str], tmp_path: Path, flight_config: PipelineConfig
 ) -> None:
     spec = FeatureSpec(label="delayed", numeric=["a"], categorical={"c": levels})
     train = xgboost_features(400, seed=0)
@@ -190,7 +190,7 @@ def test_xgboost_on_codes_array_equals_xgboost_on_the_matrix(
     model.fit(spec.matrix(train), spec.labels(train))
     save_model(model, spec, tmp_path)
     scorer = Scorer(
-        config=None,  # type: ignore[arg-type]  # probabilities() needs only the model
+        config=flight_config,  # a binary problem: probabilities() needs nothing else
         loaded=load_model(tmp_path),
         references={},
         metadata={},

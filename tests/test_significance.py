@@ -59,7 +59,7 @@ def test_aucs_equal_sklearn(decimals: int | None) -> None:
     assert dl.auc_b == pytest.approx(expected_b, abs=1e-12)
     assert boot.auc_challenger == pytest.approx(expected_a, abs=1e-12)
     assert boot.auc_champion == pytest.approx(expected_b, abs=1e-12)
-    assert first.challenger_auc == pytest.approx(expected_a, abs=1e-12)
+    assert first.challenger_score == pytest.approx(expected_a, abs=1e-12)
 
 
 def test_resample_counts_give_the_auc_of_the_resampled_rows() -> None:
@@ -151,10 +151,10 @@ def test_first_model_is_promoted_and_serialises() -> None:
 
     assert decision.promote
     assert decision.reason.startswith("no current champion: first valid challenger")
-    assert decision.champion_auc is None and decision.mcnemar_p_value is None
+    assert decision.champion_score is None and decision.mcnemar_p_value is None
     payload = json.loads(json.dumps(decision.to_dict()))
     assert payload["promote"] is True
-    assert payload["challenger_auc"] == pytest.approx(roc_auc_score(y, challenger))
+    assert payload["challenger_score"] == pytest.approx(roc_auc_score(y, challenger))
 
 
 def test_decision_serialises_with_all_fields() -> None:

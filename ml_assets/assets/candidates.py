@@ -22,9 +22,9 @@ from ml_assets.keys import MODELS_GROUP, WINDOW, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.feature_spec import FeatureSpec
 from ml_assets.lib.features import feature_kinds
+from ml_assets.lib.problems import Calibration, Problem, problem_for
 from ml_assets.lib.quality_gates import beats_baselines, clears_floor
 from ml_assets.lib.refs import Candidate, CandidateSet, ModelRef
-from ml_assets.lib.thresholds import ThresholdChoice
 from ml_assets.lifecycle.lineage import run_tags, window_tags
 from resources.model_registry import CHALLENGER, MODEL_DIR, ModelRegistryResource
 
@@ -46,6 +46,7 @@ CANDIDATES_CODE = (
     "ml_assets.lib.feature_spec",
     "ml_assets.lib.quality_gates",
     "ml_assets.lib.thresholds",
+    "ml_assets.lib.problems",
 )
 
 
@@ -53,10 +54,21 @@ def build_candidate_assets(config: PipelineConfig) -> list[AssetsDefinition]:
     return [_candidates(config), _challenger(config)]
 
 
-def split_frames(training_set: pd.DataFrame, spec: FeatureSpec) -> dict[str, tuple[Any, Any]]:
-    """(matrix, labels) per window, built with the feature spec learnt on training rows."""
+def split_frames(
+    training_set: pd.DataFrame, spec: FeatureSpec, problem: Problem
+) -> dict[str, tuple[Any, Any]]:
+    """(matrix, labels as the model is fitted on them) per window, built with the feature
+    spec learnt on training rows."""
     return {
-        str(name): (spec.matrix(rows), spec.labels(rows).to_numpy())
+        str(name): (spec.matrix(rows), problem.target(rows[spec.label]))
+        for name, rows in training_set.groupby(WINDOW, sort=False)
+    }
+
+
+def window_truth(training_set: pd.DataFrame, label: str, problem: Problem) -> dict[str, Any]:
+    """The labels metrics compare predictions with, per window."""
+    return {
+        str(name): problem.truth(rows[label])
         for name, rows in training_set.groupby(WINDOW, sort=False)
     }
 
@@ -95,20 +107,35 @@ def _candidates(config: PipelineConfig) -> AssetsDefinition:
         nested run per family: parameters, validation AUC, tuning history, model files."""
         from ml_assets.lib.quality_gates import baseline_scores
 
+        problem = problem_for(config)
         spec = fit_spec(config, training_set)
-        windows = split_frames(training_set, spec)
+        windows = split_frames(training_set, spec, problem)
+        truth = window_truth(training_set, spec.label, problem)
         tags = run_tags(context, config) | window_tags(training_set)
         with model_registry.run(config.name, f"train {context.run.run_id[:8]}", tags) as parent:
             found = [
-                _tune_one(context, config, model_registry, family, spec, windows, (parent, tags))
+                _tune_one(
+                    context,
+                    config,
+                    model_registry,
+                    family,
+                    (spec, problem),
+                    (windows, truth["validation"]),
+                    (parent, tags),
+                )
                 for family, candidate in training.candidates.items()
                 if candidate.enabled
             ]
             baselines = baseline_scores(
-                spec, windows["train"], windows["validation"], training.seed
+                problem,
+                spec,
+                windows["train"],
+                windows["validation"],
+                (truth["train"], truth["validation"]),
+                training.seed,
             )
             model_registry.log_metrics(parent, {f"baseline_{k}": v for k, v in baselines.items()})
-        ranked = sorted(found, key=lambda c: -(c.model.validation_roc_auc or float("-inf")))
+        ranked = sorted(found, key=lambda c: problem.primary.rank_key(c.model.validation_score))
         result = CandidateSet(parent, tuple(ranked), baselines)
         table = pd.DataFrame(result.rows())
         return Output(
@@ -130,17 +157,20 @@ def _tune_one(
     config: PipelineConfig,
     registry: ModelRegistryResource,
     family: Any,
-    spec: FeatureSpec,
-    windows: dict[str, tuple[Any, Any]],
+    model_kind: tuple[FeatureSpec, Problem],
+    data: tuple[dict[str, tuple[Any, Any]], Any],
     parent: tuple[str, dict[str, str]],
 ) -> Candidate:
-    """Tune one family in a nested MLflow run; its model files are logged there."""
+    """Tune one family in a nested MLflow run; its model files are logged there, with what
+    was chosen on validation to serve it (decision threshold, prediction interval)."""
     from ml_assets.lib.artifacts import save_model
     from ml_assets.lib.tuning import tune_candidate
 
     training = config.training
     assert training is not None
     parent_id, tags = parent
+    spec, problem = model_kind
+    windows, validation_truth = data
     with registry.run(config.name, family, {**tags, "family": family}, parent_id) as run_id:
         result = tune_candidate(
             family,
@@ -152,21 +182,26 @@ def _tune_one(
             training.seed,
             study_name=f"{config.name}-{family}-{context.run.run_id}",
         )
-        choice = _decision_threshold(config, result.model, windows["validation"])
+        choice = problem.calibrate(
+            validation_truth,
+            problem.predict(result.model, windows["validation"][0]),
+            config.promotion.model_dump(),
+        )
         registry.log_params(run_id, result.best_params)
-        registry.log_metrics(run_id, _tuning_metrics(result, choice))
+        registry.log_metrics(run_id, _tuning_metrics(result, choice, problem.primary.name))
         with tempfile.TemporaryDirectory() as folder:
             history = Path(folder) / "tuning_history.csv"
             result.history.to_csv(history, index=False)
             registry.log_files(run_id, history)
-            curve = Path(folder) / THRESHOLD_CURVE
-            choice.curve.to_csv(curve, index=False)
-            registry.log_files(run_id, curve, THRESHOLD_DIR)
+            if not choice.curve.empty:
+                curve = Path(folder) / THRESHOLD_CURVE
+                choice.curve.to_csv(curve, index=False)
+                registry.log_files(run_id, curve, THRESHOLD_DIR)
             model_dir = Path(folder) / MODEL_DIR
             manifest = save_model(result.model, spec, model_dir, extra={"family": family, **tags})
             registry.log_files(run_id, model_dir, MODEL_DIR)
     context.log.info(
-        f"{family}: validation AUC {result.best_value:.4f}, {result.n_trials} "
+        f"{family}: validation {problem.primary.name} {result.best_value:.4f}, {result.n_trials} "
         f"trials ({result.n_pruned} pruned) in {result.seconds:.0f} s"
     )
     model = ModelRef(
@@ -174,56 +209,37 @@ def _tune_one(
         family=family,
         mlflow_run_id=run_id,
         manifest_sha256=manifest.manifest_sha256,
-        validation_roc_auc=result.best_value,
+        validation_score=result.best_value,
+        metric=problem.primary.name,
         params=dict(result.best_params),
         threshold=choice.threshold,
         threshold_reason=choice.reason,
+        interval_halfwidth=choice.interval_halfwidth,
+        interval_level=choice.interval_level,
     )
     return Candidate(model, result.n_trials, result.n_pruned, round(result.seconds, 1))
 
 
-def _tuning_metrics(result: "TuningResult", choice: ThresholdChoice) -> dict[str, float]:
-    """What a family's MLflow run records of its tuning and of its decision threshold."""
+def _tuning_metrics(result: "TuningResult", choice: Calibration, metric: str) -> dict[str, float]:
+    """What a family's MLflow run records of its tuning and of what it serves with."""
+    chosen = {
+        "decision_threshold": choice.threshold,
+        "interval_halfwidth": choice.interval_halfwidth,
+    }
     return {
-        "validation_roc_auc": result.best_value,
+        f"validation_{metric}": result.best_value,
         "trials": result.n_trials,
         "trials_pruned": result.n_pruned,
         "tuning_seconds": result.seconds,
-        "decision_threshold": choice.threshold,
+        **{k: v for k, v in chosen.items() if v is not None},
     }
-
-
-def _decision_threshold(
-    config: PipelineConfig, model: Any, validation: tuple[Any, Any]
-) -> ThresholdChoice:
-    """The configured threshold, or the one that serves `promotion.threshold_objective`
-    best on the validation window (the rows tuning scored, never the test window)."""
-    from ml_assets.lib.thresholds import choose_threshold, positive_scores
-
-    promotion = config.promotion
-    matrix, labels = validation
-    chosen = choose_threshold(
-        labels,
-        positive_scores(model, matrix),
-        promotion.threshold_objective,
-        promotion.false_positive_cost,
-        promotion.false_negative_cost,
-    )
-    if promotion.threshold is None:
-        return chosen
-    return ThresholdChoice(
-        promotion.threshold,
-        promotion.threshold_objective,
-        None,
-        f"configured: promotion.threshold = {promotion.threshold}",
-        chosen.curve,
-    )
 
 
 def _challenger(config: PipelineConfig) -> AssetsDefinition:
     key = model_key(config.name, "challenger_model")
     floor = config.promotion.min_validation_roc_auc
     required: list[str] = list(config.promotion.baselines)
+    metric = problem_for(config).primary
 
     @asset(
         key=key,
@@ -255,31 +271,38 @@ def _challenger(config: PipelineConfig) -> AssetsDefinition:
         best = candidates.best().model
         registered = model_registry.register(best, run_tags(context, config))
         model_registry.set_alias(config.name, CHALLENGER, str(registered.version))
-        score = float(best.validation_roc_auc or float("nan"))
+        score = float(best.validation_score if best.validation_score is not None else "nan")
         yield Output(
             registered,
             metadata={
                 "family": registered.family,
                 "version": str(registered.version),
-                "validation_roc_auc": round(score, 4),
+                f"validation_{metric.name}": round(score, 4),
                 "mlflow_run_id": registered.mlflow_run_id,
-                "decision_threshold": round(registered.threshold, 4),
+                **_served_with(registered),
                 "threshold_choice": MetadataValue.md(
                     _threshold_markdown(model_registry, registered)
                 ),
             },
         )
         baselines = {k: v for k, v in candidates.baselines.items() if k in required}
-        for gate in (beats_baselines(score, baselines), clears_floor(score, floor)):
+        gates = (beats_baselines(score, baselines, metric), clears_floor(score, floor, metric))
+        for gate in gates:
             yield AssetCheckResult(
                 check_name=gate.name,
                 passed=gate.passed,
                 severity=AssetCheckSeverity.ERROR,
                 description=gate.description,
-                metadata={"validation_roc_auc": round(score, 4)},
+                metadata={f"validation_{metric.name}": round(score, 4)},
             )
 
     return challenger_model
+
+
+def _served_with(model: ModelRef) -> dict[str, float]:
+    """What was chosen on validation to serve the model with, rounded for the UI."""
+    names = {"threshold": "decision_threshold"}
+    return {names.get(k, k): round(v, 4) for k, v in model.calibration_metadata().items()}
 
 
 def _threshold_markdown(registry: ModelRegistryResource, model: ModelRef) -> str:
@@ -291,7 +314,7 @@ def _threshold_markdown(registry: ModelRegistryResource, model: ModelRef) -> str
         if fetched is None:
             return model.threshold_reason
         curve = pd.read_csv(fetched / THRESHOLD_CURVE)
-        if curve.empty:
+        if curve.empty or model.threshold is None:
             return model.threshold_reason
         picture = plots.plot_threshold_curve(
             curve, model.threshold, "objective", Path(folder) / "threshold.png"

@@ -31,6 +31,7 @@ from ml_assets.keys import (
 )
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.model_card import render_model_card
+from ml_assets.lib.problems import problem_for
 from ml_assets.lib.refs import ChampionRef, ModelRef
 from ml_assets.lifecycle.promotion import decide_and_promote, manual_promote, rollback
 from resources.audit_store import AuditStoreResource
@@ -41,6 +42,7 @@ PROMOTION_CODE = (
     "ml_assets.lifecycle.promotion",
     "ml_assets.lib.promotion_rule",
     "ml_assets.lib.significance",
+    "ml_assets.lib.problems",
 )
 
 
@@ -82,9 +84,10 @@ def _champion(config: PipelineConfig) -> AssetsDefinition:
         both scores, the test and the reason are recorded here and as MLflow tags; a
         promotion moves `champion` (and `previous_champion`) and writes a model card."""
         test = holdout_rows(training_set)
-        y = test[label].astype(bool).astype(int).to_numpy()
+        problem = problem_for(config)
+        y = problem.truth(test[label])
         record = decide_and_promote(
-            model_registry, audit_store, challenger_model, test, y, config.promotion
+            model_registry, audit_store, challenger_model, test, y, config.promotion, problem
         )
         context.log.info(f"{record.action}: {record.reason}")
         metadata: dict[str, Any] = {

@@ -21,12 +21,17 @@ from dagster import (
 
 from ml_assets.keys import EVALUATION_GROUP, WINDOW, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.problems import Calibration, PrimaryMetric, Problem, ProblemKind, problem_for
 from ml_assets.lib.refs import CandidateSet, ModelRef
 from resources.model_registry import ModelRegistryResource
 
 HOLDS_UP_ON_TEST = "holds_up_on_test"
 # Headline metrics of the challenger shown on the asset, in this order.
-HEADLINE_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "f1")
+HEADLINE_METRICS = {
+    ProblemKind.BINARY: ("roc_auc", "pr_auc", "log_loss", "brier", "f1"),
+    ProblemKind.MULTICLASS: ("roc_auc_ovr", "accuracy", "macro_f1", "weighted_f1", "log_loss"),
+    ProblemKind.REGRESSION: ("rmse", "mae", "r2", "mape"),
+}
 
 
 def build_evaluation_assets(config: PipelineConfig) -> list[AssetsDefinition]:
@@ -73,42 +78,55 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         confusion matrix, ROC, PR and calibration curves (PNG, inline and in MLflow);
         metrics per slice with counts. A warning check says when the challenger, chosen
         on validation, ranks worse than a baseline on this unseen window."""
+        problem = problem_for(config)
         test = holdout_rows(training_set)
-        y = test[label].astype(bool).astype(int).to_numpy()
-        scores, thresholds = _holdout_scores(
-            training_set, test, label, candidates, challenger_model, model_registry
+        y = problem.truth(test[label])
+        train = training_set[training_set[WINDOW] == "train"]
+        scores, served = _holdout_scores(
+            problem,
+            (problem.truth(train[label]), test),
+            candidates,
+            challenger_model,
+            model_registry,
         )
-        results = _holdout_metrics(test, y, scores, thresholds, training.slice_columns)
+        if problem.kind == ProblemKind.BINARY:
+            thresholds = {name: float(c.threshold or 0.5) for name, c in served.items()}
+            results = _holdout_metrics(test, y, scores, thresholds, training.slice_columns)
+        else:
+            results = _problem_metrics(problem, test, y, scores, served, training.slice_columns)
         run_id = challenger_model.mlflow_run_id
-        threshold = challenger_model.threshold
-        pictures = _log_evaluation(model_registry, run_id, y, scores, results, threshold)
+        pictures = _log_evaluation(
+            model_registry, run_id, (problem, y), scores, results, served[next(iter(scores))]
+        )
         yield Output(
             results.table.reset_index(names="model"),
-            metadata=_evaluation_metadata(results, len(y), pictures, run_id),
+            metadata=_evaluation_metadata(problem, results, len(y), pictures, run_id),
         )
-        yield _holds_up_on_test(results.table)
+        yield _holds_up_on_test(results.table, problem.primary)
 
     return evaluation
 
 
-def _holds_up_on_test(table: pd.DataFrame) -> AssetCheckResult:
+def _holds_up_on_test(table: pd.DataFrame, metric: PrimaryMetric) -> AssetCheckResult:
     """Warn (never block: the champion decision judges the test window) when the
-    challenger's test ROC AUC is below a baseline's, e.g. after a shift between the
+    challenger's test score is worse than a baseline's, e.g. after a shift between the
     validation and test windows."""
-    auc = table["roc_auc"]
+    auc = table[metric.name]
     challenger = str(table.index[0])
     mine = auc.iloc[0]
     behind = {
         str(name): float(value)
         for name, value in auc.iloc[1:].items()
-        if value is not None and not pd.isna(value) and (pd.isna(mine) or mine < value)
+        if value is not None
+        and not pd.isna(value)
+        and (pd.isna(mine) or metric.gain(float(mine), float(value)) < 0)
     }
     shown = "undefined" if mine is None or pd.isna(mine) else f"{float(mine):.4f}"
     if behind:
         names = ", ".join(f"{n} {v:.4f}" for n, v in behind.items())
-        description = f"{challenger} ROC AUC {shown} on test is below: {names}"
+        description = f"{challenger} {metric.title} {shown} on test is worse than: {names}"
     else:
-        description = f"{challenger} ROC AUC {shown} on test is at or above every baseline"
+        description = f"{challenger} {metric.title} {shown} on test is at or above every baseline"
     return AssetCheckResult(
         check_name=HOLDS_UP_ON_TEST,
         passed=not behind,
@@ -118,40 +136,70 @@ def _holds_up_on_test(table: pd.DataFrame) -> AssetCheckResult:
 
 
 def _holdout_scores(
-    training_set: pd.DataFrame,
-    test: pd.DataFrame,
-    label: str,
+    problem: Problem,
+    data: tuple[np.ndarray, pd.DataFrame],
     candidates: CandidateSet,
     challenger: ModelRef,
     model_registry: ModelRegistryResource,
-) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Test-window probabilities of the challenger (first), the tuned logistic-regression
-    candidate when the challenger is another family, and the training majority class;
-    and the threshold each is labelled at (each model's own)."""
-    from ml_assets.lib import metrics
-
+) -> tuple[dict[str, np.ndarray], dict[str, Calibration]]:
+    """Test-window predictions of the challenger (first), the tuned linear candidate
+    (logistic regression, or ridge) when the challenger is another family, and the constant
+    baseline learnt from the training labels (`data`: train truth, test rows); and what
+    each is served with (its own threshold or interval)."""
+    train_truth, test = data
+    regression = problem.kind == ProblemKind.REGRESSION
     name = f"challenger ({challenger.family})"
-    scores = {name: model_registry.score(challenger, test)}
-    thresholds = {name: challenger.threshold}
-    logistic = candidates.family("logistic_regression")
-    if logistic is not None and challenger.family != "logistic_regression":
-        scores["logistic baseline"] = model_registry.score(logistic.model, test)
-        thresholds["logistic baseline"] = logistic.model.threshold
-    train_y = training_set.loc[training_set[WINDOW] == "train", label].astype(bool)
-    scores["majority baseline"] = metrics.majority_baseline(
-        train_y.astype(int).to_numpy(), len(test)
-    )
-    thresholds["majority baseline"] = 0.5  # a constant score: any threshold is one class
-    return scores, thresholds
+    scores = {name: model_registry.score(challenger, test, problem)}
+    served = {name: Calibration.from_metadata(challenger.calibration_metadata())}
+    linear_family = "ridge" if regression else "logistic_regression"
+    linear = candidates.family(linear_family)
+    if linear is not None and challenger.family != linear_family:
+        linear_name = f"{linear_family.split('_')[0]} baseline"
+        scores[linear_name] = model_registry.score(linear.model, test, problem)
+        served[linear_name] = Calibration.from_metadata(linear.model.calibration_metadata())
+    constant = "mean baseline" if regression else "majority baseline"
+    scores[constant] = problem.baseline(train_truth, len(test))
+    # A constant score: any threshold gives one class.
+    served[constant] = Calibration(threshold=0.5) if not regression else Calibration()
+    return scores, served
 
 
 class _HoldoutMetrics(NamedTuple):
     """The metric table (a row per model, the challenger first), and the challenger's
-    confusion matrix and metrics per slice."""
+    confusion matrix (classification) and metrics per slice."""
 
     table: pd.DataFrame
-    confusion: dict[str, int]
+    confusion: dict[str, Any]
     slices: pd.DataFrame
+
+
+def _problem_metrics(
+    problem: Problem,
+    test: pd.DataFrame,
+    y: np.ndarray,
+    scores: dict[str, np.ndarray],
+    served: dict[str, Calibration],
+    slice_columns: list[str],
+) -> _HoldoutMetrics:
+    """The models' metrics on the test window for a multiclass or regression problem."""
+    from ml_assets.lib.slices import problem_slices
+
+    table = pd.DataFrame(
+        {name: problem.metrics(y, p, served[name]) for name, p in scores.items()}
+    ).T
+    challenger = next(iter(scores.values()))
+    confusion: dict[str, Any] = {}
+    if problem.kind == ProblemKind.MULTICLASS:
+        predicted = np.asarray(challenger).argmax(axis=1)
+        confusion = {
+            actual: {
+                guess: int(np.sum((y == i) & (predicted == j)))
+                for j, guess in enumerate(problem.classes)
+            }
+            for i, actual in enumerate(problem.classes)
+        }
+    slices = problem_slices(test, y, challenger, slice_columns, problem)
+    return _HoldoutMetrics(table, confusion, slices)
 
 
 def _holdout_metrics(
@@ -179,14 +227,15 @@ def _holdout_metrics(
 def _log_evaluation(
     model_registry: ModelRegistryResource,
     run_id: str,
-    y: np.ndarray,
+    truth: tuple[Problem, np.ndarray],
     scores: dict[str, np.ndarray],
     results: _HoldoutMetrics,
-    threshold: float,
+    served: Calibration,
 ) -> str:
     """Log the challenger's test metrics, the plots and the metric and slice tables to its
     MLflow run; return the plots as Markdown with the images inline."""
     table, confusion, slices = results
+    problem, y = truth
     challenger_name = next(iter(scores))
     model_registry.log_metrics(
         run_id,
@@ -194,8 +243,12 @@ def _log_evaluation(
     )
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
-        title = f"{challenger_name} at {threshold:.3f}"
-        pictures = _plots_markdown(y, scores, confusion, title, out)
+        if problem.kind == ProblemKind.BINARY:
+            title = f"{challenger_name} at {served.threshold or 0.5:.3f}"
+            pictures = _plots_markdown(y, scores, confusion, title, out)
+        else:
+            images = problem.plots(y, scores[challenger_name], served, out)
+            pictures = "\n\n".join(plots_markdown_images(images))
         slices.to_csv(out / "slices.csv", index=False)
         table.to_csv(out / "metrics.csv")
         model_registry.log_files(run_id, out, "evaluation")
@@ -229,8 +282,14 @@ def _plots_markdown(
     return "\n\n".join(plots.markdown_image(path, name) for name, path in images.items())
 
 
+def plots_markdown_images(images: dict[str, Path]) -> list[str]:
+    from ml_assets.lib import plots
+
+    return [plots.markdown_image(path, name) for name, path in images.items()]
+
+
 def _evaluation_metadata(
-    results: _HoldoutMetrics, rows: int, pictures: str, run_id: str
+    problem: Problem, results: _HoldoutMetrics, rows: int, pictures: str, run_id: str
 ) -> dict[str, Any]:
     """The asset's metadata: the challenger's headline metrics, the models side by side,
     the confusion matrix, the plots and the slices."""
@@ -238,7 +297,7 @@ def _evaluation_metadata(
     challenger_name = str(table.index[0])
     main = table.loc[challenger_name]
     return {
-        **{name: _number(main[name]) for name in HEADLINE_METRICS},
+        **{name: _number(main[name]) for name in HEADLINE_METRICS[problem.kind]},
         "holdout_rows": rows,
         "metrics": MetadataValue.md(_comparison_markdown(table, challenger_name)),
         "confusion_matrix": MetadataValue.json(confusion),
@@ -256,7 +315,9 @@ def _comparison_markdown(table: pd.DataFrame, challenger_name: str) -> str:
     legend = {
         "challenger": challenger_name.removeprefix("challenger ").strip("()"),
         "logistic": "the tuned logistic-regression candidate",
-        "majority": "always the training window's majority class",
+        "ridge": "the tuned ridge candidate",
+        "majority": "always the training window's majority class (or class shares)",
+        "mean": "always the training window's mean",
     }
     notes = "; ".join(f"{name}: {legend[name]}" for name in shown.columns if name in legend)
     return f"{shown.to_markdown(floatfmt='.4f')}\n\n{notes}"

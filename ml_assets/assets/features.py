@@ -30,8 +30,8 @@ def build_features_asset(
     description = (
         f"One row per `{event_source}` event of the day: the validated events left-joined with "
         f"{', '.join(joined_sources) or 'no reference data'}, the {len(kinds)} declared features "
-        f"and the label `{config.target.name}` ({config.target.column} {config.target.op} "
-        f"{config.target.value}; null while unknown). Columns known only after the event "
+        f"and the label `{config.target.name}` ({config.target.definition}; null while "
+        "unknown). Columns known only after the event "
         f"({', '.join(config.features.forbidden_columns) or 'none declared'}) never enter."
     )
 

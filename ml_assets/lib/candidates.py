@@ -5,14 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .config.models import CandidateFamily
 from .feature_spec import FeatureSpec
+from .problems import ProblemKind
 
 Params = Mapping[str, Any]
 
 
-def build_model(family: CandidateFamily, params: Params, spec: FeatureSpec, seed: int) -> Any:
+def build_model(
+    family: str,
+    params: Params,
+    spec: FeatureSpec,
+    seed: int,
+    kind: ProblemKind = ProblemKind.BINARY,
+) -> Any:
     """An unfitted estimator of `family` that takes `spec.matrix(...)` as input."""
+    if kind != ProblemKind.BINARY:
+        raise ValueError(f"no {family} candidate for {kind} yet")
     if family == "logistic_regression":
         return _logistic(params, spec, seed)
     if family == "hist_gradient_boosting":

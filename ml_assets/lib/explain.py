@@ -38,6 +38,9 @@ class ShapResult:
     global_importance: pd.Series
     method: Literal["tree", "permutation"]
     output: str = "log-odds"
+    # Multiclass: mean |SHAP| per feature (rows) and class (columns); `values` then holds
+    # each row's SHAP values towards its most probable class.
+    per_class: pd.DataFrame | None = None
 
 
 def shap_values(
@@ -66,7 +69,7 @@ def shap_values(
         rows = _sample(matrix, sample, seed)
         explainer = shap.TreeExplainer(model)
         values = np.asarray(explainer.shap_values(rows), dtype="float64")
-        base = float(np.ravel(explainer.expected_value)[0])
+        base = float(np.mean(np.ravel(explainer.expected_value)))
         method: Literal["tree", "permutation"] = "tree"
     else:
         rows = _sample(matrix, min(sample, MODEL_AGNOSTIC_MAX_ROWS), seed)
@@ -76,10 +79,32 @@ def shap_values(
         sample_background = _sample(reference, BACKGROUND_ROWS, seed + 1)
         values, base = _permutation_shap(model, spec, rows, sample_background, seed, permutations)
         method = "permutation"
+    per_class = None
+    if values.ndim == 3:  # rows x features x classes
+        classes = [str(c) for c in getattr(model, "classes_", range(values.shape[2]))]
+        per_class = pd.DataFrame(np.abs(values).mean(axis=0), index=spec.columns, columns=classes)
+        predicted = np.asarray(model.predict_proba(rows)).argmax(axis=1)
+        values = values[np.arange(len(rows)), :, predicted]
     table = pd.DataFrame(values, index=rows.index, columns=spec.columns)
     importance = table.abs().mean().sort_values(ascending=False)
+    if per_class is not None:
+        importance = per_class.mean(axis=1).sort_values(ascending=False)
     importance.name = "mean_abs_shap"
-    return ShapResult(values=table, base_value=base, global_importance=importance, method=method)
+    return ShapResult(
+        values=table,
+        base_value=base,
+        global_importance=importance,
+        method=method,
+        output=_output_name(model),
+        per_class=per_class,
+    )
+
+
+def _output_name(model: Any) -> str:
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return "prediction (fitted scale)"
+    return "log-odds" if len(classes) == 2 else "log-probability per class"
 
 
 def xgboost_contributions(
@@ -157,12 +182,7 @@ def _permutation_shap(
     import shap
     from threadpoolctl import threadpool_limits
 
-    positive = list(model.classes_).index(1)
-
-    def log_odds(encoded: np.ndarray) -> np.ndarray:
-        proba = model.predict_proba(_decode(encoded, spec))[:, positive]
-        proba = np.clip(proba, _EPS, 1 - _EPS)
-        return np.log(proba) - np.log1p(-proba)
+    log_odds = _explained_output(model, spec)
 
     masker = shap.maskers.Independent(_encode(background), max_samples=BACKGROUND_ROWS)
     explainer = shap.explainers.Permutation(log_odds, masker, seed=seed)
@@ -172,6 +192,29 @@ def _permutation_shap(
     with threadpool_limits(limits=1, user_api="openmp"):
         explanation = explainer(_encode(rows), max_evals=max_evals, silent=True)
     return np.asarray(explanation.values, dtype="float64"), float(np.mean(explanation.base_values))
+
+
+def _explained_output(model: Any, spec: FeatureSpec) -> Any:
+    """What SHAP explains: a binary classifier's log-odds, a multiclass classifier's
+    log-probability of every class, a regressor's prediction (on its fitted scale)."""
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return lambda encoded: np.asarray(model.predict(_decode(encoded, spec)), dtype="float64")
+    if len(classes) > 2:
+
+        def log_probability(encoded: np.ndarray) -> np.ndarray:
+            proba = model.predict_proba(_decode(encoded, spec))
+            return np.log(np.clip(proba, _EPS, 1.0))
+
+        return log_probability
+    positive = list(classes).index(1)
+
+    def log_odds(encoded: np.ndarray) -> np.ndarray:
+        proba = model.predict_proba(_decode(encoded, spec))[:, positive]
+        proba = np.clip(proba, _EPS, 1 - _EPS)
+        return np.log(proba) - np.log1p(-proba)
+
+    return log_odds
 
 
 def _encode(matrix: pd.DataFrame) -> np.ndarray:

@@ -24,9 +24,11 @@ from .config.models import (
     IsMissingFeature,
     JoinConfig,
     Log1pFeature,
+    MulticlassTarget,
     PassthroughFeature,
     PipelineConfig,
     RatioFeature,
+    RegressionTarget,
     TargetConfig,
 )
 from .config.references import available_columns
@@ -203,8 +205,16 @@ def _datetime_part(inputs: FeatureInputs, op: str, column: str, tz: str) -> pd.S
 
 
 def compute_target(frame: pd.DataFrame | Columns, target: TargetConfig) -> pd.Series:
-    """The label; null where the target column is null (e.g. an event that never took place)."""
+    """The label; null where the target column is null (e.g. an event that never took
+    place). Binary: a boolean; multiclass: the class name (null for a value the mapping
+    does not name); regression: the number as a float."""
     values = frame[target.column]
+    if isinstance(target, MulticlassTarget):
+        text = values.astype("string")
+        classes = text.map(target.mapping) if target.mapping else text
+        return pd.Series(classes, index=values.index, dtype="string").where(values.notna())
+    if isinstance(target, RegressionTarget):
+        return pd.Series(pd.to_numeric(values), index=values.index, dtype="Float64")
     label = _COMPARE[target.op](values, target.value)
     return pd.Series(label, index=values.index).astype("boolean").where(values.notna())
 

@@ -5,6 +5,13 @@ import pandas as pd
 from .config.models import PipelineConfig
 from .refs import Decision, ModelRef
 
+# The test metrics a card shows, of whichever problem type the evaluation has.
+HEADLINE = (
+    *("roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1"),
+    *("roc_auc_ovr", "macro_f1", "weighted_f1"),
+    *("rmse", "mae", "r2", "mape"),
+)
+
 
 def render_model_card(
     config: PipelineConfig,
@@ -19,17 +26,14 @@ def render_model_card(
         f"| {name} | {row['min']} | {row['max']} | {row['size']:,} |"
         for name, row in windows.reindex(["train", "validation", "test"]).iterrows()
     )
-    shown = evaluation.set_index("model")[
-        ["roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1"]
-    ]
+    shown = evaluation.set_index("model")[[c for c in HEADLINE if c in evaluation.columns]]
     target = config.target
     forbidden = ", ".join(config.features.forbidden_columns) or "none declared"
     return f"""# Model card: {config.name} v{record.champion_version_after}
 
 **Intended use.** {config.description.strip()} It scores one event at a time from what is
-known before the event. It predicts `{target.name}` = `{target.column} {target.op}
-{target.value}` as a probability; the label threshold is {challenger.threshold:.4f}
-({challenger.threshold_reason}).
+known before the event. It predicts `{target.name}` ({target.definition}, a
+{target.problem_type.replace("_", " ")} problem){_served_with(challenger)}.
 
 **Model.** {challenger.family}, tuned by Optuna; parameters: `{challenger.params}`.
 MLflow run `{challenger.mlflow_run_id}`; artifact manifest sha256
@@ -57,3 +61,14 @@ MLflow run `{challenger.mlflow_run_id}`; artifact manifest sha256
 - Rows without a label were not used for training or testing.
 - Categories not seen in training are treated as missing.
 """
+
+
+def _served_with(model: ModelRef) -> str:
+    if model.threshold is not None and model.metric == "roc_auc":
+        return (
+            f" as a probability; the label threshold is {model.threshold:.4f} "
+            f"({model.threshold_reason})"
+        )
+    if model.interval_halfwidth is not None:
+        return f" with a {model.interval_level:.0%} prediction interval ({model.threshold_reason})"
+    return ""

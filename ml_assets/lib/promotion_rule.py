@@ -10,6 +10,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ml_assets.lib.problems import Problem
 from ml_assets.lib.significance import (
     BootstrapResult,
     DeLongResult,
@@ -28,8 +29,9 @@ class PromotionDecision:
 
     promote: bool
     reason: str
-    challenger_auc: float
-    champion_auc: float | None = None
+    # The primary metric of the problem type on the test window: ROC AUC for binary.
+    challenger_score: float
+    champion_score: float | None = None
     difference: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
@@ -38,6 +40,7 @@ class PromotionDecision:
     mcnemar_p_value: float | None = None
     mcnemar_b: int | None = None
     mcnemar_c: int | None = None
+    metric: str = "roc_auc"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (Python floats, ints, bools, strings, None)."""
@@ -73,7 +76,7 @@ def decide_promotion(
     if p_champion is None:
         auc = mann_whitney_auc(positive, challenger)
         reason = f"no current champion: first valid challenger (AUC {auc:.4f}) promoted"
-        return PromotionDecision(promote=True, reason=reason, challenger_auc=auc)
+        return PromotionDecision(promote=True, reason=reason, challenger_score=auc)
     champion = validate_scores(y, p_champion=p_champion)[1][0]
     level = f"{(1 - alpha) * 100:g}%"
     if method == "bootstrap":
@@ -92,8 +95,8 @@ def decide_promotion(
     return PromotionDecision(
         promote=promote,
         reason=f"{verdict}; {mcnemar_text} (informational, no veto)",
-        challenger_auc=test.auc_new,
-        champion_auc=test.auc_old,
+        challenger_score=test.auc_new,
+        champion_score=test.auc_old,
         difference=diff,
         ci_low=low,
         ci_high=high,
@@ -153,3 +156,54 @@ def _verdict(summary: str, diff: float, margin: float, promote: bool, test_text:
     verdict = f"{'promoted challenger' if promote else 'kept champion'}: {summary} meets "
     verdict += f"the margin {margin:.4f} {'and' if promote else 'but'} {test_text}"
     return verdict
+
+
+def decide_by_metric(
+    problem: Problem,
+    y: np.ndarray,
+    challenger: np.ndarray,
+    champion: np.ndarray | None,
+    *,
+    margin: float,
+    alpha: float = 0.05,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> PromotionDecision:
+    """The same rule for any problem type: promote only if the challenger's primary metric
+    is better by `margin` and the lower bound of the paired bootstrap CI of the gain is
+    above 0 (gain is oriented: positive means better, for RMSE too)."""
+    metric = problem.primary
+    if champion is None:
+        score = problem.score(y, challenger)
+        shown = "undefined" if score is None else f"{score:.4f}"
+        reason = f"no current champion: first valid challenger ({metric.title} {shown}) promoted"
+        return PromotionDecision(
+            promote=True,
+            reason=reason,
+            challenger_score=float("nan") if score is None else score,
+            metric=metric.name,
+        )
+    result = problem.compare(y, challenger, champion, resamples=resamples, seed=seed, alpha=alpha)
+    level = f"{(1 - alpha) * 100:g}%"
+    summary = (
+        f"challenger {metric.title} {result.challenger:.4f} vs champion {result.champion:.4f} "
+        f"(gain {result.gain:+.4f}, {level} CI [{result.ci_low:+.4f}, {result.ci_high:+.4f}])"
+    )
+    significant = result.ci_low > 0
+    promote = result.gain >= margin and significant
+    test_text = (
+        f"the paired bootstrap ({result.resamples} resamples) "
+        f"{'puts the CI above 0' if significant else 'cannot tell it from 0'}"
+    )
+    return PromotionDecision(
+        promote=promote,
+        reason=_verdict(summary, result.gain, margin, promote, test_text),
+        challenger_score=result.challenger,
+        champion_score=result.champion,
+        difference=result.gain,
+        ci_low=result.ci_low,
+        ci_high=result.ci_high,
+        p_value=result.p_value,
+        method="bootstrap",
+        metric=metric.name,
+    )

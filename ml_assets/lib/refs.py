@@ -21,11 +21,16 @@ class ModelRef:
     mlflow_run_id: str
     manifest_sha256: str
     version: str | None = None
-    validation_roc_auc: float | None = None
+    # The problem type's primary metric on the validation window (e.g. roc_auc, rmse).
+    validation_score: float | None = None
+    metric: str = "roc_auc"
     params: dict[str, Any] = field(default_factory=dict)
-    # The probability at which its label is true: chosen on validation, or configured.
-    threshold: float = 0.5
+    # Chosen on validation (or configured) and served with the model: the probability at
+    # which a binary label is true; a regression interval's half-width (fitted scale).
+    threshold: float | None = 0.5
     threshold_reason: str = ""
+    interval_halfwidth: float | None = None
+    interval_level: float | None = None
 
     def registered_as(self, version: str) -> ModelRef:
         return dataclasses.replace(self, version=str(version))
@@ -33,6 +38,15 @@ class ModelRef:
     @property
     def label(self) -> str:
         return f"{self.pipeline} v{self.version} ({self.family})" if self.version else self.family
+
+    def calibration_metadata(self) -> dict[str, float]:
+        """What is served with the model besides its files (threshold, interval)."""
+        values = {
+            "threshold": self.threshold,
+            "interval_halfwidth": self.interval_halfwidth,
+            "interval_level": self.interval_level,
+        }
+        return {k: float(v) for k, v in values.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -47,11 +61,11 @@ class Candidate:
 
 @dataclass(frozen=True)
 class CandidateSet:
-    """The tuned candidates of one training, best validation ROC AUC first."""
+    """The tuned candidates of one training, best validation score first."""
 
     mlflow_run_id: str
     candidates: tuple[Candidate, ...]
-    # Validation ROC AUC of the untuned baselines every challenger must beat.
+    # Validation score (the primary metric) of the untuned baselines to beat.
     baselines: dict[str, float] = field(default_factory=dict)
 
     def best(self) -> Candidate:
@@ -65,7 +79,7 @@ class CandidateSet:
         return [
             {
                 "family": c.model.family,
-                "validation_roc_auc": c.model.validation_roc_auc,
+                f"validation_{c.model.metric}": c.model.validation_score,
                 "trials": c.trials,
                 "trials_pruned": c.trials_pruned,
                 "tuning_seconds": c.tuning_seconds,

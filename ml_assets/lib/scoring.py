@@ -22,6 +22,7 @@ import pandas as pd
 from .artifacts import LoadedModel, load_model
 from .config.models import PipelineConfig
 from .features import Columns, feature_columns, features_frame
+from .problems import Calibration, Problem, ProblemKind, problem_for
 from .reference_lookup import ReferenceLookup
 from .typed_events import typed_columns, typed_events
 
@@ -118,6 +119,18 @@ class Scorer:
         configured); a configured one, then 0.5, for bundles made before thresholds."""
         return decision_threshold(self.metadata, self.config)
 
+    @cached_property
+    def problem(self) -> Problem:
+        return problem_for(self.config)
+
+    @cached_property
+    def calibration(self) -> Calibration:
+        """What the model is served with: its threshold (binary) or interval (regression)."""
+        served = Calibration.from_metadata(self.metadata)
+        if self.problem.kind == ProblemKind.BINARY:
+            return Calibration(threshold=self.threshold)
+        return served
+
     def events_frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """Records (already validated against the request model) typed as in training."""
         return typed_events(records, serving_columns(self.config))
@@ -160,49 +173,55 @@ class Scorer:
             ]
         return self._lookup_cache
 
-    def probabilities(self, features: pd.DataFrame | Columns) -> np.ndarray:
+    def predictions(self, features: pd.DataFrame | Columns) -> np.ndarray:
+        """The model's predictions in the problem type's shape (P(positive) for binary)."""
         model = self.loaded.model
         if self._array_input:
             # inplace_predict skips building a DMatrix, and an array skips XGBoost's own
             # conversion of a DataFrame: together most of a small request's model time.
             codes = self.loaded.spec.codes_array(features)
-            return np.asarray(model.get_booster().inplace_predict(codes), dtype="float64")
+            raw = model.get_booster().inplace_predict(codes)
+            return self.problem.from_booster(np.asarray(raw, dtype="float64"))
         if not isinstance(features, pd.DataFrame):
             features = features_frame(features)
         matrix = self.loaded.spec.matrix(features)
         if self.loaded.manifest.flavor == "xgboost":
-            return np.asarray(model.get_booster().inplace_predict(matrix), dtype="float64")
-        classes = list(model.classes_)
-        return np.asarray(model.predict_proba(matrix)[:, classes.index(1)], dtype="float64")
+            raw = model.get_booster().inplace_predict(matrix)
+            return self.problem.from_booster(np.asarray(raw, dtype="float64"))
+        return self.problem.predict(model, matrix)
+
+    # The binary name of `predictions`, which benchmarks and peers call.
+    probabilities = predictions
 
     def score(self, events: pd.DataFrame) -> pd.DataFrame:
         # The features' columns go to the model as they are: no features frame to build.
-        probability = self.probabilities(self._feature_columns(events))
-        return self._scored(probability, pd.RangeIndex(len(probability)))
+        predictions = self.predictions(self._feature_columns(events))
+        return self._scored(predictions, pd.RangeIndex(len(predictions)))
 
     def score_features(self, features: pd.DataFrame) -> pd.DataFrame:
-        """Probability, label and model version for rows that already have features."""
-        return self._scored(self.probabilities(features), features.index)
+        """The served outputs (binary: probability and label) and the model version, for
+        rows that already have features."""
+        return self._scored(self.predictions(features), features.index)
 
-    def _scored(self, probability: np.ndarray, index: pd.Index) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "probability": probability,
-                "label": probability >= self.threshold,
-                "model_version": self.model_version,
-            },
-            index=index,
-        )
+    def _scored(self, predictions: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        outputs = self.problem.outputs(predictions, self.calibration)
+        return pd.DataFrame({**outputs, "model_version": self.model_version}, index=index)
 
     def contributions(self, events: pd.DataFrame, top_k: int) -> list[list[dict[str, Any]]]:
-        """Each record's `top_k` features by |contribution| to its log-odds."""
+        """Each record's `top_k` features by |contribution| to what the model explains:
+        its log-odds (binary), its most probable class's margin (multiclass), its value on
+        the fitted scale (regression)."""
         features = self.features(events)
         if self.loaded.manifest.flavor == "xgboost":
             import xgboost
 
             matrix = xgboost.DMatrix(self.loaded.spec.matrix(features), enable_categorical=True)
             booster = self.loaded.model.get_booster()
-            values = booster.predict(matrix, pred_contribs=True)[:, :-1]
+            contributions = booster.predict(matrix, pred_contribs=True)
+            if contributions.ndim == 3:  # multiclass: rows x classes x features+1
+                chosen = self.predictions(features).argmax(axis=1)
+                contributions = contributions[np.arange(len(chosen)), chosen]
+            values = contributions[:, :-1]
         else:
             from .explain import shap_values
 

@@ -47,7 +47,8 @@ def build_passport(
             "manifest_sha256": tags.get("manifest_sha256"),
             "mlflow_run_id": model.mlflow_run_id,
             "params": mlflow_run.params,
-            "validation_roc_auc": tags.get("validation_roc_auc"),
+            "validation_metric": tags.get("validation_metric", "roc_auc"),
+            "validation_score": tags.get(f"validation_{tags.get('validation_metric', 'roc_auc')}"),
         },
         "code": {
             "git_commit": tags.get("git_commit"),

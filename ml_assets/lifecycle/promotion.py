@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.lib.config.models import PromotionConfig
+from ml_assets.lib.problems import Problem, ProblemKind
 from ml_assets.lib.refs import Decision, ModelRef
 from resources.audit_store import AuditStoreResource
 from resources.model_registry import CHAMPION, PREVIOUS_CHAMPION, ModelRegistryResource
@@ -18,6 +19,7 @@ def decide_and_promote(
     test_frame: pd.DataFrame,
     y_test: np.ndarray,
     policy: PromotionConfig,
+    problem: Problem,
 ) -> Decision:
     """Compare the challenger with the current champion and move aliases if it wins.
 
@@ -25,26 +27,37 @@ def decide_and_promote(
     promotion lock, so two trainings deciding at once are decided one after the other,
     the second against the first one's result.
     """
-    from ml_assets.lib.promotion_rule import decide_promotion
+    from ml_assets.lib.promotion_rule import decide_by_metric, decide_promotion
 
     pipeline = challenger.pipeline
     with registry.promotion_lock(pipeline):
         champion = registry.by_alias(pipeline, CHAMPION)
         if champion is not None and champion.version == challenger.version:
             raise ValueError(f"{pipeline} v{challenger.version} is already the champion")
-        p_challenger = registry.score(challenger, test_frame)
-        p_champion = registry.score(champion, test_frame) if champion else None
-        decision = decide_promotion(
-            y_test,
-            p_challenger,
-            p_champion,
-            margin=policy.margin,
-            alpha=policy.alpha,
-            threshold=challenger.threshold,
-            champion_threshold=champion.threshold if champion else None,
-            method=policy.method,
-            resamples=policy.bootstrap_resamples,
-        )
+        p_challenger = registry.score(challenger, test_frame, problem)
+        p_champion = registry.score(champion, test_frame, problem) if champion else None
+        if problem.kind == ProblemKind.BINARY:
+            decision = decide_promotion(
+                y_test,
+                p_challenger,
+                p_champion,
+                margin=policy.margin,
+                alpha=policy.alpha,
+                threshold=challenger.threshold or 0.5,
+                champion_threshold=champion.threshold if champion else None,
+                method=policy.method,
+                resamples=policy.bootstrap_resamples,
+            )
+        else:
+            decision = decide_by_metric(
+                problem,
+                y_test,
+                p_challenger,
+                p_champion,
+                margin=policy.margin,
+                alpha=policy.alpha,
+                resamples=policy.bootstrap_resamples,
+            )
         before = str(champion.version) if champion else None
         if decision.promote:
             if champion is not None:

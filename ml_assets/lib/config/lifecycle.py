@@ -99,17 +99,21 @@ BASELINES: tuple[Baseline, ...] = ("majority_class", "default_logistic_regressio
 
 
 class PromotionConfig(StrictModel):
-    """When a challenger replaces the champion (a paired test of ROC AUC on test, a margin
-    and blocking quality gates), and the threshold at which a probability becomes label 1."""
+    """When a challenger replaces the champion (a paired test of the problem type's primary
+    metric on test - ROC AUC, one-vs-rest ROC AUC or RMSE -, a margin and blocking quality
+    gates), and the threshold at which a probability becomes label 1 (binary)."""
 
     margin: float = Field(
-        0.002, ge=0, description="ROC AUC the challenger must gain over the champion."
+        0.002,
+        ge=0,
+        description="Primary metric the challenger must gain over the champion (ROC AUC; "
+        "for regression, RMSE in the target's units).",
     )
     alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the paired test.")
     method: Literal["bootstrap", "delong"] = Field(
         "bootstrap",
         description="Paired test of the ROC AUC difference: a bootstrap confidence interval, "
-        "or DeLong's test.",
+        "or DeLong's test (binary only; other types always use the bootstrap).",
     )
     bootstrap_resamples: int = Field(1000, ge=1000, description="Resamples of the bootstrap test.")
     threshold: float | None = Field(
@@ -134,8 +138,8 @@ class PromotionConfig(StrictModel):
     min_validation_roc_auc: float | None = Field(
         None,
         ge=0,
-        le=1,
-        description="Floor the challenger's validation ROC AUC must clear before any decision.",
+        description="Floor the challenger's validation primary metric must clear before any "
+        "decision (for regression: a ceiling on RMSE).",
     )
 
 

@@ -208,6 +208,11 @@ class BinaryTarget(StrictModel):
     )
     value: bool | float | str = Field(description="Value `column` is compared with.")
 
+    @property
+    def definition(self) -> str:
+        """How the label is made, in words for the UI and the model card."""
+        return f"{self.column} {self.op} {self.value}"
+
 
 class MulticlassTarget(StrictModel):
     """One of several classes: a declared category column, or any column whose values
@@ -220,6 +225,12 @@ class MulticlassTarget(StrictModel):
     mapping: dict[str, str] | None = Field(
         None, description="Column value (as text) -> class name; classes in first-seen order."
     )
+
+    @property
+    def definition(self) -> str:
+        """How the label is made, in words for the UI and the model card."""
+        mapped = " through `target.mapping`" if self.mapping else ""
+        return f"the class of {self.column}{mapped}"
 
 
 class RegressionTarget(StrictModel):
@@ -239,6 +250,14 @@ class RegressionTarget(StrictModel):
         description="Coverage of the prediction interval served with each value (split "
         "conformal: quantile of the absolute validation residuals).",
     )
+
+    @property
+    def definition(self) -> str:
+        """How the target is made, in words for the UI and the model card."""
+        fitted = (
+            " (fitted on log1p, predicted back with expm1)" if self.transform == "log1p" else ""
+        )
+        return f"the value of {self.column}{fitted}"
 
 
 TargetConfig = Annotated[
@@ -304,7 +323,9 @@ class PipelineConfig(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _binary_by_default(cls, data: object) -> object:
-        target = data.get("target") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return data
+        target = data.get("target")
         if isinstance(target, dict) and "problem_type" not in target:
             return {**data, "target": {**target, "problem_type": "binary_classification"}}
         return data

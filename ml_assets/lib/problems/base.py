@@ -13,12 +13,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 Metrics = dict[str, float | int | None]
+_TITLES = {"roc_auc": "ROC AUC", "roc_auc_ovr": "one-vs-rest ROC AUC", "rmse": "RMSE"}
 
 
 class ProblemKind(StrEnum):
@@ -34,6 +36,11 @@ class PrimaryMetric:
 
     name: str
     greater_is_better: bool
+
+    @property
+    def title(self) -> str:
+        """The metric's name as people write it."""
+        return _TITLES.get(self.name, self.name)
 
     def gain(self, new: float, old: float) -> float:
         """How much better `new` is than `old` (positive = better), whatever the direction."""
@@ -160,6 +167,16 @@ class Problem(ABC):
         alpha: float,
     ) -> PairedComparison:
         """Paired bootstrap of the primary metric's difference on the same rows."""
+
+    @abstractmethod
+    def plots(
+        self,
+        truth: np.ndarray,
+        predictions: np.ndarray,
+        calibration: Calibration,
+        folder: Path,
+    ) -> dict[str, Path]:
+        """The evaluation's pictures of one model, as PNG files in `folder`, by title."""
 
     @abstractmethod
     def predictions_of(self, scored: pd.DataFrame) -> np.ndarray:

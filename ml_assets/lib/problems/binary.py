@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,33 @@ class BinaryProblem(Problem):
     def outputs(self, predictions: np.ndarray, calibration: Calibration) -> dict[str, Any]:
         threshold = 0.5 if calibration.threshold is None else calibration.threshold
         return {"probability": predictions, "label": predictions >= threshold}
+
+    def plots(
+        self,
+        truth: np.ndarray,
+        predictions: np.ndarray,
+        calibration: Calibration,
+        folder: Path,
+    ) -> dict[str, Path]:
+        """ROC, precision-recall and calibration curves and the confusion matrix."""
+        from ml_assets.lib import metrics, plots
+
+        threshold = 0.5 if calibration.threshold is None else calibration.threshold
+        labels = (predictions >= threshold).astype(int)
+        return {
+            "ROC": plots.plot_roc(
+                {"model": metrics.roc_points(truth, predictions)}, folder / "roc.png"
+            ),
+            "Precision-recall": plots.plot_pr(
+                {"model": metrics.pr_points(truth, predictions)}, folder / "pr.png"
+            ),
+            "Calibration": plots.plot_calibration(
+                {"model": metrics.calibration_table(truth, predictions)}, folder / "calibration.png"
+            ),
+            "Confusion matrix": plots.plot_confusion(
+                metrics.confusion(truth, labels), folder / "confusion.png", f"at {threshold:.3f}"
+            ),
+        }
 
     def predictions_of(self, scored: pd.DataFrame) -> np.ndarray:
         return scored["probability"].astype("float64").to_numpy()
