@@ -1,11 +1,19 @@
-"""The service's response bodies: predictions by record or by column, explanations."""
+"""The service's response bodies, by problem type: predictions by record or by column,
+explanations. The pipeline's problem type picks the shape when the service loads, so the
+OpenAPI page documents the fields a client really gets."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
+import pandas as pd
 from bentoml.validators import ContentType
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter, create_model
+
+from ml_assets.lib.problems import Problem, ProblemKind
+
+VERSION_FIELD = (str, Field(description="Registered version of the model that scored it."))
 
 
 class Prediction(BaseModel):
@@ -16,19 +24,22 @@ class Prediction(BaseModel):
     model_version: str = Field(description="Registered version of the model that scored it.")
 
 
-PREDICTION_LIST = TypeAdapter(list[Prediction])
-# A declared content type: otherwise BentoML derives it from the output's JSON schema,
-# which it generates again for every response (a fifth of the event loop's time).
-Predictions = Annotated[list[Prediction], ContentType("application/json")]
+class RegressionPrediction(BaseModel):
+    prediction: float = Field(description="Predicted value, in the target's own units.")
+    lower: float | None = Field(
+        description="Lower end of the prediction interval (level in /metadata)."
+    )
+    upper: float | None = Field(description="Upper end of the prediction interval.")
+    model_version: str = Field(description="Registered version of the model that scored it.")
 
 
 class ColumnPredictions(BaseModel):
     """The predictions of `/predict_columns`: one list per output, in the rows' order.
 
-    Returned as a model, not wrapped in `Annotated[..., ContentType(...)]` as `Predictions`
-    is: BentoML gives a model output the fixed media type application/json without any
-    schema work and writes it with `model_dump_json` (0.1 ms for 1000 rows). The annotation
-    would make it a root model, written with `json.dumps(model_dump())` (0.8 ms).
+    Returned as a model, not wrapped in `Annotated[..., ContentType(...)]` as the record
+    predictions are: BentoML gives a model output the fixed media type application/json
+    without any schema work and writes it with `model_dump_json` (0.1 ms for 1000 rows).
+    The annotation would make it a root model, written with `json.dumps(model_dump())`.
     """
 
     probability: list[float] = Field(description="Per row, probability that the label is true.")
@@ -36,14 +47,124 @@ class ColumnPredictions(BaseModel):
     model_version: str = Field(description="Registered version of the model that scored them.")
 
 
+class RegressionColumns(BaseModel):
+    """The predictions of `/predict_columns` for a regression: one list per output."""
+
+    prediction: list[float] = Field(description="Per row, the predicted value.")
+    lower: list[float | None] = Field(description="Per row, the interval's lower end.")
+    upper: list[float | None] = Field(description="Per row, the interval's upper end.")
+    model_version: str = Field(description="Registered version of the model that scored them.")
+
+
 class Contribution(BaseModel):
     feature: str
     value: Any = Field(description="The feature's value for this record.")
-    contribution: float = Field(description="Contribution to the log-odds of the label.")
+    contribution: float = Field(
+        description="Contribution to what the model explains: the log-odds of the label "
+        "(binary), the margin of the predicted class (multiclass), the value on the fitted "
+        "scale (regression)."
+    )
 
 
-class Explanation(Prediction):
-    contributions: list[Contribution]
+@dataclass(frozen=True)
+class ResponseShape:
+    """The response models of one problem type, and how a scored frame fills them."""
+
+    problem: Problem
+    prediction: type[BaseModel]
+    columns: type[BaseModel]
+    explanation: type[BaseModel]
+
+    def records(self, scored: pd.DataFrame, version: str) -> list[dict[str, Any]]:
+        """One plain dict per scored row (a prediction body without validation)."""
+        kind = self.problem.kind
+        if kind == ProblemKind.BINARY:
+            pairs = zip(scored["probability"].tolist(), scored["label"].tolist(), strict=True)
+            return [{"probability": p, "label": y, "model_version": version} for p, y in pairs]
+        if kind == ProblemKind.REGRESSION:
+            return [
+                {"prediction": p, "lower": lo, "upper": hi, "model_version": version}
+                for p, lo, hi in zip(*(_values(scored, c) for c in _REGRESSION), strict=True)
+            ]
+        named = {c: scored[f"probability[{c}]"].tolist() for c in self.problem.classes}
+        return [
+            {
+                "label": label,
+                "probability": p,
+                "probabilities": {c: values[i] for c, values in named.items()},
+                "model_version": version,
+            }
+            for i, (label, p) in enumerate(
+                zip(scored["label"].tolist(), scored["probability"].tolist(), strict=True)
+            )
+        ]
+
+    def column_values(self, scored: pd.DataFrame, version: str) -> dict[str, Any]:
+        """The body of `/predict_columns`: one list per output."""
+        kind = self.problem.kind
+        if kind == ProblemKind.REGRESSION:
+            return {c: _values(scored, c) for c in _REGRESSION} | {"model_version": version}
+        values: dict[str, Any] = {
+            "probability": scored["probability"].tolist(),
+            "label": scored["label"].tolist(),
+        }
+        if kind == ProblemKind.MULTICLASS:
+            values["probabilities"] = {
+                c: scored[f"probability[{c}]"].tolist() for c in self.problem.classes
+            }
+        return values | {"model_version": version}
 
 
-Explanations = Annotated[list[Explanation], ContentType("application/json")]
+_REGRESSION = ("prediction", "lower", "upper")
+
+
+def _values(scored: pd.DataFrame, column: str) -> list[Any]:
+    if column not in scored:
+        return [None] * len(scored)
+    return [None if pd.isna(v) else float(v) for v in scored[column].tolist()]
+
+
+def response_shape(problem: Problem) -> ResponseShape:
+    """The response models of `problem`'s type (multiclass ones name its classes)."""
+    prediction: type[BaseModel]
+    columns: type[BaseModel]
+    if problem.kind == ProblemKind.BINARY:
+        prediction, columns = Prediction, ColumnPredictions
+    elif problem.kind == ProblemKind.REGRESSION:
+        prediction, columns = RegressionPrediction, RegressionColumns
+    else:
+        prediction, columns = _multiclass_models(problem.classes)
+    explanation = create_model(
+        f"{prediction.__name__}Explanation",
+        __base__=prediction,
+        contributions=(list[Contribution], ...),
+    )
+    return ResponseShape(problem, prediction, columns, explanation)
+
+
+def _multiclass_models(classes: tuple[str, ...]) -> tuple[type[BaseModel], type[BaseModel]]:
+    label_type: Any = Literal[classes]
+    prediction = create_model(
+        "MulticlassPrediction",
+        label=(label_type, Field(description="The most probable class.")),
+        probability=(float, Field(description="Probability of that class.")),
+        probabilities=(dict[str, float], Field(description="Probability of every class.")),
+        model_version=VERSION_FIELD,
+    )
+    columns = create_model(
+        "MulticlassColumns",
+        __doc__="The predictions of `/predict_columns` for a multiclass model.",
+        label=(list[label_type], Field(description="Per row, the most probable class.")),
+        probability=(list[float], Field(description="Per row, that class's probability.")),
+        probabilities=(
+            dict[str, list[float]],
+            Field(description="Per class, its probability for every row."),
+        ),
+        model_version=VERSION_FIELD,
+    )
+    return prediction, columns
+
+
+def listed(model: type[BaseModel]) -> tuple[TypeAdapter[Any], Any]:
+    """A validator of a list of `model`, and the route annotation that declares it."""
+    return TypeAdapter(list[model]), Annotated[list[model], ContentType("application/json")]  # type: ignore[valid-type]

@@ -30,15 +30,8 @@ from bentos.image import serving_image
 from bentos.media_type import JsonOnlyMiddleware
 from bentos.merging import RequestMerger
 from bentos.openapi import OpenApiErrorsMiddleware
-from bentos.responses import (
-    PREDICTION_LIST,
-    ColumnPredictions,
-    Contribution,
-    Explanation,
-    Explanations,
-    Prediction,
-    Predictions,
-)
+from bentos.responses import listed, response_shape
+from ml_assets.lib.problems import problem_for
 from ml_assets.lib.request_model import columns_model, record_model, row_count
 from ml_assets.lib.scoring import METADATA_FILE, Scorer, read_bundle_config
 
@@ -78,6 +71,12 @@ Records = Annotated[
     list[Record],  # type: ignore[valid-type]
     Field(min_length=1, max_length=_CONFIG.serving.max_batch_size),
 ]
+# The response bodies of the pipeline's problem type (bentos.responses).
+_SHAPE = response_shape(problem_for(_CONFIG))
+Prediction = _SHAPE.prediction
+ColumnPredictions = _SHAPE.columns
+PREDICTION_LIST, Predictions = listed(Prediction)
+EXPLANATION_LIST, Explanations = listed(_SHAPE.explanation)
 
 
 @bentoml.service(
@@ -87,7 +86,8 @@ Records = Annotated[
     image=serving_image(),
 )
 class ChampionService:
-    """Scores events with the pipeline's champion: probability, label and model version."""
+    """Scores events with the pipeline's champion: the prediction (probability and label,
+    class and class probabilities, or value and interval) and the model version."""
 
     bundle = bentoml.models.BentoModel(MODEL_TAG)
 
@@ -111,7 +111,7 @@ class ChampionService:
         return self.scorer is not None
 
     @bentoml.api
-    async def predict(self, records: Records) -> Predictions:
+    async def predict(self, records: Records) -> Predictions:  # type: ignore[valid-type]
         """Score a batch of records with the champion."""
         self._scorer()  # not loaded: 503 at once
         try:
@@ -138,7 +138,7 @@ class ChampionService:
             )
 
     @bentoml.api
-    def explain(self, records: Records) -> Explanations:
+    def explain(self, records: Records) -> Explanations:  # type: ignore[valid-type]
         """Score a batch and give each record's top feature contributions."""
         rows = [vars(r) for r in records]
         try:
@@ -148,53 +148,37 @@ class ChampionService:
         except Exception as exc:
             return self._failure("/explain", exc, rows, self._explain_rows, _in_records)
 
-    def _predict_columns(self, columns: Mapping[str, Any]) -> ColumnPredictions:
+    def _predict_columns(self, columns: Mapping[str, Any]) -> Any:
         scorer = self._scorer()
         scored = scorer.score(scorer.events_from_columns(columns))
-        return ColumnPredictions(
-            probability=scored["probability"].tolist(),
-            label=scored["label"].tolist(),
-            model_version=scorer.model_version,
-        )
+        return ColumnPredictions(**_SHAPE.column_values(scored, scorer.model_version))
 
-    def _predict_column_rows(self, rows: Sequence[Row]) -> ColumnPredictions:
+    def _predict_column_rows(self, rows: Sequence[Row]) -> Any:
         return self._predict_columns({name: [row[name] for row in rows] for name in rows[0]})
 
-    def _predict_now(self, records: list[Any]) -> list[Prediction]:
+    def _predict_now(self, records: list[Any]) -> list[Any]:
         # A validated record's __dict__ is its field values (extra fields are refused):
         # what model_dump() gives, without a copy per record.
         return self._predict_rows([vars(r) for r in records])
 
-    def _predict_rows(self, rows: Sequence[Row]) -> list[Prediction]:
+    def _predict_rows(self, rows: Sequence[Row]) -> list[Any]:
         scorer = self._scorer()
         scored = scorer.score(scorer.events_frame(rows))
-        version = scorer.model_version
         # One validation of the whole list in pydantic-core, not one model per record.
-        return PREDICTION_LIST.validate_python(
-            [
-                {"probability": p, "label": label, "model_version": version}
-                for p, label in zip(
-                    scored["probability"].tolist(), scored["label"].tolist(), strict=True
-                )
-            ]
-        )
+        return PREDICTION_LIST.validate_python(_SHAPE.records(scored, scorer.model_version))
 
-    def _explain_rows(self, rows: Sequence[Row]) -> list[Explanation]:
+    def _explain_rows(self, rows: Sequence[Row]) -> list[Any]:
         scorer = self._scorer()
         events = scorer.events_frame(rows)
         scored = scorer.score(events)
         contributions = scorer.contributions(events, _CONFIG.serving.explain_top_k)
-        return [
-            Explanation(
-                probability=p,
-                label=bool(label),
-                model_version=v,
-                contributions=[Contribution(**c) for c in top],
-            )
-            for (p, label, v), top in zip(
-                scored.itertuples(index=False), contributions, strict=True
-            )
-        ]
+        records = _SHAPE.records(scored, scorer.model_version)
+        return EXPLANATION_LIST.validate_python(
+            [
+                {**record, "contributions": top}
+                for record, top in zip(records, contributions, strict=True)
+            ]
+        )
 
     def _failure(
         self, route: str, exc: Exception, rows: Sequence[Row], score: Score, locate: Locate
@@ -224,8 +208,12 @@ class ChampionService:
                 "schema",
                 "manifest_sha256",
                 "mlflow_run_id",
+                "problem_type",
+                "classes",
                 "threshold",
                 "threshold_reason",
+                "interval_halfwidth",
+                "interval_level",
                 "passport_id",
             )
         }

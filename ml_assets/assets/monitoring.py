@@ -29,9 +29,10 @@ from dagster import (
 
 from ml_assets.keys import MONITORING_GROUP, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
-from ml_assets.lib.drift import ColumnKind, DriftResult, compare, summary_metadata
+from ml_assets.lib.drift import ColumnKind, DriftResult, compare, prediction_of, summary_metadata
 from ml_assets.lib.features import EVENT_DATE, feature_kinds
 from ml_assets.lib.live_performance import LivePerformance, evaluate
+from ml_assets.lib.problems import Calibration, ProblemKind, problem_for
 from ml_assets.lib.refs import BentoRef
 from ml_assets.lib.scoring import decision_threshold
 from ml_assets.lifecycle.served_bundle import bundle_reference, served_calibration, served_metadata
@@ -126,9 +127,16 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
         version = _judged_version(day, batch_predictions, champion_bento)
         bundle = bento_store.bundle_path(champion_bento.model_tag)
         reference, calibration = _reference(bundle), served_calibration(bundle)
-        current = _with_probability(day, features, batch_predictions)
+        problem = problem_for(config)
+        current = _with_prediction(day, features, batch_predictions, problem.drift_column)
         result = compare(
-            current, reference, kinds, policy, with_html=policy.save_html, calibration=calibration
+            current,
+            reference,
+            kinds,
+            policy,
+            with_html=policy.save_html,
+            calibration=calibration,
+            prediction=prediction_of(problem),
         )
         output = _drift_output(config.name, lake, day, version, result)
         context.log.info(f"{day} vs v{version}: {result.verdict}: {result.reason}")
@@ -166,16 +174,17 @@ def _drift_check_specs(key: AssetKey, partitions: PartitionsDefinition) -> list[
     ]
 
 
-def _with_probability(
-    day: str, features: pd.DataFrame, batch_predictions: pd.DataFrame
+def _with_prediction(
+    day: str, features: pd.DataFrame, batch_predictions: pd.DataFrame, column: str
 ) -> pd.DataFrame:
-    """The day's feature rows with the champion's predicted probability of each."""
+    """The day's feature rows with the champion's prediction of each (the column the
+    problem type's prediction drift compares)."""
     current = features.reset_index(drop=True)
     if len(current) != len(batch_predictions):
         raise Failure(
             f"{day}: {len(current)} feature rows but {len(batch_predictions)} predictions"
         )
-    current["probability"] = batch_predictions["probability"].to_numpy()
+    current[column] = batch_predictions[column].to_numpy()
     return current
 
 
@@ -254,12 +263,16 @@ def _live_performance(config: PipelineConfig, partitions: PartitionsDefinition) 
         day = context.partition_key
         version = _judged_version(day, batch_predictions, champion_bento)
         bundle = served_metadata(bento_store.bundle_path(champion_bento.model_tag))
+        problem = problem_for(config)
+        served = Calibration.from_metadata(bundle)
+        if problem.kind == ProblemKind.BINARY:
+            served = Calibration(threshold=decision_threshold(bundle, config))
         result = evaluate(
             batch_predictions["actual"],
-            batch_predictions["probability"],
+            problem.predictions_of(batch_predictions),
             bundle.get("test_metrics", {}),
             policy,
-            decision_threshold(bundle, config),
+            (problem, served),
         )
         row = {EVENT_DATE: day, "model_version": version, **result.as_row()}
         context.log.info(f"{day} v{version}: {result.verdict}: {result.reason}")

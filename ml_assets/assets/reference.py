@@ -10,7 +10,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, MetadataVa
 from ml_assets.keys import MONITORING_GROUP, WINDOW, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.monitoring import DriftConfig
-from ml_assets.lib.drift import PREDICTION, configured_test
+from ml_assets.lib.drift import configured_test, prediction_of
 from ml_assets.lib.drift_calibration import (
     THRESHOLDS_FILE,
     Calibration,
@@ -21,6 +21,8 @@ from ml_assets.lib.drift_calibration import (
 from ml_assets.lib.drift_stats import ColumnKind
 from ml_assets.lib.features import EVENT_DATE, feature_kinds
 from ml_assets.lib.hashing import frame_hash
+from ml_assets.lib.problems import Calibration as ProblemCalibration
+from ml_assets.lib.problems import Problem, ProblemKind, problem_for
 from ml_assets.lib.refs import ModelRef
 from ml_assets.lib.scoring import REFERENCE_DIR, REFERENCE_FILE
 from resources.model_registry import ModelRegistryResource
@@ -43,7 +45,9 @@ def calibrated_tests(config: PipelineConfig) -> dict[str, tuple[ColumnKind, str]
         if name not in policy.ignore_columns:
             column_kind: ColumnKind = "numerical" if kind == "numeric" else "categorical"
             tests[name] = (column_kind, configured_test(name, column_kind, policy).method)
-    tests[PREDICTION] = ("numerical", configured_test(PREDICTION, "numerical", policy).method)
+    column, predicted_kind = prediction_of(problem_for(config))
+    method = configured_test(column, predicted_kind, policy, is_prediction=True).method
+    tests[column] = (predicted_kind, method)
     return tests
 
 
@@ -53,6 +57,7 @@ def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
     seed = config.training.seed
     policy = monitoring.drift
     tests = calibrated_tests(config)
+    problem = problem_for(config)
 
     @asset(
         key=model_key(config.name, "reference_profile"),
@@ -92,9 +97,11 @@ def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
         sample = train.sample(min(monitoring.reference_rows, len(train)), random_state=seed)
         version_id = str(challenger_model.version)
         profile = sample[reference_columns(config)].reset_index(drop=True)
-        profile[PREDICTION] = model_registry.score(challenger_model, sample)
+        profile[problem.drift_column] = _predicted(
+            model_registry, challenger_model, sample, problem
+        )
         calibration = _calibrate(
-            model_registry, challenger_model, train, sample, profile, tests, policy, seed
+            (model_registry, challenger_model, problem), train, sample, profile, tests, policy, seed
         )
         digest = _save_profile(model_registry, config.name, challenger_model, profile, calibration)
         calibrated = sum(c.threshold is not None for c in calibration.columns.values())
@@ -102,15 +109,17 @@ def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
             f"reference profile of v{version_id}: {len(profile)} rows; "
             f"{calibrated} of {len(calibration.columns)} drift thresholds calibrated"
         )
-        metadata = _profile_metadata(profile, version_id, digest, config.target.name, calibration)
+        metadata = _profile_metadata(profile, version_id, digest, problem, calibration)
+        if problem.kind == ProblemKind.BINARY:
+            positive = profile[config.target.name].astype(float).mean()
+            metadata["positive_rate"] = round(float(positive), 4)
         return Output(profile, metadata=metadata)
 
     return reference_profile
 
 
 def _calibrate(
-    registry: ModelRegistryResource,
-    model: ModelRef,
+    scorer: tuple[ModelRegistryResource, ModelRef, Problem],
     train: pd.DataFrame,
     sample: pd.DataFrame,
     profile: pd.DataFrame,
@@ -120,8 +129,9 @@ def _calibrate(
 ) -> Calibration:
     """The drift threshold of each column, calibrated on days of the training window outside
     the sample, with the model's own predictions on them."""
+    registry, model, problem = scorer
     pool = calibration_pool(train, sample.index)
-    pool = pool.assign(**{PREDICTION: registry.score(model, pool)})
+    pool = pool.assign(**{problem.drift_column: _predicted(registry, model, pool, problem)})
     return calibrate(
         profile,
         pool,
@@ -155,16 +165,32 @@ def _save_profile(
 
 
 def _profile_metadata(
-    profile: pd.DataFrame, version_id: str, digest: str, target: str, calibration: Calibration
+    profile: pd.DataFrame, version_id: str, digest: str, problem: Problem, calibration: Calibration
 ) -> dict[str, Any]:
+    column = profile[problem.drift_column]
+    if problem.drift_kind == "numeric":
+        shown: dict[str, Any] = {f"mean_{problem.drift_column}": round(float(column.mean()), 4)}
+    else:
+        shares = column.astype("string").value_counts(normalize=True).round(4)
+        shares_of = {str(k): float(v) for k, v in shares.items()}
+        shown = {"predicted_class_shares": MetadataValue.json(shares_of)}
     return {
         "model_version": version_id,
         "rows": len(profile),
         "reference_hash": digest,
-        "mean_probability": round(float(profile[PREDICTION].mean()), 4),
-        "positive_rate": round(float(profile[target].astype(float).mean()), 4),
+        **shown,
         **_calibration_metadata(calibration),
     }
+
+
+def _predicted(
+    registry: ModelRegistryResource, model: ModelRef, rows: pd.DataFrame, problem: Problem
+) -> Any:
+    """The model's prediction of each row, as the problem type's prediction drift reads
+    it (binary: P(positive); multiclass: the predicted class; regression: the value)."""
+    predictions = registry.score(model, rows, problem)
+    calibration = ProblemCalibration.from_metadata(model.calibration_metadata())
+    return problem.outputs(predictions, calibration)[problem.drift_column]
 
 
 def _calibration_metadata(calibration: Calibration) -> dict[str, Any]:

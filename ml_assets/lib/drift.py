@@ -26,6 +26,7 @@ from ml_assets.lib.drift_stats import (
     prepared,
     unseen_categories,
 )
+from ml_assets.lib.problems import Problem
 
 __all__ = ["ColumnKind", "compare", "is_drift", "resolve_test", "summary_metadata"]
 
@@ -108,11 +109,13 @@ def compare(
     policy: DriftConfig,
     with_html: bool = True,
     calibration: Calibration | None = None,
+    prediction: tuple[str, ColumnKind] = (PREDICTION, "numerical"),
 ) -> DriftResult:
     """Per-column drift of `current` against `reference`, the drifted share and a verdict.
 
     `kinds` names the feature columns to compare (numerical or categorical); the
-    prediction column `probability` is compared too when both frames have it.
+    `prediction` column (binary: `probability`; multiclass: the predicted `label`, as
+    categories; regression: `prediction`) is compared too when both frames have it.
     `calibration` holds the thresholds calibrated with `reference`, used for every
     column whose threshold the config leaves unset.
     """
@@ -128,21 +131,20 @@ def compare(
         raise ValueError("the reference sample is empty: the champion has no reference profile")
     tests = {c: resolve_test(c, k, policy, calibration) for c, k in features.items()}
     compared = {c: k for c, k in features.items() if _has_values(current, c, reference)}
-    predictions = PREDICTION in current.columns and PREDICTION in reference.columns
+    column, kind = prediction
+    predictions = column in current.columns and column in reference.columns
     evidently_kinds: dict[str, ColumnKind] = dict(compared)
     if predictions:
-        tests[PREDICTION] = resolve_test(PREDICTION, "numerical", policy, calibration)
-        if _has_values(current, PREDICTION, reference):
-            evidently_kinds[PREDICTION] = "numerical"
+        tests[column] = resolve_test(column, kind, policy, calibration, is_prediction=True)
+        if _has_values(current, column, reference):
+            evidently_kinds[column] = kind
     scores, html = _evidently_scores(current, reference, evidently_kinds, tests, with_html)
     columns = [
         _column_verdict(c, k, tests[c], scores.get(c), current, reference)
         for c, k in features.items()
     ]
-    prediction = (
-        _column_verdict(
-            PREDICTION, "prediction", tests[PREDICTION], scores.get(PREDICTION), current, reference
-        )
+    predicted = (
+        _column_verdict(column, "prediction", tests[column], scores.get(column), current, reference)
         if predictions
         else None
     )
@@ -150,25 +152,38 @@ def compare(
     unseen = unseen_categories(current, reference, categorical, MAX_UNSEEN_LISTED)
     verdict, reason = _verdict(columns, policy)
     return DriftResult(
-        len(current), len(reference), columns, prediction, unseen, verdict, reason, html
+        len(current), len(reference), columns, predicted, unseen, verdict, reason, html
     )
 
 
-def configured_test(column: str, kind: ColumnKind, policy: DriftConfig) -> StatTest:
-    """The config's test of a column: its own override, else the one of its kind."""
+def prediction_of(problem: Problem) -> tuple[str, ColumnKind]:
+    """The column a problem type's prediction drift compares, and its kind."""
+    kind: ColumnKind = "categorical" if problem.drift_kind == "categorical" else "numerical"
+    return problem.drift_column, kind
+
+
+def configured_test(
+    column: str, kind: ColumnKind, policy: DriftConfig, is_prediction: bool = False
+) -> StatTest:
+    """The config's test of a column: its own override, else the one of its kind (the
+    prediction's own for the prediction column)."""
     if column in policy.columns:
         return policy.columns[column]
-    if column == PREDICTION:
+    if is_prediction and kind == "numerical":
         return policy.prediction
     return policy.numerical if kind == "numerical" else policy.categorical
 
 
 def resolve_test(
-    column: str, kind: ColumnKind, policy: DriftConfig, calibration: Calibration | None
+    column: str,
+    kind: ColumnKind,
+    policy: DriftConfig,
+    calibration: Calibration | None,
+    is_prediction: bool = False,
 ) -> ResolvedTest:
     """A threshold set in the config wins; else the calibrated one, if it was calibrated
     with the same method; else Evidently's default, with the reason."""
-    test = configured_test(column, kind, policy)
+    test = configured_test(column, kind, policy, is_prediction)
     where = f"drift.columns.{column}" if column in policy.columns else f"drift ({kind})"
     if not method_fits(test.method, kind):
         raise ValueError(f"{where}: {test.method} cannot judge {column!r}, a {kind} column")

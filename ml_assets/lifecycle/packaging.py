@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.problems import ProblemKind, problem_for
 from ml_assets.lib.refs import BentoRef, ModelRef
 from ml_assets.lib.scoring import REFERENCE_DIR, serving_columns, write_bundle
 from ml_assets.lifecycle.passport import passport_id
@@ -79,8 +80,12 @@ def export_bundle(
             "family": champion.family,
             "manifest_sha256": champion.manifest_sha256,
             "mlflow_run_id": champion.mlflow_run_id,
+            "problem_type": config.target.problem_type,
+            "classes": _classes(config),
             "threshold": champion.threshold,
             "threshold_reason": champion.threshold_reason,
+            "interval_halfwidth": champion.interval_halfwidth,
+            "interval_level": champion.interval_level,
             "windows": prefixed(run.tags, "window."),
             "test_metrics": prefixed(run.metrics, "test_"),
             "decision": prefixed(tags, "decision."),
@@ -126,3 +131,9 @@ def background(lake: LakeResource, config: PipelineConfig) -> pd.DataFrame | Non
         return None
     train = rows[rows["window"] == "train"]
     return train.sample(min(200, len(train)), random_state=0).reset_index(drop=True)
+
+
+def _classes(config: PipelineConfig) -> list[str] | None:
+    """A multiclass model's classes, in the order of its probabilities."""
+    problem = problem_for(config)
+    return list(problem.classes) if problem.kind == ProblemKind.MULTICLASS else None

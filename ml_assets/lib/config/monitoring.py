@@ -89,14 +89,33 @@ class DriftConfig(StrictModel):
         return self
 
 
+LiveMetric = Literal[
+    "roc_auc", "pr_auc", "roc_auc_ovr", "accuracy", "macro_f1", "rmse", "mae", "r2"
+]
+# The live metrics each problem type computes.
+LIVE_METRICS = {
+    "binary_classification": ("roc_auc", "pr_auc"),
+    "multiclass_classification": ("roc_auc_ovr", "accuracy", "macro_f1"),
+    "regression": ("rmse", "mae", "r2"),
+}
+
+
 class PerformanceConfig(StrictModel):
     """The champion's score on each day's labelled predictions, against its test score."""
 
-    metric: Literal["roc_auc", "pr_auc"] = Field(
-        "roc_auc", description="Score compared: ROC AUC or PR AUC (average precision)."
+    metric: LiveMetric | None = Field(
+        None,
+        description="Score compared; unset: the problem type's primary metric (ROC AUC, "
+        "one-vs-rest ROC AUC, RMSE). Binary: roc_auc or pr_auc; multiclass: roc_auc_ovr, "
+        "accuracy or macro_f1; regression: rmse, mae or r2.",
     )
-    drop_warn: float = Field(0.03, ge=0, le=1, description="Drop below the test score that warns.")
-    drop_error: float = Field(0.06, ge=0, le=1, description="Drop that is an error.")
+    drop_warn: float = Field(
+        0.03,
+        ge=0,
+        description="How much worse than the test score warns (in the metric's units: for "
+        "RMSE and MAE an increase in the target's units).",
+    )
+    drop_error: float = Field(0.06, ge=0, description="How much worse is an error.")
     min_rows: int = Field(100, ge=1, description="Fewer labelled rows: no verdict.")
 
     @model_validator(mode="after")
