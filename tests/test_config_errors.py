@@ -279,6 +279,71 @@ def assert_problem(err: ConfigError, file: Path, key: str, expected: str) -> Non
             id="feature-reads-the-target-column",
         ),
         pytest.param(
+            {"target": {"problem_type": "ranking", "name": "delayed", "column": "dep_delay"}},
+            "target",
+            "Input tag 'ranking' found using 'problem_type' does not match any of the expected",
+            id="unknown-problem-type",
+        ),
+        pytest.param(
+            {"target": {"problem_type": "regression", "name": "delay", "column": "carrier"}},
+            "target.column",
+            "a regression target must be int or float, not category",
+            id="regression-of-a-text-column",
+        ),
+        pytest.param(
+            {
+                "target": {
+                    "problem_type": "regression",
+                    "name": "delay",
+                    "column": "dep_delay",
+                    "transform": "sqrt",
+                }
+            },
+            "target.regression.transform",
+            "Input should be 'none' or 'log1p'; got 'sqrt'",
+            id="unknown-regression-transform",
+        ),
+        pytest.param(
+            {
+                "target": {
+                    "problem_type": "multiclass_classification",
+                    "name": "route",
+                    "column": "dep_delay",
+                }
+            },
+            "target.column",
+            "the classes come from the column's `allowed` values",
+            id="multiclass-without-classes",
+        ),
+        pytest.param(
+            {
+                "target": {
+                    "problem_type": "multiclass_classification",
+                    "name": "origin_class",
+                    "column": "origin",
+                    "mapping": {"EWR": "a", "JFK": "a"},
+                }
+            },
+            "target.mapping",
+            "at least 2 distinct classes",
+            id="multiclass-mapping-with-one-class",
+        ),
+        pytest.param(
+            {
+                "target": {"problem_type": "regression", "name": "delay", "column": "dep_delay"},
+                "promotion.threshold": 0.4,
+            },
+            "promotion.threshold",
+            "a decision threshold only applies to binary, not regression",
+            id="threshold-for-regression",
+        ),
+        pytest.param(
+            {"monitoring.performance.metric": "rmse"},
+            "monitoring.performance.metric",
+            "'rmse' is not a binary_classification metric: roc_auc, pr_auc",
+            id="live-metric-of-another-type",
+        ),
+        pytest.param(
             {"quality.max_quarantine_rate": 1.5},
             "quality.max_quarantine_rate",
             "Input should be less than or equal to 1; got 1.5",

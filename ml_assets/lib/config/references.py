@@ -15,6 +15,7 @@ from .models import (
     LandingZoneConnector,
     PipelineConfig,
 )
+from .target_checks import target_problems
 
 Problem = tuple[str, str]  # (key path, message)
 
@@ -43,6 +44,7 @@ def find_reference_problems(config: PipelineConfig) -> list[Problem]:
         *_serving(config),
         *_training(config),
         *_monitoring(config),
+        *target_problems(config),
     ]
 
 
