@@ -1,5 +1,7 @@
 """Deployment assets: the champion's bento, and daily batch predictions by the champion."""
 
+from typing import Any
+
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
@@ -16,6 +18,7 @@ from dagster import (
 from ml_assets.keys import DEPLOYMENT_GROUP, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.features import EVENT_DATE
+from ml_assets.lib.problems import Problem, ProblemKind
 from ml_assets.lib.refs import BentoRef
 from ml_assets.lifecycle.packaging import package_champion
 from resources.bento_store import BentoStoreResource
@@ -78,6 +81,28 @@ def _champion_bento(config: PipelineConfig) -> AssetsDefinition:
     return champion_bento
 
 
+_PREDICTION_TYPES: dict[ProblemKind, dict[str, str]] = {
+    ProblemKind.BINARY: {"probability": "float64", "label": "bool"},
+    ProblemKind.MULTICLASS: {"probability": "float64", "label": "string"},
+    ProblemKind.REGRESSION: {"prediction": "float64", "lower": "float64", "upper": "float64"},
+}
+
+
+def prediction_summary(scored: pd.DataFrame, problem: Problem) -> dict[str, Any]:
+    """What a day of predictions looks like, for the UI: the mean probability and the
+    positive rate (binary), the class shares (multiclass), the mean value (regression)."""
+    if problem.kind == ProblemKind.BINARY:
+        return {
+            "mean_probability": round(float(scored["probability"].mean()), 4),
+            "predicted_positive_rate": round(float(scored["label"].mean()), 4),
+        }
+    if problem.kind == ProblemKind.MULTICLASS:
+        shares = scored["label"].value_counts(normalize=True)
+        named = {str(k): round(float(v), 4) for k, v in shares.items()}
+        return {"predicted_class_shares": MetadataValue.json(named)}
+    return {"mean_prediction": round(float(scored["prediction"].mean()), 4)}
+
+
 def _batch_predictions(
     config: PipelineConfig, partitions: PartitionsDefinition
 ) -> AssetsDefinition:
@@ -105,23 +130,18 @@ def _batch_predictions(
         bento_store: BentoStoreResource,
     ) -> Output[pd.DataFrame]:
         """Every feature row of the day scored by the champion that the bento serves, with
-        the same scoring code as the service: probability, label and model version per
-        row, next to the entity columns and the label once it is known."""
+        the same scoring code as the service: per row its prediction (probability and
+        label; class and class probabilities; or value and interval) and the model version,
+        next to the entity columns and the label once it is known."""
         scorer = bento_store.scorer(champion_bento.model_tag)
         scored = scorer.score_features(features)
         out = features[[c for c in entity if c in features.columns]].copy()
-        out[["probability", "label", "model_version"]] = scored.to_numpy()
-        out = out.astype({"probability": "float64", "label": "bool", "model_version": "string"})
+        for column in scored.columns:
+            out[column] = scored[column].to_numpy()
+        out = out.astype(_PREDICTION_TYPES.get(scorer.problem.kind, {}))
+        out["model_version"] = out["model_version"].astype("string")
         out["actual"] = features[config.target.name]
-        return Output(
-            out,
-            metadata={
-                "model_version": scorer.model_version,
-                "mean_probability": round(float(out["probability"].mean()), 4) if len(out) else 0.0,
-                "predicted_positive_rate": round(float(out["label"].mean()), 4)
-                if len(out)
-                else 0.0,
-            },
-        )
+        summary = prediction_summary(out, scorer.problem) if len(out) else {}
+        return Output(out, metadata={"model_version": scorer.model_version, **summary})
 
     return batch_predictions

@@ -3,6 +3,7 @@
 import time
 from dataclasses import dataclass, field
 
+import pandas as pd
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from ml_assets.keys import model_key, predict_job_name
@@ -83,8 +84,8 @@ def run_predictions(
                 day=day,
                 rows=len(frame),
                 labelled=int(frame["actual"].notna().sum()),
-                mean_probability=float(frame["probability"].mean()) if len(frame) else None,
-                positive_rate=float(frame["label"].mean()) if len(frame) else None,
+                mean_probability=_mean(frame, "probability"),
+                positive_rate=_mean(frame, "label") if "probability" in frame else None,
                 model_versions=tuple(sorted(set(frame["model_version"].dropna().astype(str)))),
             )
         )
@@ -101,3 +102,10 @@ def _materialised_days(result: ExecuteInProcessResult, pipeline: str) -> list[st
             if e.asset_key == key
         }
     )
+
+
+def _mean(frame: pd.DataFrame, column: str) -> float | None:
+    """A binary day's mean probability or positive rate; None for other problem types."""
+    if column not in frame or not len(frame):
+        return None
+    return float(frame[column].mean())

@@ -9,6 +9,13 @@ from dagster import DagsterInstance, Definitions
 from ml_assets.keys import train_job_name
 from ml_assets.runs.results import failure_message
 
+# Test metrics the summary shows, of whichever problem type the evaluation has.
+SHOWN_TEST_METRICS = (
+    *("roc_auc", "pr_auc", "log_loss", "brier", "f1", "accuracy"),
+    *("roc_auc_ovr", "macro_f1"),
+    *("rmse", "mae", "r2"),
+)
+
 
 @dataclass
 class TrainingSummary:
@@ -26,15 +33,17 @@ class TrainingSummary:
         lines = [f"{self.pipeline} training {status} in {self.seconds:.0f} s (run {self.run_id})"]
         if self.candidates is not None:
             lines.append("candidates (validation window):")
-            shown = self.candidates[
-                ["family", "validation_roc_auc", "trials", "trials_pruned", "tuning_seconds"]
-            ]
+            validation = [c for c in self.candidates if str(c).startswith("validation_")]
+            columns = ["family", *validation, "trials", "trials_pruned", "tuning_seconds"]
+            shown = self.candidates[columns]
             lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         if self.evaluation is not None:
             lines.append("test window:")
-            columns = ["model", "roc_auc", "pr_auc", "log_loss", "brier", "f1", "accuracy"]
+            metrics = [c for c in SHOWN_TEST_METRICS if c in self.evaluation.columns]
             lines.append(
-                self.evaluation[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}")
+                self.evaluation[["model", *metrics]].to_string(
+                    index=False, float_format=lambda v: f"{v:.4f}"
+                )
             )
         decision = self.metadata.get("champion_model", {})
         if decision:
