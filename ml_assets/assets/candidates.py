@@ -22,24 +22,23 @@ from ml_assets.keys import MODELS_GROUP, WINDOW, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.feature_spec import FeatureSpec
 from ml_assets.lib.features import feature_kinds
-from ml_assets.lib.problems import Calibration, Problem, problem_for
+from ml_assets.lib.problems import Problem, problem_for
 from ml_assets.lib.quality_gates import beats_baselines, clears_floor
-from ml_assets.lib.refs import Candidate, CandidateSet, ModelRef
+from ml_assets.lib.refs import CandidateSet, ModelRef
+from ml_assets.lifecycle.candidate_runs import THRESHOLD_CURVE, THRESHOLD_DIR, tune_all
 from ml_assets.lifecycle.lineage import run_tags, window_tags
-from resources.model_registry import CHALLENGER, MODEL_DIR, ModelRegistryResource
+from resources.model_registry import CHALLENGER, ModelRegistryResource
 
 if TYPE_CHECKING:
-    from ml_assets.lib.tuning import TuningResult
+    pass
 
-# The validation curve each candidate's threshold was chosen on: an MLflow artifact.
-THRESHOLD_DIR = "threshold"
-THRESHOLD_CURVE = "threshold_curve.csv"
 BEATS_BASELINES = "beats_baselines"
 CLEARS_FLOOR = "clears_floor"
 # Where the candidates' code lives, for their code version: this module (the tuning of one
 # family) and the maths of tuning, saving and gating.
 CANDIDATES_CODE = (
     "ml_assets.assets.candidates",
+    "ml_assets.lifecycle.candidate_runs",
     "ml_assets.lib.tuning",
     "ml_assets.lib.candidates",
     "ml_assets.lib.artifacts",
@@ -47,6 +46,7 @@ CANDIDATES_CODE = (
     "ml_assets.lib.quality_gates",
     "ml_assets.lib.thresholds",
     "ml_assets.lib.problems",
+    "ml_assets.lib.stacking",
 )
 
 
@@ -113,19 +113,13 @@ def _candidates(config: PipelineConfig) -> AssetsDefinition:
         truth = window_truth(training_set, spec.label, problem)
         tags = run_tags(context, config) | window_tags(training_set)
         with model_registry.run(config.name, f"train {context.run.run_id[:8]}", tags) as parent:
-            found = [
-                _tune_one(
-                    context,
-                    config,
-                    model_registry,
-                    family,
-                    (spec, problem),
-                    (windows, truth["validation"]),
-                    (parent, tags),
-                )
-                for family, candidate in training.candidates.items()
-                if candidate.enabled
-            ]
+            found = tune_all(
+                context,
+                (config, model_registry),
+                (spec, problem),
+                (windows, truth["validation"]),
+                (parent, tags),
+            )
             baselines = baseline_scores(
                 problem,
                 spec,
@@ -150,89 +144,6 @@ def _candidates(config: PipelineConfig) -> AssetsDefinition:
         )
 
     return candidates
-
-
-def _tune_one(
-    context: AssetExecutionContext,
-    config: PipelineConfig,
-    registry: ModelRegistryResource,
-    family: Any,
-    model_kind: tuple[FeatureSpec, Problem],
-    data: tuple[dict[str, tuple[Any, Any]], Any],
-    parent: tuple[str, dict[str, str]],
-) -> Candidate:
-    """Tune one family in a nested MLflow run; its model files are logged there, with what
-    was chosen on validation to serve it (decision threshold, prediction interval)."""
-    from ml_assets.lib.artifacts import save_model
-    from ml_assets.lib.tuning import tune_candidate
-
-    training = config.training
-    assert training is not None
-    parent_id, tags = parent
-    spec, problem = model_kind
-    windows, validation_truth = data
-    with registry.run(config.name, family, {**tags, "family": family}, parent_id) as run_id:
-        result = tune_candidate(
-            family,
-            training.candidates[family],
-            training.tuning,
-            spec,
-            windows["train"],
-            windows["validation"],
-            training.seed,
-            study_name=f"{config.name}-{family}-{context.run.run_id}",
-        )
-        choice = problem.calibrate(
-            validation_truth,
-            problem.predict(result.model, windows["validation"][0]),
-            config.promotion.model_dump(),
-        )
-        registry.log_params(run_id, result.best_params)
-        registry.log_metrics(run_id, _tuning_metrics(result, choice, problem.primary.name))
-        with tempfile.TemporaryDirectory() as folder:
-            history = Path(folder) / "tuning_history.csv"
-            result.history.to_csv(history, index=False)
-            registry.log_files(run_id, history)
-            if not choice.curve.empty:
-                curve = Path(folder) / THRESHOLD_CURVE
-                choice.curve.to_csv(curve, index=False)
-                registry.log_files(run_id, curve, THRESHOLD_DIR)
-            model_dir = Path(folder) / MODEL_DIR
-            manifest = save_model(result.model, spec, model_dir, extra={"family": family, **tags})
-            registry.log_files(run_id, model_dir, MODEL_DIR)
-    context.log.info(
-        f"{family}: validation {problem.primary.name} {result.best_value:.4f}, {result.n_trials} "
-        f"trials ({result.n_pruned} pruned) in {result.seconds:.0f} s"
-    )
-    model = ModelRef(
-        pipeline=config.name,
-        family=family,
-        mlflow_run_id=run_id,
-        manifest_sha256=manifest.manifest_sha256,
-        validation_score=result.best_value,
-        metric=problem.primary.name,
-        params=dict(result.best_params),
-        threshold=choice.threshold,
-        threshold_reason=choice.reason,
-        interval_halfwidth=choice.interval_halfwidth,
-        interval_level=choice.interval_level,
-    )
-    return Candidate(model, result.n_trials, result.n_pruned, round(result.seconds, 1))
-
-
-def _tuning_metrics(result: "TuningResult", choice: Calibration, metric: str) -> dict[str, float]:
-    """What a family's MLflow run records of its tuning and of what it serves with."""
-    chosen = {
-        "decision_threshold": choice.threshold,
-        "interval_halfwidth": choice.interval_halfwidth,
-    }
-    return {
-        f"validation_{metric}": result.best_value,
-        "trials": result.n_trials,
-        "trials_pruned": result.n_pruned,
-        "tuning_seconds": result.seconds,
-        **{k: v for k, v in chosen.items() if v is not None},
-    }
 
 
 def _challenger(config: PipelineConfig) -> AssetsDefinition:

@@ -66,6 +66,8 @@ class ModelManifest:
     manifest_sha256: str
     versions: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # XGBoost only: the scikit-learn wrapper of the booster (a classifier before regressors).
+    estimator: Literal["classifier", "regressor"] = "classifier"
 
     @property
     def model_file(self) -> str:
@@ -82,12 +84,13 @@ class LoadedModel:
 
 
 def model_flavor(model: Any) -> Flavor:
-    """How a model is saved: XGBoost's own format for an XGBClassifier, else skops."""
+    """How a model is saved: XGBoost's own format for an XGBoost classifier or regressor,
+    else skops."""
     from sklearn.base import BaseEstimator
-    from xgboost import XGBClassifier
+    from xgboost import XGBModel
 
-    # XGBClassifier is also a BaseEstimator, so it is tested first.
-    if isinstance(model, XGBClassifier):
+    # XGBoost's estimators are also BaseEstimators, so they are tested first.
+    if isinstance(model, XGBModel):
         return "xgboost"
     if isinstance(model, BaseEstimator):
         return "sklearn"
@@ -142,6 +145,9 @@ def save_model(
         "versions": library_versions(),
         "extra": extra or {},
     }
+    if flavor == "xgboost":
+        # Which scikit-learn wrapper loads the booster back: the file holds only the trees.
+        document["estimator"] = "regressor" if _is_regressor(model) else "classifier"
     payload = json.dumps(document, indent=2, sort_keys=True).encode()
     _write_atomic(folder / MANIFEST_FILE, payload)
     return _manifest_from(document, hashlib.sha256(payload).hexdigest())
@@ -169,9 +175,10 @@ def load_model(folder: Path, expected_manifest_sha256: str | None = None) -> Loa
     # The bytes deserialised are the bytes hashed: no window to swap a file in between.
     payload = payloads[manifest.model_file]
     if manifest.flavor == "xgboost":
-        from xgboost import XGBClassifier
+        from xgboost import XGBClassifier, XGBRegressor
 
-        model: Any = XGBClassifier()
+        wrapper = XGBRegressor if manifest.estimator == "regressor" else XGBClassifier
+        model: Any = wrapper()
         model.load_model(bytearray(payload))
     else:
         model = _load_skops(payload, folder / manifest.model_file)
@@ -296,4 +303,11 @@ def _manifest_from(document: dict[str, Any], manifest_sha256: str) -> ModelManif
         manifest_sha256=manifest_sha256,
         versions=dict(document.get("versions", {})),
         extra=dict(document.get("extra", {})),
+        estimator="regressor" if document.get("estimator") == "regressor" else "classifier",
     )
+
+
+def _is_regressor(model: Any) -> bool:
+    from sklearn.base import is_regressor
+
+    return bool(is_regressor(model))

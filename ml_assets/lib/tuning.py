@@ -1,8 +1,11 @@
 """Optuna tuning of one candidate family on the validation window, with pruning.
 
-Boosted models report their validation ROC AUC as they grow (every boosting round for
-XGBoost, every 25 iterations for hist-gradient-boosting), so the median pruner can stop
-a trial that is already behind; logistic regression reports once.
+The objective is the problem type's primary metric (ROC AUC, one-vs-rest ROC AUC, RMSE)
+in its direction. Boosted models report as they grow, so the median pruner can stop a
+trial that is already behind: XGBoost after every round (its own validation metric: AUC
+for binary, the log loss for multiclass, the RMSE on the fitted scale for regression;
+oriented like the study), hist-gradient-boosting every 25 iterations (the primary metric); other
+families report once.
 """
 
 from __future__ import annotations
@@ -16,15 +19,17 @@ import pandas as pd
 from xgboost.callback import TrainingCallback
 
 from .candidates import build_model
-from .config.models import CandidateConfig, CandidateFamily, SearchParam, TuningConfig
+from .config.models import CandidateConfig, SearchParam, TuningConfig
 from .feature_spec import FeatureSpec
+from .problems import Problem
+from .problems.binary import BinaryProblem
 
 HGB_STEP = 25
 
 
 @dataclass
 class TuningResult:
-    family: CandidateFamily
+    family: str
     best_params: dict[str, Any]
     best_value: float
     n_trials: int
@@ -36,7 +41,7 @@ class TuningResult:
 
 
 def tune_candidate(
-    family: CandidateFamily,
+    family: str,
     candidate: CandidateConfig,
     tuning: TuningConfig,
     spec: FeatureSpec,
@@ -44,16 +49,26 @@ def tune_candidate(
     validation: tuple[pd.DataFrame, np.ndarray],
     seed: int,
     study_name: str,
+    problem: Problem | None = None,
+    validation_truth: np.ndarray | None = None,
 ) -> TuningResult:
-    """Tune with seeded TPE, refit the best parameters on the training window."""
+    """Tune with seeded TPE, refit the best parameters on the training window.
+
+    `train` and `validation` hold the labels as the model is fitted on them;
+    `validation_truth` the labels the metric compares with (the same unless the target is
+    transformed). Without a problem, binary classification."""
     import optuna
+
+    problem = problem or BinaryProblem()
+    truth = validation[1] if validation_truth is None else validation_truth
+    judge = _Judge(problem, validation[0], truth)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=study_name,
         storage=tuning.storage,
         load_if_exists=tuning.storage is not None,
-        direction="maximize",
+        direction="maximize" if problem.primary.greater_is_better else "minimize",
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(
             n_startup_trials=3, n_warmup_steps=tuning.pruning_warmup_steps
@@ -62,8 +77,8 @@ def tune_candidate(
 
     def objective(trial: optuna.Trial) -> float:
         params = {**candidate.params, **suggest(trial, candidate.search_space)}
-        model = build_model(family, params, spec, seed)
-        return _fit_reporting(family, model, train, validation, trial)
+        model = build_model(family, params, spec, seed, problem.kind)
+        return _fit_reporting(family, model, train, validation, trial, judge)
 
     begun = time.perf_counter()
     study.optimize(objective, n_trials=tuning.n_trials, timeout=tuning.timeout_seconds)
@@ -73,7 +88,7 @@ def tune_candidate(
     if not complete:
         raise RuntimeError(f"{family}: no trial completed in {seconds:.0f} s; raise the budget")
     best_params = {**candidate.params, **study.best_trial.params}
-    model = build_model(family, best_params, spec, seed)
+    model = build_model(family, best_params, spec, seed, problem.kind)
     model.fit(*train)
     return TuningResult(
         family=family,
@@ -103,18 +118,32 @@ def suggest(trial: Any, space: dict[str, SearchParam]) -> dict[str, Any]:
     return values
 
 
+@dataclass(frozen=True)
+class _Judge:
+    """Scores a fitted model on the validation rows with the problem's primary metric."""
+
+    problem: Problem
+    matrix: pd.DataFrame
+    truth: np.ndarray
+
+    def __call__(self, model: Any) -> float:
+        value = self.problem.score(self.truth, self.problem.predict(model, self.matrix))
+        if value is None:
+            raise ValueError(f"validation {self.problem.primary.name} is undefined")
+        return float(value)
+
+
 def _fit_reporting(
-    family: CandidateFamily,
+    family: str,
     model: Any,
     train: tuple[pd.DataFrame, np.ndarray],
     validation: tuple[pd.DataFrame, np.ndarray],
     trial: Any,
+    judge: _Judge,
 ) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    x_val, y_val = validation
     if family == "xgboost":
-        model.set_params(callbacks=[_XGBoostPruning(trial)])
+        maximize = judge.problem.primary.greater_is_better
+        model.set_params(callbacks=[_XGBoostPruning(trial, maximize)])
         model.fit(*train, eval_set=[validation], verbose=False)
         model.set_params(callbacks=None)
     elif family == "hist_gradient_boosting":
@@ -123,11 +152,11 @@ def _fit_reporting(
         for step, iterations in enumerate(range(HGB_STEP, total + HGB_STEP, HGB_STEP)):
             model.set_params(max_iter=min(iterations, total))
             model.fit(*train)
-            _report(trial, roc_auc_score(y_val, model.predict_proba(x_val)[:, 1]), step)
+            _report(trial, judge(model), step)
         model.set_params(warm_start=False)
     else:
         model.fit(*train)
-    return float(roc_auc_score(y_val, model.predict_proba(x_val)[:, 1]))
+    return judge(model)
 
 
 def _report(trial: Any, value: float, step: int) -> None:
@@ -135,17 +164,21 @@ def _report(trial: Any, value: float, step: int) -> None:
 
     trial.report(float(value), step)
     if trial.should_prune():
-        raise optuna.TrialPruned(f"validation AUC {value:.4f} at step {step}")
+        raise optuna.TrialPruned(f"validation score {value:.4f} at step {step}")
 
 
 class _XGBoostPruning(TrainingCallback):
-    """Reports validation AUC after each boosting round; stops a trial that falls behind."""
+    """Reports XGBoost's validation metric after each boosting round, oriented like the
+    study (negated where the two directions differ); stops a trial that falls behind."""
 
-    def __init__(self, trial: Any) -> None:
+    def __init__(self, trial: Any, maximize: bool) -> None:
         super().__init__()
         self.trial = trial
+        self.maximize = maximize
 
     def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
-        auc = evals_log["validation_0"]["auc"][-1]
-        _report(self.trial, float(auc), epoch)
+        name, values = next(iter(evals_log["validation_0"].items()))
+        value = float(values[-1])
+        grows_better = name == "auc"
+        _report(self.trial, value if grows_better == self.maximize else -value, epoch)
         return False

@@ -35,7 +35,31 @@ class SearchParam(StrictModel):
         return self
 
 
-CandidateFamily = Literal["logistic_regression", "hist_gradient_boosting", "xgboost"]
+# The MLP and the stacking ensemble (of the run's other tuned scikit-learn candidates) are
+# opt-in: like every family, they are trained only when listed.
+CandidateFamily = Literal[
+    "logistic_regression",
+    "ridge",
+    "hist_gradient_boosting",
+    "xgboost",
+    "random_forest",
+    "mlp",
+    "stacking",
+]
+
+
+_CLASSIFICATION = frozenset({"binary_classification", "multiclass_classification"})
+_EVERY_TYPE = frozenset({*_CLASSIFICATION, "regression"})
+# Which families apply to which problem type.
+FAMILIES_BY_KIND: dict[str, frozenset[str]] = {
+    "logistic_regression": _CLASSIFICATION,
+    "ridge": frozenset({"regression"}),
+    "hist_gradient_boosting": _EVERY_TYPE,
+    "xgboost": _EVERY_TYPE,
+    "random_forest": _EVERY_TYPE,
+    "mlp": _EVERY_TYPE,
+    "stacking": _EVERY_TYPE,
+}
 
 
 class CandidateConfig(StrictModel):
@@ -81,7 +105,11 @@ class TrainingConfig(StrictModel):
     seed: int = Field(42, description="Seeds Optuna's sampler, the models and the sampling.")
     tuning: TuningConfig = TuningConfig()
     candidates: dict[CandidateFamily, CandidateConfig] = Field(
-        min_length=1, description="Model families to train; at least one enabled."
+        min_length=1,
+        description="Model families to train; at least one enabled. Classification: "
+        "logistic_regression, hist_gradient_boosting, xgboost, random_forest, mlp; regression: "
+        "ridge, hist_gradient_boosting, xgboost, random_forest, mlp; any: stacking (an "
+        "ensemble of the other tuned scikit-learn candidates, not tuned itself).",
     )
     slice_columns: list[str] = Field(
         default_factory=list, description="Feature or entity columns to report metrics by."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .lifecycle import FAMILIES_BY_KIND
 from .models import NUMERIC_TYPES, ColumnType, MulticlassTarget, PipelineConfig, RegressionTarget
 from .monitoring import LIVE_METRICS
 
@@ -20,6 +21,8 @@ def target_problems(config: PipelineConfig) -> Iterator[Problem]:
         elif isinstance(target, RegressionTarget) and spec.type not in NUMERIC_TYPES:
             yield "target.column", f"a regression target must be int or float, not {spec.type}"
     kind = target.problem_type
+    if config.training is not None:
+        yield from _families(config, kind)
     if kind != "binary_classification" and config.promotion.threshold is not None:
         yield "promotion.threshold", f"a decision threshold only applies to binary, not {kind}"
     if config.monitoring is not None:
@@ -44,3 +47,28 @@ def _multiclass(
         )
     elif len(allowed) < 2:
         yield "target.column", "a multiclass target needs at least 2 allowed classes"
+
+
+def _families(config: PipelineConfig, kind: str) -> Iterator[Problem]:
+    assert config.training is not None
+    candidates = config.training.candidates
+    for family in candidates:
+        if kind not in FAMILIES_BY_KIND[family]:
+            fits = sorted(f for f, kinds in FAMILIES_BY_KIND.items() if kind in kinds)
+            yield (
+                f"training.candidates.{family}",
+                f"{family} is not a {kind} candidate; {kind} takes: {', '.join(fits)}",
+            )
+    stacking = candidates.get("stacking")
+    if stacking is not None and stacking.enabled:
+        members = [
+            f for f, c in candidates.items() if c.enabled and f not in ("stacking", "xgboost")
+        ]
+        if len(members) < 2:
+            yield (
+                "training.candidates.stacking",
+                "stacking combines the other enabled scikit-learn candidates: enable at least two "
+                "besides xgboost",
+            )
+        if stacking.search_space:
+            yield "training.candidates.stacking.search_space", "stacking is not tuned"
