@@ -39,7 +39,7 @@ def _data(**columns: list[object]) -> pd.DataFrame:
 def test_balanced_data_passes_with_counts() -> None:
     result = check_trainable(_data(), "window", "delayed", ["distance"])
     assert result["rows"] == {"train": 2, "validation": 2, "test": 2}
-    assert result["positive_rate"]["test"] == 0.5
+    assert result["profile"]["test"] == 0.5
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,24 @@ def test_balanced_data_passes_with_counts() -> None:
 def test_unusable_training_data_is_refused_by_name(data: pd.DataFrame, message: str) -> None:
     with pytest.raises(TrainingDataError, match=message):
         check_trainable(data, "window", "delayed", ["distance"])
+
+
+def test_a_constant_regression_target_is_refused() -> None:
+    data = pd.DataFrame(
+        {"window": ["train", "train", "validation", "test"], "y": [2.0, 2.0, 1.0, 3.0], "x": 1.0}
+    )
+    with pytest.raises(TrainingDataError, match="constant"):
+        check_trainable(data, "window", "y", ["x"], "regression")
+
+
+def test_a_class_missing_from_training_is_named() -> None:
+    data = pd.DataFrame(
+        {"window": ["train", "train", "validation", "test"], "y": ["a", "b", "c", "a"], "x": 1.0}
+    )
+    with pytest.raises(TrainingDataError, match="class\\(es\\) c of y"):
+        check_trainable(data, "window", "y", ["x"], "multiclass_classification", ("a", "b", "c"))
+    shares = check_trainable(
+        data.assign(y=["a", "c", "b", "a"]), "window", "y", ["x"], "multiclass_classification",
+        ("a", "c")
+    )  # fmt: skip
+    assert shares["profile"]["train"] == {"a": 0.5, "c": 0.5}

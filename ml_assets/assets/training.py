@@ -13,6 +13,7 @@ from dagster import (
 
 from ml_assets.keys import MODELS_GROUP, WINDOW, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.problems import problem_for
 from ml_assets.lib.split import TemporalSplit, latest_complete_day, missing_days, temporal_split
 from ml_assets.lib.trainability import TrainingDataError, check_trainable
 from ml_assets.lifecycle.lineage import partition_versions
@@ -64,7 +65,14 @@ def _training_set(config: PipelineConfig) -> AssetsDefinition:
         if training.max_train_rows:
             data = _cap_train_rows(data, training.max_train_rows, training.seed)
         try:
-            balance = check_trainable(data, WINDOW, label, list(config.features.definitions))
+            balance = check_trainable(
+                data,
+                WINDOW,
+                label,
+                list(config.features.definitions),
+                config.target.problem_type,
+                problem_for(config).classes,
+            )
         except TrainingDataError as exc:
             raise Failure(f"training set unusable: {exc}") from exc
         versions = partition_versions(context.instance, key, split.all_days())
@@ -73,7 +81,7 @@ def _training_set(config: PipelineConfig) -> AssetsDefinition:
             metadata={
                 "windows": MetadataValue.json({n: str(w) for n, w in split.windows().items()}),
                 "rows_per_window": MetadataValue.json(balance["rows"]),
-                "positive_rate_per_window": MetadataValue.json(balance["positive_rate"]),
+                PROFILE_NAMES[config.target.problem_type]: MetadataValue.json(balance["profile"]),
                 "unlabelled_rows_dropped": unlabelled,
                 "feature_data_versions": MetadataValue.json(versions),
                 "dagster/row_count": len(data),
@@ -81,6 +89,14 @@ def _training_set(config: PipelineConfig) -> AssetsDefinition:
         )
 
     return training_set
+
+
+# What the label looks like in each window, by problem type.
+PROFILE_NAMES = {
+    "binary_classification": "positive_rate_per_window",
+    "multiclass_classification": "class_shares_per_window",
+    "regression": "target_mean_per_window",
+}
 
 
 def _read_windows(lake: LakeResource, key: AssetKey, split: TemporalSplit) -> pd.DataFrame:

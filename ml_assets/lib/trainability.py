@@ -12,26 +12,53 @@ class TrainingDataError(ValueError):
 
 
 def check_trainable(
-    data: pd.DataFrame, window_column: str, label: str, features: Sequence[str]
-) -> dict[str, dict[str, float]]:
-    """Rows and positive rate per window; raises TrainingDataError naming the problem."""
-    rows: dict[str, float] = {}
-    positive_rate: dict[str, float] = {}
+    data: pd.DataFrame,
+    window_column: str,
+    label: str,
+    features: Sequence[str],
+    problem_type: str = "binary_classification",
+    classes: Sequence[str] = (),
+) -> dict[str, dict[str, object]]:
+    """Rows and the label's profile per window (binary: the positive rate; multiclass: the
+    class shares; regression: the mean); raises TrainingDataError naming the problem."""
+    rows: dict[str, object] = {}
+    profile: dict[str, object] = {}
     for window in REQUIRED_WINDOWS:
         part = data[data[window_column] == window]
         if part.empty:
             raise TrainingDataError(f"the {window} window has no labelled rows")
-        classes = part[label].astype(bool).nunique()
-        if classes < 2:
-            only = bool(part[label].astype(bool).iloc[0])
-            raise TrainingDataError(
-                f"the {window} window has a single class ({label}={only} for all "
-                f"{len(part)} rows): a classifier cannot be trained or evaluated on it"
-            )
         rows[window] = len(part)
-        positive_rate[window] = round(float(part[label].astype(bool).mean()), 4)
+        profile[window] = _profile(part[label], window, problem_type, classes)
     train = data[data[window_column] == "train"]
     all_null = [name for name in features if train[name].isna().all()]
     if all_null:
         raise TrainingDataError(f"feature(s) {', '.join(all_null)} are null in every training row")
-    return {"rows": rows, "positive_rate": positive_rate}
+    return {"rows": rows, "profile": profile}
+
+
+def _profile(labels: pd.Series, window: str, problem_type: str, classes: Sequence[str]) -> object:
+    name = labels.name
+    if problem_type == "regression":
+        values = pd.to_numeric(labels).astype("float64")
+        if window == "train" and values.nunique() < 2:
+            raise TrainingDataError(
+                f"the train window's {name} is constant ({values.iloc[0]} in all "
+                f"{len(values)} rows): there is nothing to predict"
+            )
+        return round(float(values.mean()), 4)
+    if problem_type == "multiclass_classification":
+        shares = labels.astype("string").value_counts(normalize=True)
+        absent = [c for c in classes if c not in shares.index]
+        if window == "train" and absent:
+            raise TrainingDataError(
+                f"the train window has no row of class(es) {', '.join(absent)} of {name}: "
+                "widen the window, or map or drop the class in the config"
+            )
+        return {str(k): round(float(v), 4) for k, v in shares.items()}
+    if labels.astype(bool).nunique() < 2:
+        only = bool(labels.astype(bool).iloc[0])
+        raise TrainingDataError(
+            f"the {window} window has a single class ({name}={only} for all "
+            f"{len(labels)} rows): a classifier cannot be trained or evaluated on it"
+        )
+    return round(float(labels.astype(bool).mean()), 4)
