@@ -29,6 +29,7 @@ from ml_assets.lib.candidates import build_model
 from ml_assets.lib.config import PipelineConfig, load_pipeline_config
 from ml_assets.lib.feature_spec import FeatureSpec
 from ml_assets.lib.features import EVENT_DATE, build_features, feature_kinds
+from ml_assets.lib.problems import problem_for
 from ml_assets.lib.scoring import serving_columns, write_bundle
 from ml_assets.lib.validation import validate_frame
 from resources.bento_store import BentoStoreResource, StoredBento
@@ -60,8 +61,12 @@ def make_bundle(config: PipelineConfig, days: int, version: str, folder: Path) -
     features = build_features(events, references, config)
     features = features[features[config.target.name].notna()]  # cancelled flights: no label
     spec = FeatureSpec.fit(features, feature_kinds(config), config.target.name)
-    model = build_model("xgboost", {"n_estimators": 20, "max_depth": 3}, spec, seed=0)
-    model.fit(spec.matrix(features), spec.labels(features).to_numpy())
+    problem = problem_for(config)
+    model = build_model("xgboost", {"n_estimators": 20, "max_depth": 3}, spec, 0, problem.kind)
+    matrix, target = spec.matrix(features), features[config.target.name]
+    model.fit(matrix, problem.target(target))
+    # What training chooses on validation (a threshold, an interval), here on its own rows.
+    served = problem.calibrate(problem.truth(target), problem.predict(model, matrix), {})
     manifest = save_model(model, spec, folder / "model")
     example = json_records(events.head(1), config)[0]
     metadata = {
@@ -74,6 +79,8 @@ def make_bundle(config: PipelineConfig, days: int, version: str, folder: Path) -
             for n, s in serving_columns(config).items()
         },
         "example_record": example,
+        "problem_type": config.target.problem_type,
+        **served.as_metadata(),
     }
     write_bundle(folder / "bundle", folder / "model", config, references, metadata)
     return {"manifest": manifest.manifest_sha256, "records": json_records(events.head(3), config)}

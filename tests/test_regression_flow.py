@@ -41,7 +41,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @pytest.fixture(scope="module")
-def config() -> PipelineConfig:
+def vic_data() -> Path:
+    """The CSV file the YAML reads, exported into the session's state folder."""
     out = Path(os.environ["MLAP_STATE_DIR"]) / "datasets" / PIPELINE
     command = [sys.executable, "-m", "uv", "run", "--script", str(EXPORT_SCRIPT), "--out"]
     done = subprocess.run(
@@ -49,6 +50,11 @@ def config() -> PipelineConfig:
     )
     assert done.returncode == 0, done.stderr
     assert "demand.csv: 17520 rows" in done.stdout, done.stdout
+    return out
+
+
+@pytest.fixture(scope="module")
+def config(vic_data: Path) -> PipelineConfig:
     written = load_pipeline_config(YAML)
     assert written.target.problem_type == "regression"
     training = TrainingConfig(

@@ -31,6 +31,7 @@ from tests.conftest import PROJECT_ROOT
 from tests.records import batch_strategy
 from tests.test_bento_store import free_port, make_bundle, served, wait_ready
 from tests.test_mpls_stops import mpls_data  # noqa: F401  (module fixture)
+from tests.test_regression_flow import vic_data  # noqa: F401  (module fixture)
 from tests.test_second_pipeline import MACHINES_YAML, write_machine_data
 
 PIPELINE_FILES = sorted(
@@ -56,6 +57,7 @@ def _configs(folder: Path) -> dict[str, PipelineConfig]:
 def store(
     tmp_path_factory: pytest.TempPathFactory,
     mpls_data: Path,  # noqa: F811  (configs/examples reads the exported CSV files)
+    vic_data: Path,  # noqa: F811
 ) -> Iterator[dict[str, Any]]:
     """Each pipeline's bento, built from one store and served; name -> config, url, tag."""
     folder = tmp_path_factory.mktemp("contract")
@@ -98,16 +100,29 @@ def _all_routes(url: str, records: list[dict[str, Any]]) -> dict[str, httpx.Resp
 
 
 def _check_scored(answers: dict[str, httpx.Response], rows: int) -> None:
+    """Every route answers 200 with one finite prediction per row, the same on each route,
+    in the shape of the pipeline's problem type."""
     for route, answer in answers.items():
         assert answer.status_code == 200, (route, answer.status_code, answer.text)
     by_records = answers["/predict"].json()
     columns = answers["/predict_columns"].json()
     explained = answers["/explain"].json()
+    assert len(by_records) == len(explained) == rows
+    if "prediction" in by_records[0]:  # regression: a value and its interval
+        values = [p["prediction"] for p in by_records]
+        assert columns["prediction"] == values
+        for p in [*by_records, *explained]:
+            assert math.isfinite(p["prediction"]) and p["lower"] <= p["prediction"] <= p["upper"]
+        return
     probabilities = [p["probability"] for p in by_records]
-    assert len(probabilities) == len(columns["probability"]) == len(explained) == rows
-    for p in [*probabilities, *columns["probability"], *(e["probability"] for e in explained)]:
-        assert math.isfinite(p) and 0.0 <= p <= 1.0, p
     assert columns["probability"] == probabilities
+    for p in [*probabilities, *(e["probability"] for e in explained)]:
+        assert math.isfinite(p) and 0.0 <= p <= 1.0, p
+    if "probabilities" in by_records[0]:  # multiclass: the chosen class is the most probable
+        for p in by_records:
+            assert sum(p["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+            assert p["probability"] == max(p["probabilities"].values())
+            assert p["probabilities"][p["label"]] == p["probability"]
 
 
 @pytest.mark.parametrize("pipeline", [*(p.stem for p in PIPELINE_FILES), "machine_failures"])

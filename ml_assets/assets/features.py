@@ -66,9 +66,24 @@ def build_features_asset(
             data_version=DataVersion(frame_hash(frame)),
             metadata={
                 "labelled_rows": labelled,
-                "positive_rate": round(float(label.mean()), 4) if labelled else 0.0,
+                **label_profile(label, config.target.problem_type),
                 "feature_count": len(kinds),
             },
         )
 
     return features
+
+
+def label_profile(label: pd.Series, problem_type: str) -> dict[str, Any]:
+    """What the known labels of a partition look like: the positive rate (binary), the
+    class shares (multiclass), the mean (regression)."""
+    known = label.dropna()
+    if problem_type == "multiclass_classification":
+        shares = known.astype("string").value_counts(normalize=True)
+        return {
+            "class_shares": MetadataValue.json(
+                {str(k): round(float(v), 4) for k, v in shares.items()}
+            )
+        }
+    name = "target_mean" if problem_type == "regression" else "positive_rate"
+    return {name: round(float(known.astype(float).mean()), 4) if len(known) else 0.0}

@@ -47,9 +47,12 @@ class BackfillSummary:
             )
             return f"why: {reasons}" if reasons else ""
         if asset == "features" and "labelled_rows" in meta:
-            return (
-                f"{meta['labelled_rows']:,} labelled, {meta.get('positive_rate', 0):.1%} positive"
-            )
+            labelled = f"{meta['labelled_rows']:,} labelled"
+            if "positive_rate" in meta:
+                return f"{labelled}, {meta['positive_rate']:.1%} positive"
+            if "target_mean" in meta:
+                return f"{labelled}, mean target {meta['target_mean']:.4g}"
+            return labelled
         return ""
 
 
