@@ -1,5 +1,7 @@
 """The features asset of a pipeline: events joined with reference data, derived features, label."""
 
+from typing import Any
+
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
