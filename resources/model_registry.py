@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -98,11 +99,13 @@ class ModelRegistryResource(ConfigurableResource):
             client.log_param(run_id, name, value)
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float | None]) -> None:
-        """Log the defined metrics (None and NaN are skipped: MLflow cannot show them)."""
+        """Log the defined metrics (None and NaN are skipped: MLflow cannot show them).
+        Characters MLflow refuses in a name (e.g. the brackets of `recall[<class>]`) become
+        slashes or underscores."""
         client = self._client()
         for name, value in metrics.items():
             if value is not None and not np.isnan(float(value)):
-                client.log_metric(run_id, name, float(value))
+                client.log_metric(run_id, mlflow_name(name), float(value))
 
     def log_files(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         """Attach a file, or every file of a folder, to a run's artifacts."""
@@ -294,6 +297,12 @@ def _ref(pipeline: str, version: Any) -> ModelRef:
         interval_halfwidth=_number(halfwidth),
         interval_level=_number(level),
     )
+
+
+def mlflow_name(name: str) -> str:
+    """`recall[large]` -> `recall/large`; anything else MLflow refuses -> `_`."""
+    name = name.replace("[", "/").replace("]", "")
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", name)
 
 
 def _number(text: str | None) -> float | None:

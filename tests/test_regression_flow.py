@@ -8,10 +8,6 @@ and /explain -> batch predictions, prediction drift and live RMSE of later days.
 """
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -21,36 +17,22 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import DagsterInstance
 
-from ml_assets.keys import train_job_name
 from ml_assets.lib.config import PipelineConfig, load_pipeline_config
 from ml_assets.lib.config.models import CandidateConfig, TrainingConfig, TuningConfig
-from ml_assets.lib.scoring import serving_columns
 from ml_assets.runs.monitor import run_monitoring
-from tests.helpers import pipeline_defs, run_days
-from tests.test_bento_store import served, wait_ready
+from tests.flows import PROJECT_ROOT, champion, export_dataset, records, serving, trained
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 YAML = PROJECT_ROOT / "configs" / "examples" / "vic_electricity.yaml"
-EXPORT_SCRIPT = PROJECT_ROOT / "configs" / "datasets" / "vic_electricity_export.py"
 PIPELINE = "vic_electricity"
 HISTORY = ("2014-05-01", "2014-06-04")  # 35 days: train 21, validation 7, test 7
 LATER = ("2014-06-05", "2014-06-06")
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @pytest.fixture(scope="module")
 def vic_data() -> Path:
     """The CSV file the YAML reads, exported into the session's state folder."""
-    out = Path(os.environ["MLAP_STATE_DIR"]) / "datasets" / PIPELINE
-    command = [sys.executable, "-m", "uv", "run", "--script", str(EXPORT_SCRIPT), "--out"]
-    done = subprocess.run(
-        [*command, str(out)], capture_output=True, text=True, timeout=600, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert "demand.csv: 17520 rows" in done.stdout, done.stdout
-    return out
+    return export_dataset("vic_electricity_export.py", PIPELINE, "demand.csv: 17520 rows")
 
 
 @pytest.fixture(scope="module")
@@ -75,30 +57,8 @@ def config(vic_data: Path) -> PipelineConfig:
 
 @pytest.fixture(scope="module")
 def flow(config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    state = tmp_path_factory.mktemp("regression-flow")
-    with DagsterInstance.ephemeral() as instance:
-        defs = pipeline_defs(config, state)
-        assert run_days(defs, PIPELINE, HISTORY[0], LATER[1], instance).success
-        trained = defs.resolve_job_def(train_job_name(PIPELINE)).execute_in_process(
-            instance=instance, run_config=QUIET, raise_on_error=False
-        )
-        assert trained.success
-        yield {"state": state, "config": config, "defs": defs, "instance": instance}
-
-
-def champion(flow: Any) -> Any:
-    return flow["defs"].resources["model_registry"].by_alias(PIPELINE, "champion")
-
-
-def records(flow: Any, day: str, rows: int) -> list[dict[str, Any]]:
-    frame = pd.read_parquet(
-        flow["state"] / "lake" / PIPELINE / "validated_demand" / f"{day}.parquet"
-    )
-    columns = list(serving_columns(flow["config"]))
-    sent: list[dict[str, Any]] = json.loads(
-        frame[columns].head(rows).to_json(orient="records", date_format="iso")
-    )
-    return sent
+    with trained(config, (HISTORY[0], LATER[1]), tmp_path_factory.mktemp("regression")) as run:
+        yield run
 
 
 def test_the_champion_is_a_regressor_with_an_interval(flow: Any) -> None:
@@ -108,7 +68,7 @@ def test_the_champion_is_a_regressor_with_an_interval(flow: Any) -> None:
     assert model.interval_level == pytest.approx(0.9) and model.interval_halfwidth > 0
     evaluation = flow["defs"].resources["lake"].read([PIPELINE, "evaluation"])
     table = evaluation.set_index("model")
-    assert {"rmse", "mae", "r2"} <= set(table.columns)
+    assert {"rmse", "mae", "r2", "interval_coverage"} <= set(table.columns)
     challenger = table.index[0]
     # Demand follows the temperature and the clock: far better than the training mean.
     assert table.loc[challenger, "rmse"] < table.loc["mean baseline", "rmse"]
@@ -116,11 +76,7 @@ def test_the_champion_is_a_regressor_with_an_interval(flow: Any) -> None:
 
 @pytest.fixture(scope="module")
 def server(flow: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    store = flow["defs"].resources["bento_store"]
-    tag = flow["defs"].resources["refs_io_manager"].read([PIPELINE, "champion_bento"]).tag
-    log = tmp_path_factory.mktemp("regression-serve") / "serve.log"
-    with served(store, store.find_bento(str(tag)), log) as url:
-        wait_ready(url, log, time.monotonic() + 120)
+    with serving(flow, tmp_path_factory.mktemp("regression-serve") / "serve.log") as url:
         yield url
 
 

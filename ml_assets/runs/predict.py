@@ -85,7 +85,7 @@ def run_predictions(
                 rows=len(frame),
                 labelled=int(frame["actual"].notna().sum()),
                 mean_probability=_mean(frame, "probability"),
-                positive_rate=_mean(frame, "label") if "probability" in frame else None,
+                positive_rate=_mean(frame, "label") if _binary(frame) else None,
                 model_versions=tuple(sorted(set(frame["model_version"].dropna().astype(str)))),
             )
         )
@@ -109,3 +109,8 @@ def _mean(frame: pd.DataFrame, column: str) -> float | None:
     if column not in frame or not len(frame):
         return None
     return float(frame[column].mean())
+
+
+def _binary(frame: pd.DataFrame) -> bool:
+    """Batch predictions of a binary model: a boolean label."""
+    return "label" in frame and pd.api.types.is_bool_dtype(frame["label"])
