@@ -189,3 +189,70 @@ def test_multiclass_paired_bootstrap_sees_a_real_gain() -> None:
     noise = rng.dirichlet(np.ones(3), 600)
     result = problem.compare(y, good, noise, resamples=200, seed=0, alpha=0.05)
     assert result.gain > 0.2 and result.ci_low > 0 and result.p_value < 0.05
+
+
+def test_the_champion_decision_for_regression_and_multiclass() -> None:
+    from ml_assets.lib.promotion_rule import decide_by_metric
+
+    x, target = diabetes()
+    problem = RegressionProblem()
+    train, test = halves(x)
+    spec = spec_of(x)
+    ridge = build_model("ridge", {}, spec, 0, ProblemKind.REGRESSION)
+    ridge.fit(spec.matrix(x.iloc[train]), problem.target(target.iloc[train]))
+    y = problem.truth(target.iloc[test])
+    fitted = problem.predict(ridge, spec.matrix(x.iloc[test]))
+    mean = problem.baseline(problem.truth(target.iloc[train]), len(test))
+    better = decide_by_metric(problem, y, fitted, mean, margin=1.0, resamples=300)
+    assert better.promote and better.metric == "rmse" and better.difference > 1.0
+    assert "RMSE" in better.reason and better.ci_low > 0
+    same = decide_by_metric(problem, y, fitted, fitted, margin=0.0, resamples=300)
+    assert not same.promote and same.difference == 0
+    first = decide_by_metric(
+        MulticlassProblem(CLASSES), np.array([0, 1]), np.eye(3)[:2], None, margin=0
+    )
+    assert first.promote and "no current champion" in first.reason
+
+
+def test_live_performance_of_each_type_on_its_edge_cases() -> None:
+    from ml_assets.lib.config.monitoring import PerformanceConfig
+    from ml_assets.lib.live_performance import evaluate
+
+    policy = PerformanceConfig(min_rows=2, drop_warn=0.5, drop_error=1.0)
+    regression = (RegressionProblem(), Calibration())
+    constant = evaluate(
+        pd.Series([3.0, 3.0, 3.0]), np.array([3.0, 2.5, 3.5]), {"rmse": 0.1}, policy, regression
+    )
+    assert constant.metric == "rmse" and constant.value == pytest.approx(np.sqrt(1 / 6), abs=1e-6)
+    assert constant.metrics["r2"] is None and constant.verdict == "ok"
+    worse = evaluate(pd.Series([1.0, 5.0]), np.array([4.0, 2.0]), {"rmse": 1.0}, policy, regression)
+    assert worse.verdict == "error" and worse.drop == pytest.approx(2.0)
+    single = evaluate(pd.Series([2.0]), np.array([2.0]), {"rmse": 1.0}, policy, regression)
+    assert single.verdict == "no_verdict" and "fewer than" in single.reason
+    multiclass = (MulticlassProblem(CLASSES), Calibration())
+    p = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.7, 0.2, 0.1]])
+    no_third = evaluate(
+        pd.Series(["class_0", "class_1", "class_0"]), p, {"roc_auc_ovr": 0.9}, policy, multiclass
+    )
+    assert no_third.value == pytest.approx(1.0) and no_third.verdict == "ok"
+    one_class = evaluate(pd.Series(["class_0"] * 3), p, {"roc_auc_ovr": 0.9}, policy, multiclass)
+    assert one_class.verdict == "no_verdict" and "single-class" in one_class.reason
+
+
+@pytest.mark.parametrize("family", ["xgboost", "logistic_regression"])
+def test_shap_per_class_for_a_multiclass_model(family: str) -> None:
+    from ml_assets.lib.explain import agreement, shap_values, xgboost_contributions
+
+    x, labels = wine()
+    problem = MulticlassProblem(CLASSES)
+    spec = spec_of(x)
+    model = build_model(family, {"n_estimators": 20} if family == "xgboost" else {}, spec, 0,
+                        ProblemKind.MULTICLASS)  # fmt: skip
+    model.fit(spec.matrix(x), problem.target(labels))
+    result = shap_values(model, spec, x.head(40), sample=40)
+    assert result.per_class is not None and list(result.per_class.columns) == ["0", "1", "2"]
+    assert result.values.shape == (40, len(spec.columns))
+    assert result.global_importance.index[0] in spec.columns
+    if family == "xgboost":
+        contributions = xgboost_contributions(model, spec, x.head(40))
+        assert agreement(result.values, contributions) < 1e-3

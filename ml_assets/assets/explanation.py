@@ -39,7 +39,8 @@ def _explanation(config: PipelineConfig) -> AssetsDefinition:
         model_registry: ModelRegistryResource,
     ) -> Output[pd.DataFrame]:
         """SHAP global importance (mean |SHAP value|) of the challenger on a sample of the
-        test window, with a summary plot; for XGBoost, the largest gap between SHAP and
+        test window, with a summary plot (multiclass: per class too, and each row's values
+        towards its predicted class); for XGBoost, the largest gap between SHAP and
         XGBoost's own per-feature contributions, which must be near zero."""
         from ml_assets.lib import explain, plots
 
@@ -55,6 +56,11 @@ def _explanation(config: PipelineConfig) -> AssetsDefinition:
                 metadata["shap_vs_xgboost_max_abs_diff"] = float(gap)
                 if gap > 1e-3:
                     raise RuntimeError(f"SHAP disagrees with XGBoost's contributions by {gap:.2e}")
+            if result.per_class is not None:
+                by_class = result.per_class.loc[result.global_importance.index[:15]]
+                metadata["importance_per_class"] = MetadataValue.md(
+                    by_class.to_markdown(floatfmt=".4f")
+                )
             summary = explain.plot_summary(result, Path(folder) / "shap_summary.png")
             model_registry.log_files(challenger_model.mlflow_run_id, summary, "explanation")
             picture = plots.markdown_image(summary, "SHAP global importance")

@@ -115,10 +115,13 @@ def xgboost_contributions(
 
     model, spec = _unwrap(model, spec)
     if model_flavor(model) != "xgboost":
-        raise TypeError(f"{type(model).__name__} is not an XGBClassifier")
+        raise TypeError(f"{type(model).__name__} is not an XGBoost model")
     matrix = spec.matrix(frame)
     dmatrix = xgboost.DMatrix(matrix, enable_categorical=True)
     contribs = model.get_booster().predict(dmatrix, pred_contribs=True)
+    if contribs.ndim == 3:  # multiclass: each row's contributions to its predicted class
+        predicted = np.asarray(model.predict_proba(matrix)).argmax(axis=1)
+        contribs = contribs[np.arange(len(predicted)), predicted]
     return pd.DataFrame(contribs[:, :-1], index=matrix.index, columns=spec.columns)
 
 
