@@ -135,14 +135,16 @@ def cli_state(tmp_path_factory) -> dict[str, str]:  # type: ignore[no-untyped-de
 
 
 def mlap(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [MLAP, "audit", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    """`mlap audit ...` in this process (the backfill and training above ran the real
+    console script; an audit verb as a process would only pay the imports again)."""
+    from typer.testing import CliRunner
+
+    from ml_assets.cli import app
+
+    names = ("MLAP_STATE_DIR", "MLAP_PIPELINES_DIR", "BENTOML_HOME")
+    given: dict[str, str | None] = {n: env[n] for n in names} | {"DAGSTER_HOME": None}
+    result = CliRunner().invoke(app, ["audit", *args], env=given)
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def test_audit_cli_show_verify_lineage(cli_state: dict[str, str]) -> None:
