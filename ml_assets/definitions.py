@@ -11,7 +11,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from dagster import BetaWarning, Definitions, MetadataValue, PreviewWarning, in_process_executor
+from dagster import (
+    BetaWarning,
+    Definitions,
+    MetadataValue,
+    PreviewWarning,
+    definitions,
+    in_process_executor,
+)
 
 from ml_assets import environment
 from ml_assets.factory import build_pipeline_definitions
@@ -73,4 +80,8 @@ def _errors_metadata(errors: dict[Path, str]) -> dict[str, Any]:
     return {"broken_pipeline_files": MetadataValue.md(listing)}
 
 
-defs = build_definitions()
+@definitions
+def defs() -> Definitions:
+    """The code location workspace.yaml names, built when Dagster loads it (not on import),
+    from the environment of that moment."""
+    return build_definitions()

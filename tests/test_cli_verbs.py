@@ -53,7 +53,8 @@ def scene(flight_config, tmp_path_factory) -> Iterator[Lifecycle]:  # type: igno
 @pytest.fixture
 def mlap(scene: Lifecycle, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Invoke the CLI on the scene's definitions and Dagster home."""
-    monkeypatch.setattr("ml_assets.definitions.defs", scene.defs(scene.config))
+    defs = scene.defs(scene.config)
+    monkeypatch.setattr("ml_assets.definitions.build_definitions", lambda: defs)
     env = {**TELEMETRY_OFF, "DAGSTER_HOME": str(scene.state / "dagster_home")}
 
     def invoke(*args: str) -> Any:

@@ -7,16 +7,23 @@ import sys
 import time
 from pathlib import Path
 
-from dagster import in_process_executor
+import pytest
+from dagster import Definitions, in_process_executor
 
 from tests.conftest import PROJECT_ROOT
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 
 
-def graph_snapshot() -> dict[str, object]:
-    from ml_assets.definitions import defs
+@pytest.fixture(scope="module")
+def defs() -> Definitions:
+    """The code location as workspace.yaml loads it: the repository's pipelines folder."""
+    from ml_assets.definitions import build_definitions
 
+    return build_definitions()
+
+
+def graph_snapshot(defs: Definitions) -> dict[str, object]:
     graph = defs.resolve_asset_graph()
     assets = {}
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
@@ -42,17 +49,15 @@ def graph_snapshot() -> dict[str, object]:
     return {"assets": assets, "jobs": jobs, "sensors": sensors}
 
 
-def test_asset_graph_matches_snapshot() -> None:
-    current = graph_snapshot()
+def test_asset_graph_matches_snapshot(defs: Definitions) -> None:
+    current = graph_snapshot(defs)
     if os.environ.get("UPDATE_SNAPSHOTS"):
         SNAPSHOT.write_text(json.dumps(current, indent=2) + "\n")
     expected = json.loads(SNAPSHOT.read_text())
     assert current == expected, "graph changed: review it, then rerun with UPDATE_SNAPSHOTS=1"
 
 
-def test_every_asset_is_described_grouped_and_owned() -> None:
-    from ml_assets.definitions import defs
-
+def test_every_asset_is_described_grouped_and_owned(defs: Definitions) -> None:
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         spec = graph.get(key)
@@ -69,10 +74,8 @@ def test_every_asset_is_described_grouped_and_owned() -> None:
         assert spec.owners, key
 
 
-def test_sensors_of_the_loop_are_defined_and_running_by_default() -> None:
+def test_sensors_of_the_loop_are_defined_and_running_by_default(defs: Definitions) -> None:
     from dagster import DefaultSensorStatus
-
-    from ml_assets.definitions import defs
 
     sensors = {s.name: s for s in defs.sensors or []}
     assert set(sensors) == {
@@ -86,9 +89,7 @@ def test_sensors_of_the_loop_are_defined_and_running_by_default() -> None:
     assert sensors["flight_delays__retrain_sensor"].job_name == "flight_delays__train"
 
 
-def test_local_runs_execute_in_process() -> None:
-    from ml_assets.definitions import defs
-
+def test_local_runs_execute_in_process(defs: Definitions) -> None:
     job = defs.resolve_job_def("flight_delays__ingest")
     assert job.executor_def is in_process_executor
 

@@ -60,7 +60,9 @@ def test_an_unknown_module_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_every_generated_asset_has_a_derived_code_version() -> None:
-    from ml_assets.definitions import defs
+    from ml_assets.definitions import build_definitions
+
+    defs = build_definitions()
 
     graph = defs.resolve_asset_graph()
     versions = {k.to_user_string(): graph.get(k).code_version for k in graph.get_all_asset_keys()}

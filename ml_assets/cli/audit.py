@@ -6,6 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from ml_assets import environment
+from ml_assets.cli.location import code_location
 
 audit = typer.Typer(help="Audit champions: passports, decision log, lineage.", no_args_is_help=True)
 
@@ -59,7 +60,7 @@ def verify(pipeline: Pipeline) -> None:
 
 
 def _resources(pipeline: str) -> dict[str, Any]:
-    from ml_assets.definitions import defs
+    defs = code_location()
 
     if not any(j.name == f"{pipeline}__ingest" for j in defs.jobs or []):
         known = sorted(

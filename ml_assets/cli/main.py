@@ -8,6 +8,7 @@ import typer
 from ml_assets import environment
 from ml_assets.cli.audit import audit
 from ml_assets.cli.jobs import day_range, resolve_job
+from ml_assets.cli.location import code_location
 from ml_assets.cli.steering import monitor, predict, promote, rollback
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def replay(
 ) -> None:
     """Feed the pipeline's history into its landing zone one day at a time, so that the
     arrival sensor of a running `dagster dev` (make ui) picks each day up live."""
-    from ml_assets.definitions import defs
+    defs = code_location()
     from ml_assets.lib.config import load_pipeline_config
     from ml_assets.runs.replay import replay as land_days
     from ml_assets.runs.replay import replay_days
@@ -168,7 +169,7 @@ def serve(
     """Serve the current champion's bento with `bentoml serve` on 127.0.0.1."""
     import os
 
-    from ml_assets.definitions import defs
+    defs = code_location()
 
     resources = defs.resources or {}
     try:
@@ -184,7 +185,7 @@ def serve(
 def _replay_loop(pipeline: str, start: str, end: str) -> "LoopSummary":
     from dagster import DagsterInstance
 
-    from ml_assets.definitions import defs
+    defs = code_location()
     from ml_assets.lib.config import load_pipeline_config
     from ml_assets.runs.replay import replay_days
     from ml_assets.runs.replay_loop import replay_through_loop
@@ -201,7 +202,7 @@ def _replay_loop(pipeline: str, start: str, end: str) -> "LoopSummary":
 def _train(pipeline: str) -> "TrainingSummary":
     from dagster import DagsterInstance
 
-    from ml_assets.definitions import defs
+    defs = code_location()
     from ml_assets.runs.training import run_training
 
     resolve_job(defs, f"{pipeline}__train", pipeline)
@@ -212,7 +213,7 @@ def _train(pipeline: str) -> "TrainingSummary":
 def _backfill(pipeline: str, start: str | None, end: str | None) -> "BackfillSummary":
     from dagster import DagsterInstance
 
-    from ml_assets.definitions import defs
+    defs = code_location()
     from ml_assets.keys import ingest_job_name
     from ml_assets.runs.backfill import run_backfill
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ml_assets.cli.jobs import day_range, resolve_job
+from ml_assets.cli.location import code_location
 
 if TYPE_CHECKING:
     from ml_assets.runs.monitor import MonitoredDay
@@ -20,7 +21,7 @@ def rollback(
     """Move the champion alias back to the previous champion (recorded like a decision)."""
     from dagster import DagsterInstance
 
-    from ml_assets.definitions import defs
+    defs = code_location()
     from ml_assets.runs.results import failure_message
 
     job = resolve_job(defs, f"{pipeline}__rollback", pipeline)
@@ -48,7 +49,7 @@ def predict(
     Exits 1 if the run fails."""
     from dagster import DagsterInstance
 
-    from ml_assets.definitions import defs
+    defs = code_location()
     from ml_assets.keys import predict_job_name
     from ml_assets.runs.predict import run_predictions
 
@@ -80,7 +81,7 @@ def monitor(
     summary and the exit code stays 0 unless --strict."""
     from dagster import DagsterInstance
 
-    from ml_assets.definitions import defs
+    defs = code_location()
     from ml_assets.keys import daily_job_name, predict_job_name
     from ml_assets.runs.monitor import run_monitoring
 
@@ -120,7 +121,7 @@ def promote(
     files fail their hash check (exit 1, nothing moved)."""
     from dagster import DagsterInstance
 
-    from ml_assets.definitions import defs
+    defs = code_location()
     from ml_assets.keys import train_job_name
     from ml_assets.runs.promote import run_manual_promotion
 
