@@ -11,10 +11,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from dagster import DagsterInstance, Definitions
 
-from ml_assets.keys import train_job_name
+from ml_assets.keys import features_key, train_job_name
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.models import CandidateConfig, TrainingConfig, TuningConfig
 from ml_assets.lib.refs import ModelRef
@@ -137,6 +138,12 @@ def test_lifecycle_first_promote_keep_and_rollback(lifecycle: Lifecycle) -> None
     assert lifecycle.model(str(challenger["version"])).threshold == pytest.approx(
         challenger["decision_threshold"], abs=1e-4
     )
+    # Drift calibration draws days the size of the stored ones, not of the 4,000-row sample.
+    lake = (lifecycle.defs(lifecycle.config).resources or {})["lake"]
+    path = features_key("flight_delays").path
+    stored = [len(lake.read(path, f"2013-03-{day:02d}")) for day in range(1, 11)]
+    day_rows = metadata_of(better, "reference_profile")["calibration_day_rows"]
+    assert day_rows == int(np.median(stored)) and day_rows > 4000 / 10
     (held,) = [
         c for c in better.get_asset_check_evaluations() if c.check_name == "holds_up_on_test"
     ]

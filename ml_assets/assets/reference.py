@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue, Output, asset
 
-from ml_assets.keys import MONITORING_GROUP, WINDOW, code_version, model_key
+from ml_assets.keys import MONITORING_GROUP, WINDOW, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.monitoring import DriftConfig
 from ml_assets.lib.drift import configured_test, prediction_of
@@ -25,6 +25,7 @@ from ml_assets.lib.problems import Calibration as ProblemCalibration
 from ml_assets.lib.problems import Problem, ProblemKind, problem_for
 from ml_assets.lib.refs import ModelRef
 from ml_assets.lib.scoring import REFERENCE_DIR, REFERENCE_FILE
+from resources.lake import LakeResource
 from resources.model_registry import ModelRegistryResource
 
 
@@ -86,13 +87,16 @@ def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
         training_set: pd.DataFrame,
         challenger_model: ModelRef,
         model_registry: ModelRegistryResource,
+        lake: LakeResource,
     ) -> Output[pd.DataFrame]:
         """A sample of the challenger's training window (features and label) with the
         challenger's own predictions on it. It is stored with the model version (MLflow
         artifact `reference/`, then inside its bento), so once the version is champion,
         every drift report compares the day's features and predictions with it. Next to it,
         `thresholds.json`: the drift threshold of each column calibrated on days of the
-        same training window (used where the config sets none), shown in the metadata."""
+        same training window (used where the config sets none), shown in the metadata. When
+        `max_train_rows` sampled the window down, calibration draws whole days from the
+        stored features instead, as a live day is judged whole."""
         train = training_set[training_set[WINDOW] == "train"]
         sample = train.sample(min(monitoring.reference_rows, len(train)), random_state=seed)
         version_id = str(challenger_model.version)
@@ -100,8 +104,9 @@ def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
         profile[problem.drift_column] = _predicted(
             model_registry, challenger_model, sample, problem
         )
+        pool = _calibration_rows(config, lake, train, sample)
         calibration = _calibrate(
-            (model_registry, challenger_model, problem), train, sample, profile, tests, policy, seed
+            (model_registry, challenger_model, problem), pool, profile, tests, policy, seed
         )
         digest = _save_profile(model_registry, config.name, challenger_model, profile, calibration)
         calibrated = sum(c.threshold is not None for c in calibration.columns.values())
@@ -118,19 +123,33 @@ def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
     return reference_profile
 
 
+def _calibration_rows(
+    config: PipelineConfig, lake: LakeResource, train: pd.DataFrame, sample: pd.DataFrame
+) -> pd.DataFrame:
+    """The training-window rows calibration draws its days from. Drawn days must be the
+    size of the live days drift judges: when the window was sampled down to
+    `max_train_rows`, its days are thinner (noisier) than real ones, so the whole days are
+    read back from the stored features (a few of their rows are also in the reference
+    sample); otherwise the window's own rows outside the reference sample."""
+    cap = config.training.max_train_rows if config.training else None
+    if not cap or len(train) < cap:
+        return calibration_pool(train, sample.index)
+    days = sorted(pd.to_datetime(train[EVENT_DATE].unique()).strftime("%Y-%m-%d"))
+    path = features_key(config.name).path
+    return pd.concat([lake.read(path, day) for day in days], ignore_index=True)
+
+
 def _calibrate(
     scorer: tuple[ModelRegistryResource, ModelRef, Problem],
-    train: pd.DataFrame,
-    sample: pd.DataFrame,
+    pool: pd.DataFrame,
     profile: pd.DataFrame,
     tests: dict[str, tuple[ColumnKind, str]],
     policy: DriftConfig,
     seed: int,
 ) -> Calibration:
-    """The drift threshold of each column, calibrated on days of the training window outside
-    the sample, with the model's own predictions on them."""
+    """The drift threshold of each column, calibrated on days of the training window (`pool`),
+    with the model's own predictions on them."""
     registry, model, problem = scorer
-    pool = calibration_pool(train, sample.index)
     pool = pool.assign(**{problem.drift_column: _predicted(registry, model, pool, problem)})
     return calibrate(
         profile,
@@ -138,7 +157,7 @@ def _calibrate(
         EVENT_DATE,
         tests,
         policy.calibration,
-        day_rows=typical_day_rows(train[EVENT_DATE]),
+        day_rows=typical_day_rows(pool[EVENT_DATE]),
         min_rows=policy.min_rows,
         seed=seed,
     )
