@@ -45,7 +45,10 @@ from sensors.arrival import build_arrival_sensor
 from sensors.retrain import build_retrain_sensor
 
 
-def daily_partitions(config: PipelineConfig) -> DailyPartitionsDefinition:
+def daily_partitions(config: PipelineConfig) -> DailyPartitionsDefinition | None:
+    """The event source's days; None for a static table."""
+    if config.partitioning is None:
+        return None
     part = config.partitioning
     end = part.end_date + timedelta(days=1) if part.end_date else None
     return DailyPartitionsDefinition(
@@ -67,6 +70,8 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
         description=(
             f"Reads, validates and featurises `{config.name}` for the selected days "
             "(a range runs as one run)."
+            if partitions
+            else f"Reads, validates and featurises the `{config.name}` table."
         ),
     )
     jobs: list[Any] = [ingest]
@@ -84,7 +89,7 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
         train_selection: AssetSelection = AssetSelection.assets(
             model_key(config.name, "champion_bento"), model_key(config.name, "passport")
         )
-        if config.monitoring is not None:
+        if config.monitoring is not None and partitions is not None:
             assets += [
                 *build_reference_assets(config),
                 *build_monitoring_assets(config, partitions),
@@ -101,8 +106,9 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
             ),
         )
         jobs += [train, build_rollback_job(config), build_promote_job(config.name)]
-        jobs.append(_predict_job(config, partitions))
-        if config.monitoring is not None:
+        if partitions is not None:
+            jobs.append(_predict_job(config, partitions))
+        if config.monitoring is not None and partitions is not None:
             daily = _daily_job(config, partitions)
             jobs.append(daily)
             sensors.append(build_retrain_sensor(config, train))
@@ -124,7 +130,7 @@ def _predict_job(config: PipelineConfig, partitions: DailyPartitionsDefinition) 
 def _daily_job(config: PipelineConfig, partitions: DailyPartitionsDefinition) -> Any:
     """One day end to end: the event source's raw, validated and quarantined rows, features,
     the champion's predictions, drift and live performance (blocking checks stop the rest)."""
-    event = config.partitioning.source
+    event = config.event_source_name
     keys = [
         AssetKey([config.name, f"{stage}_{event}"]) for stage in ("raw", "validated", "quarantined")
     ]

@@ -10,6 +10,7 @@ import functools
 import importlib.util
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 from dagster import ConfigurableResource
@@ -114,9 +115,11 @@ def read_table(source: SourceConfig) -> pd.DataFrame:
     connector = source.connector
     match connector:
         case PackageConnector(package=package, path=inner):
-            return _read_file(str(_package_file(package, inner)), _format_of(inner))
+            layout = CsvLayout(",", connector.skip_rows, _names(connector.column_names))
+            return _read_file(str(_package_file(package, inner)), _format_of(inner), layout)
         case CsvConnector(path=path, delimiter=delimiter):
-            return _read_file(path, "csv", delimiter=delimiter)
+            layout = CsvLayout(delimiter, connector.skip_rows, _names(connector.column_names))
+            return _read_file(path, "csv", layout)
         case ParquetConnector(path=path):
             return _read_file(path, "parquet")
         case JsonLinesConnector(path=path):
@@ -147,18 +150,42 @@ def _format_of(path: str) -> str:
     raise ValueError(f"cannot tell the format of {path!r} (csv, parquet or jsonl)")
 
 
-def _read_file(path: str, fmt: str, delimiter: str = ",") -> pd.DataFrame:
+class CsvLayout(NamedTuple):
+    """How a CSV file is laid out: separator, lines before the header, and the column names
+    when the file has no header line."""
+
+    delimiter: str = ","
+    skip_rows: int = 0
+    names: tuple[str, ...] | None = None
+
+
+PLAIN_CSV = CsvLayout()
+
+
+def _names(names: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(names) if names else None
+
+
+def _read_file(path: str, fmt: str, layout: CsvLayout = PLAIN_CSV) -> pd.DataFrame:
     stamp = _modified_stamp(path)
-    return _cached_read(path, fmt, delimiter, stamp).copy()
+    return _cached_read(path, fmt, layout, stamp).copy()
 
 
 @functools.lru_cache(maxsize=8)
 def _cached_read(
-    path: str, fmt: str, delimiter: str, stamp: tuple[int, int] | None
+    path: str, fmt: str, layout: CsvLayout, stamp: tuple[int, int] | None
 ) -> pd.DataFrame:
     try:
         if fmt == "csv":
-            frame = pd.read_csv(path, dtype=str, sep=delimiter, keep_default_na=True)
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                sep=layout.delimiter,
+                keep_default_na=True,
+                skiprows=layout.skip_rows,
+                header=None if layout.names else "infer",
+                names=list(layout.names) if layout.names else None,
+            )
         elif fmt == "parquet":
             frame = pd.read_parquet(path)
         else:

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from dagster import DagsterInstance
 
-from ml_assets.keys import train_job_name
+from ml_assets.keys import ingest_job_name, train_job_name
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.scoring import serving_columns
 from tests.helpers import pipeline_defs, run_days
@@ -45,11 +45,18 @@ def export_dataset(script: str, folder: str, expected: str) -> Path:
 
 
 @contextmanager
-def trained(config: PipelineConfig, days: tuple[str, str], state: Path) -> Iterator[dict[str, Any]]:
-    """The pipeline ingested over `days` and trained once, on an ephemeral instance."""
+def trained(
+    config: PipelineConfig, days: tuple[str, str] | None, state: Path
+) -> Iterator[dict[str, Any]]:
+    """The pipeline ingested over `days` (a static table: whole) and trained once, on an
+    ephemeral instance."""
     with DagsterInstance.ephemeral() as instance:
         defs = pipeline_defs(config, state)
-        assert run_days(defs, config.name, days[0], days[1], instance).success
+        if days is None:
+            ingest = defs.resolve_job_def(ingest_job_name(config.name))
+            assert ingest.execute_in_process(instance=instance, run_config=QUIET).success
+        else:
+            assert run_days(defs, config.name, days[0], days[1], instance).success
         result = defs.resolve_job_def(train_job_name(config.name)).execute_in_process(
             instance=instance, run_config=QUIET, raise_on_error=False
         )
@@ -72,11 +79,12 @@ def serving(flow: dict[str, Any], log: Path) -> Iterator[str]:
         yield url
 
 
-def records(flow: dict[str, Any], day: str, rows: int) -> list[dict[str, Any]]:
-    """Real validated events of a day as a client sends them: the serving columns, JSON."""
+def records(flow: dict[str, Any], day: str | None, rows: int) -> list[dict[str, Any]]:
+    """Real validated events of a day (or a static table's rows) as a client sends them:
+    the serving columns, JSON."""
     config = flow["config"]
-    source = config.partitioning.source
-    lake = flow["state"] / "lake" / config.name / f"validated_{source}" / f"{day}.parquet"
+    validated = flow["state"] / "lake" / config.name / f"validated_{config.event_source_name}"
+    lake = validated / f"{day}.parquet" if day else validated.with_suffix(".parquet")
     columns = list(serving_columns(config))
     sent: list[dict[str, Any]] = json.loads(
         pd.read_parquet(lake)[columns].head(rows).to_json(orient="records", date_format="iso")

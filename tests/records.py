@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.models import ColumnSpec, ColumnType
+from ml_assets.lib.request_model import FLOAT32_MAX
 from ml_assets.lib.scoring import serving_columns
 
 
@@ -30,9 +31,9 @@ def value_strategy(
             high = None if spec.max is None else int(spec.max)
             values = st.integers(min_value=low, max_value=high)
         case ColumnType.FLOAT:
-            values = st.floats(
-                min_value=spec.min, max_value=spec.max, allow_nan=False, allow_infinity=False
-            )
+            low = -FLOAT32_MAX if spec.min is None else spec.min
+            high = FLOAT32_MAX if spec.max is None else spec.max
+            values = st.floats(min_value=low, max_value=high, allow_nan=False, allow_infinity=False)
         case ColumnType.BOOL:
             values = st.booleans()
         case ColumnType.CATEGORY:
@@ -57,12 +58,14 @@ def value_strategy(
 def record_strategy(config: PipelineConfig) -> st.SearchStrategy[dict[str, Any]]:
     """One request record of the pipeline: every serving column, each a valid value."""
     partitioning = config.partitioning
-    # An open-ended pipeline: a year of partitions.
-    end = partitioning.end_date or partitioning.start_date + timedelta(days=365)
-    time_range = (partitioning.start_date, end)
+    if partitioning is None:  # a static table: datetimes of any recent year
+        time_range = (date(2000, 1, 1), date(2030, 12, 31))
+    else:  # an open-ended pipeline: a year of partitions
+        end = partitioning.end_date or partitioning.start_date + timedelta(days=365)
+        time_range = (partitioning.start_date, end)
     return st.fixed_dictionaries(
         {
-            name: value_strategy(spec, time_range, partitioning.timezone)
+            name: value_strategy(spec, time_range, config.timezone)
             for name, spec in serving_columns(config).items()
         }
     )

@@ -41,17 +41,22 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_bundle(config: PipelineConfig, days: int, version: str, folder: Path) -> dict[str, Any]:
-    """A serving bundle of a small XGBoost model trained on the pipeline's first days."""
+    """A serving bundle of a small XGBoost model trained on the pipeline's first days (a
+    static table's rows)."""
     sources = SourcesResource(landing_root=str(folder / "landing"))
     event_source = config.event_source
-    start = config.partitioning.start_date
-    raw = sources.read_events(
-        event_source,
-        config.partitioning,
-        [(start + timedelta(days=i)).isoformat() for i in range(days)],
-    )
+    if config.partitioning is None:
+        raw, carried = sources.read_reference(event_source), []
+    else:
+        start = config.partitioning.start_date
+        raw = sources.read_events(
+            event_source,
+            config.partitioning,
+            [(start + timedelta(days=i)).isoformat() for i in range(days)],
+        )
+        carried = [EVENT_DATE]
     events = validate_frame(
-        raw, event_source.columns, event_source.primary_key, carry_columns=[EVENT_DATE]
+        raw, event_source.columns, event_source.primary_key, carry_columns=carried
     ).valid
     references = {}
     for join in config.joins:

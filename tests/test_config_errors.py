@@ -349,6 +349,45 @@ def assert_problem(err: ConfigError, file: Path, key: str, expected: str) -> Non
             "Input should be less than or equal to 1; got 1.5",
             id="quality-rate-above-one",
         ),
+        pytest.param(
+            {"partitioning": DELETE},
+            "",
+            "give exactly one of `partitioning` (events cut into daily partitions) and `table`",
+            id="neither-partitioning-nor-table",
+        ),
+        pytest.param(
+            {"table": {"source": "flights"}},
+            "",
+            "give exactly one of `partitioning`",
+            id="partitioning-and-table",
+        ),
+        pytest.param(
+            {"partitioning": DELETE, "table": {"source": "flight"}},
+            "table.source",
+            "unknown source 'flight'; known: airlines, airports, flights",
+            id="table-of-an-unknown-source",
+        ),
+        pytest.param(
+            {"partitioning": DELETE, "table": {"source": "flights", "split_column": "fold"}},
+            "table.split_column",
+            "'fold' is not a declared column of 'flights'",
+            id="undeclared-split-column",
+        ),
+        pytest.param(
+            {"partitioning": DELETE, "table": {"source": "flights"}},
+            "monitoring",
+            "daily drift and live performance need `partitioning`",
+            id="monitoring-of-a-static-table",
+        ),
+        pytest.param(
+            {
+                "partitioning": DELETE,
+                "table": {"source": "flights", "validation_fraction": 0.5, "test_fraction": 0.45},
+            },
+            "table",
+            "validation_fraction 0.5 + test_fraction 0.45 leave under 10% of the rows",
+            id="static-split-without-room-to-train",
+        ),
     ],
 )
 def test_broken_config_names_file_key_and_expectation(

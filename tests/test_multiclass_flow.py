@@ -11,6 +11,7 @@ included.
 import json
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,8 +32,13 @@ LATER = ("2015-04-05", "2015-04-06")
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory) -> PipelineConfig:
-    export_dataset("pizzaplace_export.py", "pizzaplace", "sales.csv: 49574 rows")
+def pizza_data() -> Path:
+    """The CSV file the YAML reads, exported into the session's state folder."""
+    return export_dataset("pizzaplace_export.py", "pizzaplace", "sales.csv: 49574 rows")
+
+
+@pytest.fixture(scope="module")
+def config(pizza_data: Path) -> PipelineConfig:
     written = load_pipeline_config(YAML)
     training = TrainingConfig(
         as_of=date.fromisoformat(HISTORY[1]),

@@ -31,6 +31,7 @@ from tests.conftest import PROJECT_ROOT
 from tests.records import batch_strategy
 from tests.test_bento_store import free_port, make_bundle, served, wait_ready
 from tests.test_mpls_stops import mpls_data  # noqa: F401  (module fixture)
+from tests.test_multiclass_flow import pizza_data  # noqa: F401  (module fixture)
 from tests.test_regression_flow import vic_data  # noqa: F401  (module fixture)
 from tests.test_second_pipeline import MACHINES_YAML, write_machine_data
 
@@ -58,6 +59,7 @@ def store(
     tmp_path_factory: pytest.TempPathFactory,
     mpls_data: Path,  # noqa: F811  (configs/examples reads the exported CSV files)
     vic_data: Path,  # noqa: F811
+    pizza_data: Path,  # noqa: F811
 ) -> Iterator[dict[str, Any]]:
     """Each pipeline's bento, built from one store and served; name -> config, url, tag."""
     folder = tmp_path_factory.mktemp("contract")

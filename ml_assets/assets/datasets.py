@@ -39,11 +39,13 @@ SCHEMA_AS_DECLARED = "schema_as_declared"
 
 
 def build_dataset_assets(
-    config: PipelineConfig, partitions: PartitionsDefinition
+    config: PipelineConfig, partitions: PartitionsDefinition | None
 ) -> list[AssetsDefinition]:
+    """Raw and validated assets of every source; only the event source of a partitioned
+    pipeline is partitioned (`partitions` is None for a static table)."""
     assets: list[AssetsDefinition] = []
     for name, source in config.sources.items():
-        is_event = name == config.partitioning.source
+        is_event = name == config.event_source_name
         part = partitions if is_event else None
         assets.append(_raw_asset(config, name, source, part))
         assets.append(_validation_asset(config, name, source, part))
@@ -54,7 +56,10 @@ def _raw_asset(
     config: PipelineConfig, name: str, source: SourceConfig, partitions: PartitionsDefinition | None
 ) -> AssetsDefinition:
     connector = source.connector.kind
-    what = "partitioned by event day" if partitions else "reference table"
+    if partitions is not None:
+        what = "partitioned by event day"
+    else:
+        what = "the whole table" if name == config.event_source_name else "reference table"
     description = (
         f"Raw `{name}` rows as received from the `{connector}` connector ({what}), "
         f"values kept as read so that bad ones can be quarantined with a reason. "
@@ -78,7 +83,7 @@ def _raw_asset(
         if partitions is None:
             frame = sources.read_reference(source)
         else:
-            frame = sources.read_events(source, config.partitioning, list(context.partition_keys))
+            frame = sources.read_events(source, config.daily, list(context.partition_keys))
         context.log.info(f"read {len(frame)} {name} rows")
         return Output(frame, data_version=DataVersion(frame_hash(frame)))
 

@@ -27,8 +27,12 @@ from resources.model_registry import CHAMPION, ModelRegistryResource
 
 
 def build_deployment_assets(
-    config: PipelineConfig, partitions: PartitionsDefinition
+    config: PipelineConfig, partitions: PartitionsDefinition | None
 ) -> list[AssetsDefinition]:
+    """The champion's bento; batch predictions of each day when the pipeline has days (a
+    static table's new rows are scored through the service)."""
+    if partitions is None:
+        return [_champion_bento(config)]
     return [_champion_bento(config), _batch_predictions(config, partitions)]
 
 

@@ -22,15 +22,16 @@ from ml_assets.lib.hashing import frame_hash
 
 
 def build_features_asset(
-    config: PipelineConfig, partitions: PartitionsDefinition
+    config: PipelineConfig, partitions: PartitionsDefinition | None
 ) -> AssetsDefinition:
-    event_source = config.partitioning.source
+    event_source = config.event_source_name
     joined_sources = sorted({join.source for join in config.joins})
     ins = {"events": AssetIn(validated_key(config.name, event_source))}
     ins |= {f"ref_{name}": AssetIn(validated_key(config.name, name)) for name in joined_sources}
     kinds = feature_kinds(config)
+    rows = f"`{event_source}` event of the day" if partitions else f"`{event_source}` row"
     description = (
-        f"One row per `{event_source}` event of the day: the validated events left-joined with "
+        f"One row per {rows}: the validated events left-joined with "
         f"{', '.join(joined_sources) or 'no reference data'}, the {len(kinds)} declared features "
         f"and the label `{config.target.name}` ({config.target.definition}; null while "
         "unknown). Columns known only after the event "
@@ -43,7 +44,7 @@ def build_features_asset(
         description=description,
         group_name=FEATURES_GROUP,
         partitions_def=partitions,
-        backfill_policy=BackfillPolicy.single_run(),
+        backfill_policy=BackfillPolicy.single_run() if partitions else None,
         kinds={"pandas", "parquet"},
         owners=list(config.owners),
         code_version=code_version(

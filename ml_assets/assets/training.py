@@ -15,8 +15,9 @@ from ml_assets.keys import MODELS_GROUP, WINDOW, code_version, features_key, mod
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.problems import problem_for
 from ml_assets.lib.split import TemporalSplit, latest_complete_day, missing_days, temporal_split
+from ml_assets.lib.static_split import WINDOWS, SplitError, window_from_column, window_of_rows
 from ml_assets.lib.trainability import TrainingDataError, check_trainable
-from ml_assets.lifecycle.lineage import partition_versions
+from ml_assets.lifecycle.lineage import WHOLE_TABLE, partition_versions, table_version
 from resources.lake import LakeResource
 
 
@@ -44,22 +45,14 @@ def _training_set(config: PipelineConfig) -> AssetsDefinition:
     def training_set(context: AssetExecutionContext, lake: LakeResource) -> Output[pd.DataFrame]:
         """Labelled feature rows in back-to-back train / validation / test windows of days,
         ending on the latest materialised day (or `training.as_of`). Never shuffled across
-        time; the training window may be sampled down to `max_train_rows`. Metadata lists
+        time; the training window may be sampled down to `max_train_rows`. A static table's
+        rows are split once instead: seeded and stratified, or by its split column. Metadata lists
         the windows, rows and class balance per window, and the data version of every
         feature partition used."""
-        key = features_key(config.name)
-        available = context.instance.get_materialized_partitions(key)
-        as_of = training.as_of or latest_complete_day(available)
-        split = temporal_split(
-            as_of, training.train_days, training.validation_days, training.test_days
-        )
-        absent = missing_days(split, available)
-        if absent:
-            raise Failure(
-                f"{len(absent)} day(s) of the split {split.train.start}..{split.test.end} have no "
-                f"features ({absent[0]} .. {absent[-1]}); materialise them or move the windows"
-            )
-        data = _read_windows(lake, key, split)
+        if config.table is not None:
+            data, versions, windows = _static_rows(context, lake, config)
+        else:
+            data, versions, windows = _temporal_rows(context, lake, config)
         unlabelled = int(data[label].isna().sum())
         data = data[data[label].notna()].reset_index(drop=True)
         if training.max_train_rows:
@@ -75,11 +68,10 @@ def _training_set(config: PipelineConfig) -> AssetsDefinition:
             )
         except TrainingDataError as exc:
             raise Failure(f"training set unusable: {exc}") from exc
-        versions = partition_versions(context.instance, key, split.all_days())
         return Output(
             data,
             metadata={
-                "windows": MetadataValue.json({n: str(w) for n, w in split.windows().items()}),
+                "windows": MetadataValue.json(windows),
                 "rows_per_window": MetadataValue.json(balance["rows"]),
                 PROFILE_NAMES[config.target.problem_type]: MetadataValue.json(balance["profile"]),
                 "unlabelled_rows_dropped": unlabelled,
@@ -89,6 +81,60 @@ def _training_set(config: PipelineConfig) -> AssetsDefinition:
         )
 
     return training_set
+
+
+def _temporal_rows(
+    context: AssetExecutionContext, lake: LakeResource, config: PipelineConfig
+) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+    """The feature rows of the split's days, each tagged with its window; the data version
+    of each day; the windows as ranges of days."""
+    training = config.training
+    assert training is not None
+    key = features_key(config.name)
+    available = context.instance.get_materialized_partitions(key)
+    as_of = training.as_of or latest_complete_day(available)
+    split = temporal_split(as_of, training.train_days, training.validation_days, training.test_days)
+    absent = missing_days(split, available)
+    if absent:
+        raise Failure(
+            f"{len(absent)} day(s) of the split {split.train.start}..{split.test.end} have no "
+            f"features ({absent[0]} .. {absent[-1]}); materialise them or move the windows"
+        )
+    data = _read_windows(lake, key, split)
+    versions = partition_versions(context.instance, key, split.all_days())
+    return data, versions, {n: str(w) for n, w in split.windows().items()}
+
+
+def _static_rows(
+    context: AssetExecutionContext, lake: LakeResource, config: PipelineConfig
+) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+    """A static table's labelled rows, each placed in a window once: by the split column,
+    or seeded (stratified by class for classification); its data version; how it was split."""
+    table, training = config.table, config.training
+    assert table is not None and training is not None
+    key = features_key(config.name)
+    data = lake.read(key.path)
+    data = data[data[config.target.name].notna()].reset_index(drop=True)
+    try:
+        if table.split_column is not None:
+            windows = window_from_column(data[table.split_column])
+            how = f"by column {table.split_column}"
+        else:
+            stratify = config.target.problem_type != "regression"
+            windows = window_of_rows(
+                data[config.target.name],
+                table.validation_fraction,
+                table.test_fraction,
+                training.seed,
+                stratify=stratify,
+            )
+            how = f"seed {training.seed}" + (", stratified by class" if stratify else "")
+    except SplitError as exc:
+        raise Failure(f"training set unusable: {exc}") from exc
+    data[WINDOW] = windows.to_numpy()
+    counts = data[WINDOW].value_counts()
+    shown = {name: f"{int(counts.get(name, 0))} rows ({how})" for name in WINDOWS}
+    return data, {WHOLE_TABLE: table_version(context.instance, key)}, shown
 
 
 # What the label looks like in each window, by problem type.

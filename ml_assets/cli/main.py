@@ -34,7 +34,8 @@ def backfill(
     start: Annotated[str | None, typer.Option(help="First day (default: first partition).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day (default: last partition).")] = None,
 ) -> None:
-    """Ingest, validate and featurise a range of days as one run, then print a summary."""
+    """Ingest, validate and featurise a range of days as one run (a static table: the whole
+    table), then print a summary."""
     summary = _backfill(pipeline, start, end)
     typer.echo(summary.render())
     if not summary.success or summary.failed_checks:
@@ -82,11 +83,7 @@ def replay(
     from ml_assets.runs.replay import replay_days
 
     config = load_pipeline_config(environment.pipelines_dir() / f"{pipeline}.yaml")
-    last = (
-        date.fromisoformat(end)
-        if end
-        else config.partitioning.end_date or date.fromisoformat(start)
-    )
+    last = date.fromisoformat(end) if end else config.daily.end_date or date.fromisoformat(start)
     days = replay_days(date.fromisoformat(start), last)
     sources = (defs.resources or {})["sources"]
     with typer.progressbar(length=len(days), label=f"landing {pipeline}") as bar:
@@ -218,7 +215,13 @@ def _backfill(pipeline: str, start: str | None, end: str | None) -> "BackfillSum
     from ml_assets.runs.backfill import run_backfill
 
     job = resolve_job(defs, ingest_job_name(pipeline), pipeline)
-    first, last = day_range(job, pipeline, start, end)
+    if job.partitions_def is None:
+        if start or end:
+            typer.echo(f"{pipeline} is a static table: it has no days to choose", err=True)
+            raise typer.Exit(2)
+        first = last = None
+    else:
+        first, last = day_range(job, pipeline, start, end)
     with DagsterInstance.get() as instance:
         return run_backfill(defs, pipeline, first, last, instance)
 

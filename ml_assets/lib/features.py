@@ -84,7 +84,7 @@ def feature_columns(
         out[column] = joined[column]
     if EVENT_DATE in joined:
         out[EVENT_DATE] = joined[EVENT_DATE]
-    default_tz = config.partitioning.timezone
+    default_tz = config.timezone
     for name, spec in config.features.definitions.items():
         out[name] = compute_feature(inputs, spec, default_tz)
     if with_target:

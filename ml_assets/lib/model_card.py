@@ -21,11 +21,7 @@ def render_model_card(
     record: Decision,
 ) -> str:
     """Intended use, data windows, metrics, how it was chosen, and limitations."""
-    windows = training_set.groupby("window")["event_date"].agg(["min", "max", "size"])
-    window_lines = "\n".join(
-        f"| {name} | {row['min']} | {row['max']} | {row['size']:,} |"
-        for name, row in windows.reindex(["train", "validation", "test"]).iterrows()
-    )
+    window_lines = _window_lines(training_set, config)
     shown = evaluation.set_index("model")[[c for c in HEADLINE if c in evaluation.columns]]
     target = config.target
     forbidden = ", ".join(config.features.forbidden_columns) or "none declared"
@@ -41,8 +37,6 @@ MLflow run `{challenger.mlflow_run_id}`; artifact manifest sha256
 
 ## Data windows
 
-| window | first day | last day | labelled rows |
-| --- | --- | --- | --- |
 {window_lines}
 
 ## Test-window metrics
@@ -72,3 +66,28 @@ def _served_with(model: ModelRef) -> str:
     if model.interval_halfwidth is not None:
         return f" with a {model.interval_level:.0%} prediction interval ({model.threshold_reason})"
     return ""
+
+
+def _window_lines(training_set: pd.DataFrame, config: PipelineConfig) -> str:
+    """The windows as a table: their days, or for a static table how its rows were split."""
+    order = ["train", "validation", "test"]
+    if "event_date" not in training_set.columns:
+        sizes = training_set["window"].value_counts().reindex(order, fill_value=0)
+        table = config.table
+        how = (
+            f"by column `{table.split_column}`"
+            if table and table.split_column
+            else "seeded, stratified by class"
+            if config.target.problem_type != "regression"
+            else "seeded"
+        )
+        rows = "\n".join(f"| {name} | {size:,} |" for name, size in sizes.items())
+        header = "| window | labelled rows |\n| --- | --- |"
+        return f"Rows of the table, split once ({how}).\n\n{header}\n{rows}"
+    windows = training_set.groupby("window")["event_date"].agg(["min", "max", "size"])
+    rows = "\n".join(
+        f"| {name} | {row['min']} | {row['max']} | {row['size']:,} |"
+        for name, row in windows.reindex(order).iterrows()
+    )
+    header = "| window | first day | last day | labelled rows |\n| --- | --- | --- | --- |"
+    return f"{header}\n{rows}"

@@ -19,6 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from .config.models import ColumnSpec, ColumnType, PipelineConfig
 from .scoring import serving_columns
 
+# Tree models compute in float32: a larger number would reach them as infinity (XGBoost's
+# explanations refuse it), so a float without declared bounds is held to float32's range.
+FLOAT32_MAX = 3.4028234663852886e38
+
 _PYTHON_TYPES: dict[ColumnType, Any] = {
     ColumnType.INT: int,
     ColumnType.FLOAT: float,
@@ -44,7 +48,7 @@ def record_model(config: PipelineConfig, example: dict[str, Any] | None = None) 
     return create_model(
         _model_name(config, "Record"),
         __config__=ConfigDict(extra="forbid", strict=False),
-        __doc__=f"One `{config.partitioning.source}` event of pipeline `{config.name}`.",
+        __doc__=f"One `{config.event_source_name}` event of pipeline `{config.name}`.",
         **fields,
     )
 
@@ -83,7 +87,7 @@ def columns_model(
                 examples=[[example[name]]] if example and name in example else None,
             ),
         )
-    source = config.partitioning.source
+    source = config.event_source_name
     return create_model(
         _model_name(config, "Columns"),
         __base__=EventColumns,
@@ -116,7 +120,7 @@ def row_count(columns: BaseModel) -> int:
 
 
 def _model_name(config: PipelineConfig, kind: str) -> str:
-    return "".join(part.title() for part in config.partitioning.source.split("_")) + kind
+    return "".join(part.title() for part in config.event_source_name.split("_")) + kind
 
 
 def _description(name: str, spec: ColumnSpec) -> str:
@@ -137,6 +141,8 @@ def _annotation(spec: ColumnSpec) -> Any:
 
 def _constraints(spec: ColumnSpec) -> dict[str, Any]:
     constraints: dict[str, Any] = {}
+    if spec.type == ColumnType.FLOAT:  # unbounded columns: what a float32 model can take
+        constraints = {"ge": -FLOAT32_MAX, "le": FLOAT32_MAX}
     if spec.min is not None:
         constraints["ge"] = int(spec.min) if spec.type == ColumnType.INT else spec.min
     if spec.max is not None:

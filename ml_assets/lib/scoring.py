@@ -38,8 +38,10 @@ REFERENCE_FILE = "reference.parquet"
 
 
 def serving_columns(config: PipelineConfig) -> dict[str, Any]:
-    """Event columns a caller sends: the schema minus leaky columns and the label's source."""
-    hidden = {*config.features.forbidden_columns, config.target.column}
+    """Event columns a caller sends: the schema minus leaky columns, the label's source and
+    a static table's split column."""
+    split = config.table.split_column if config.table else None
+    hidden = {*config.features.forbidden_columns, config.target.column} | ({split} - {None})
     return {n: s for n, s in config.event_source.columns.items() if n not in hidden}
 
 

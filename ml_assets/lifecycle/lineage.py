@@ -58,6 +58,20 @@ def partition_versions(
     return dict(sorted(found.items()))
 
 
+# The one "partition" of a static table in lineage records (JSON keys cannot be null).
+WHOLE_TABLE = "whole table"
+
+
+def table_version(instance: DagsterInstance, key: AssetKey) -> str:
+    """Latest data version (content hash) of an unpartitioned asset."""
+    event = instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event else None
+    if materialization is None:
+        return ""
+    hash_value = materialization.metadata.get("content_hash")
+    return str(hash_value.value) if hash_value else ""
+
+
 def run_tags(context: AssetExecutionContext, config: PipelineConfig) -> dict[str, str]:
     """Tags every MLflow run and model version of a pipeline carries back to Dagster."""
     key = context.asset_key
@@ -72,6 +86,10 @@ def run_tags(context: AssetExecutionContext, config: PipelineConfig) -> dict[str
 
 
 def window_tags(training_set: pd.DataFrame) -> dict[str, str]:
-    """The partition window of each split, e.g. window.train = 2013-07-20..2013-11-16."""
+    """The partition window of each split, e.g. window.train = 2013-07-20..2013-11-16 (a
+    static table's: its rows)."""
+    if "event_date" not in training_set.columns:
+        rows = training_set[WINDOW].value_counts()
+        return {f"window.{name}": f"{count} rows" for name, count in rows.items()}
     days = training_set.groupby(WINDOW)["event_date"].agg(["min", "max"])
     return {f"window.{name}": f"{row['min']}..{row['max']}" for name, row in days.iterrows()}

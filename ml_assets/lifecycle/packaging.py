@@ -102,10 +102,11 @@ def export_bundle(
 
 
 def example_record(lake: LakeResource, config: PipelineConfig) -> dict[str, Any] | None:
-    """A real event for the OpenAPI examples: the first validated row of the first day."""
-    day = config.partitioning.start_date.isoformat()
+    """A real event for the OpenAPI examples: the first validated row of the first day (of
+    the table, for a static one)."""
+    day = config.partitioning.start_date.isoformat() if config.partitioning else None
     try:
-        rows = lake.read([config.name, f"validated_{config.partitioning.source}"], day)
+        rows = lake.read([config.name, f"validated_{config.event_source_name}"], day)
     except FileNotFoundError:
         return None
     if rows.empty:

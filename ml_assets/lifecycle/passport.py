@@ -14,6 +14,7 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInsta
 
 from ml_assets.lib.config import PipelineConfig, config_hash
 from ml_assets.lib.refs import ModelRef
+from ml_assets.lifecycle.lineage import WHOLE_TABLE
 from resources.model_registry import ModelRegistryResource, prefixed
 
 
@@ -136,14 +137,15 @@ def _feature_lineage(
     trained_at: float | None,
     missing: list[str],
 ) -> dict[str, Any]:
-    name, source = config.name, config.partitioning.source
+    name, source = config.name, config.event_source_name
     features = _history(instance, AssetKey([name, "features"]))
     validated = _history(instance, AssetKey([name, f"validated_{source}"]))
     raw = _history(instance, AssetKey([name, f"raw_{source}"]))
     partitions: dict[str, dict[str, Any]] = {}
     latest_feature_time = None
     for day, recorded in sorted(used.items()):
-        feature = _before(features.get(day, []), trained_at)
+        stored_as = None if day == WHOLE_TABLE else day  # a static table has no partitions
+        feature = _before(features.get(stored_as, []), trained_at)
         if feature is None:
             missing.append(f"{name}/features[{day}]: no materialisation in the instance")
             continue
@@ -155,7 +157,7 @@ def _feature_lineage(
         latest_feature_time = max(latest_feature_time or 0, feature["time"])
         entry: dict[str, Any] = {"features": feature, "run_id": None}
         for label, history in ((f"validated_{source}", validated), (f"raw_{source}", raw)):
-            upstream = _before(history.get(day, []), feature["time"])
+            upstream = _before(history.get(stored_as, []), feature["time"])
             if upstream is None:
                 missing.append(f"{name}/{label}[{day}]: no materialisation in the instance")
             entry["validated" if label.startswith("validated") else "raw"] = upstream

@@ -14,8 +14,8 @@ from ml_assets.run_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TA
 @dataclass
 class BackfillSummary:
     pipeline: str
-    start: str
-    end: str
+    start: str | None  # None: a static table, read whole
+    end: str | None
     run_id: str
     success: bool
     seconds: float
@@ -25,11 +25,14 @@ class BackfillSummary:
     failed_checks: list[str] = field(default_factory=list)
 
     def render(self) -> str:
-        days = (date.fromisoformat(self.end) - date.fromisoformat(self.start)).days + 1
         status = "succeeded" if self.success else "FAILED"
+        if self.start is None or self.end is None:
+            what = "the whole table"
+        else:
+            days = (date.fromisoformat(self.end) - date.fromisoformat(self.start)).days + 1
+            what = f"{self.start} .. {self.end} ({days} days)"
         lines = [
-            f"{self.pipeline}: {self.start} .. {self.end} ({days} days) {status} "
-            f"in {self.seconds:.1f} s (run {self.run_id})",
+            f"{self.pipeline}: {what} {status} in {self.seconds:.1f} s (run {self.run_id})",
             f"{'asset':<28}{'partitions':>11}{'rows':>12}  notes",
         ]
         for asset, rows in self.rows.items():
@@ -59,17 +62,21 @@ class BackfillSummary:
 def run_backfill(
     defs: Definitions,
     pipeline: str,
-    start: str,
-    end: str,
+    start: str | None,
+    end: str | None,
     instance: DagsterInstance,
     log_level: str = "INFO",
 ) -> BackfillSummary:
-    """Materialise the pipeline's data and feature assets for [start, end] in one run."""
+    """Materialise the pipeline's data and feature assets for [start, end] in one run (a
+    static table's, start and end None, whole)."""
     job = defs.resolve_job_def(ingest_job_name(pipeline))
     begun = time.perf_counter()
+    days = None
+    if start is not None and end is not None:
+        days = {PARTITION_RANGE_START_TAG: start, PARTITION_RANGE_END_TAG: end}
     result = job.execute_in_process(
         instance=instance,
-        tags={PARTITION_RANGE_START_TAG: start, PARTITION_RANGE_END_TAG: end},
+        tags=days,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )

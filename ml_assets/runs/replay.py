@@ -23,7 +23,7 @@ def replay_days(start: date, end: date) -> list[str]:
 
 def daily_frames(config: PipelineConfig, days: list[str]) -> Iterator[tuple[str, pd.DataFrame]]:
     """The event source's rows of each day, as the source holds them."""
-    source, part = config.event_source, config.partitioning
+    source, part = config.event_source, config.daily
     table = read_table(source)
     event_days = assign_event_dates(
         table.get(part.time_column), len(table), part.timezone, fallback=part.start_date

@@ -52,7 +52,9 @@ class TrainingSummary:
         bento = self.metadata.get("champion_bento", {})
         if bento:
             verb = "built" if bento.get("rebuilt") else "kept"
-            lines.append(f"bento: {verb} {bento.get('bento_tag')} (serve it: make serve)")
+            lines.append(
+                f"bento: {verb} {bento.get('bento_tag')} (serve it: mlap serve {self.pipeline})"
+            )
         if self.error:
             lines.append(f"error: {self.error}")
         return "\n".join(lines)

@@ -19,6 +19,12 @@ class PackageConnector(StrictModel):
     kind: Literal["package"]
     package: str = Field(description="Installed distribution's top-level package.")
     path: str = Field(description="File inside the package, e.g. data/events.csv.zip.")
+    skip_rows: int = Field(0, ge=0, description="CSV: lines to skip before the header.")
+    column_names: list[str] | None = Field(
+        None,
+        description="CSV: the file has no header line (after `skip_rows`); its columns are "
+        "these, in order.",
+    )
 
 
 class CsvConnector(StrictModel):
@@ -27,6 +33,12 @@ class CsvConnector(StrictModel):
     kind: Literal["csv"]
     path: str = Field(description="File path or fsspec URL; relative paths are from the config.")
     delimiter: str = Field(",", description="Field separator.")
+    skip_rows: int = Field(0, ge=0, description="CSV: lines to skip before the header.")
+    column_names: list[str] | None = Field(
+        None,
+        description="CSV: the file has no header line (after `skip_rows`); its columns are "
+        "these, in order.",
+    )
 
 
 class ParquetConnector(StrictModel):

@@ -136,8 +136,8 @@ class ColumnSpec(StrictModel):
 
 class SourceConfig(StrictModel):
     """One data source: where its rows come from and the schema they must meet. The source
-    named in `partitioning.source` is the event source; every other one is a reference
-    table."""
+    named in `partitioning.source` (or `table.source`) holds the examples; every other one
+    is a reference table."""
 
     connector: Connector = Field(
         description="Where the rows come from; `kind` picks the connector."
@@ -185,6 +185,32 @@ class PartitioningConfig(StrictModel):
     def _end_after_start(self) -> PartitioningConfig:
         if self.end_date is not None and self.end_date < self.start_date:
             raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+        return self
+
+
+class TableConfig(StrictModel):
+    """A table without event time: every source is one unpartitioned asset, and the rows
+    are split into train / validation / test once, seeded (stratified by class for
+    classification), or by a declared split column."""
+
+    source: Name = Field(description="The source whose rows are the examples.")
+    validation_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Share of rows in the validation window."
+    )
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of rows in the test window.")
+    split_column: str | None = Field(
+        None,
+        description="Column of the source whose values (train, validation, test) place each "
+        "row; the fractions are then unused.",
+    )
+
+    @model_validator(mode="after")
+    def _room_to_train(self) -> TableConfig:
+        if self.validation_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                f"validation_fraction {self.validation_fraction} + test_fraction "
+                f"{self.test_fraction} leave under 10% of the rows to train on"
+            )
         return self
 
 
@@ -237,7 +263,12 @@ class PipelineConfig(StrictModel):
     sources: dict[Name, SourceConfig] = Field(
         min_length=1, description="Data sources by name: one event source, any reference tables."
     )
-    partitioning: PartitioningConfig
+    partitioning: PartitioningConfig | None = Field(
+        None, description="Daily partitions of the event source (events over time)."
+    )
+    table: TableConfig | None = Field(
+        None, description="Instead of `partitioning`: a static table without event time."
+    )
     joins: list[JoinConfig] = Field(default_factory=list)
     target: TargetConfig = Field(
         description="The label or value to predict; `problem_type` picks the kind "
@@ -264,6 +295,39 @@ class PipelineConfig(StrictModel):
             return {**data, "target": {**target, "problem_type": "binary_classification"}}
         return data
 
+    @model_validator(mode="after")
+    def _partitioned_or_table(self) -> PipelineConfig:
+        if (self.partitioning is None) == (self.table is None):
+            raise ValueError(
+                "give exactly one of `partitioning` (events cut into daily partitions) and "
+                "`table` (a static table without event time)"
+            )
+        return self
+
+    @property
+    def is_static(self) -> bool:
+        """A table without event time: no partitions, no daily jobs."""
+        return self.partitioning is None
+
+    @property
+    def event_source_name(self) -> str:
+        """The source whose rows are the examples (events, or a static table's rows)."""
+        if self.partitioning is not None:
+            return self.partitioning.source
+        assert self.table is not None
+        return self.table.source
+
+    @property
+    def daily(self) -> PartitioningConfig:
+        """The partitioning of a pipeline known to be partitioned."""
+        if self.partitioning is None:
+            raise ValueError(f"pipeline {self.name!r} is a static table: it has no partitions")
+        return self.partitioning
+
+    @property
+    def timezone(self) -> str:
+        return self.partitioning.timezone if self.partitioning else "UTC"
+
     @property
     def landing_folder(self) -> LandingFolder | None:
         """Where the event source's daily files arrive, if they arrive as files."""
@@ -274,8 +338,8 @@ class PipelineConfig(StrictModel):
 
     @property
     def event_source(self) -> SourceConfig:
-        return self.sources[self.partitioning.source]
+        return self.sources[self.event_source_name]
 
     @property
     def reference_sources(self) -> dict[str, SourceConfig]:
-        return {n: s for n, s in self.sources.items() if n != self.partitioning.source}
+        return {n: s for n, s in self.sources.items() if n != self.event_source_name}

@@ -49,7 +49,10 @@ def find_reference_problems(config: PipelineConfig) -> list[Problem]:
 
 
 def _partitioning(config: PipelineConfig) -> Iterator[Problem]:
-    part = config.partitioning
+    if config.table is not None:
+        yield from _table(config)
+        return
+    part = config.daily
     if part.source not in config.sources:
         yield "partitioning.source", f"unknown source {part.source!r}; known: {_names(config)}"
         return
@@ -77,8 +80,35 @@ def _partitioning(config: PipelineConfig) -> Iterator[Problem]:
             )
 
 
+def _table(config: PipelineConfig) -> Iterator[Problem]:
+    """A static table: its source exists, its split column is declared and not an input,
+    and nothing expects days (landing zones, daily monitoring)."""
+    table = config.table
+    assert table is not None
+    if table.source not in config.sources:
+        yield "table.source", f"unknown source {table.source!r}; known: {_names(config)}"
+        return
+    column = table.split_column
+    if column is not None and column not in config.event_source.columns:
+        yield "table.split_column", f"{column!r} is not a declared column of {table.source!r}"
+    for name, source in config.sources.items():
+        if isinstance(source.connector, LandingZoneConnector) or source.landing_zone:
+            yield (
+                f"sources.{name}.connector"
+                if source.landing_zone is None
+                else f"sources.{name}.landing_zone",
+                "a static table has no days: daily landing files need `partitioning`",
+            )
+    if config.monitoring is not None:
+        yield (
+            "monitoring",
+            "daily drift and live performance need `partitioning`; a static table is not "
+            "monitored (remove `monitoring:`)",
+        )
+
+
 def _joins(config: PipelineConfig) -> Iterator[Problem]:
-    if config.partitioning.source not in config.sources:
+    if config.event_source_name not in config.sources:
         return
     event_columns = config.event_source.columns
     seen_outputs: set[str] = set(event_columns)
@@ -111,7 +141,7 @@ def _joins(config: PipelineConfig) -> Iterator[Problem]:
 
 
 def _target_and_features(config: PipelineConfig) -> Iterator[Problem]:
-    if config.partitioning.source not in config.sources:
+    if config.event_source_name not in config.sources:
         return
     columns = available_columns(config)
     event_columns = config.event_source.columns
@@ -155,12 +185,14 @@ def _serving(config: PipelineConfig) -> Iterator[Problem]:
     """Every event column that scoring reads must be a field of the request: the service
     takes the schema minus the forbidden columns and the target's source column, so a
     needed column among those would be a KeyError on every request."""
-    if config.partitioning.source not in config.sources:
+    if config.event_source_name not in config.sources:
         return
     hidden = {
         **{c: "a forbidden column" for c in config.features.forbidden_columns},
         config.target.column: "the target's source column (unknown when scoring)",
     }
+    if config.table is not None and config.table.split_column is not None:
+        hidden[config.table.split_column] = "the table's split column (not sent when scoring)"
     needed: list[tuple[str, str]] = [
         (f"features.entity_columns.{i}", c) for i, c in enumerate(config.features.entity_columns)
     ]

@@ -14,7 +14,8 @@ Problem = tuple[str, str]  # (key path, message)
 
 def target_problems(config: PipelineConfig) -> Iterator[Problem]:
     target = config.target
-    spec = config.event_source.columns.get(target.column) if config.sources else None
+    source = config.sources.get(config.event_source_name)  # unknown: reported elsewhere
+    spec = source.columns.get(target.column) if source else None
     if spec is not None:
         if isinstance(target, MulticlassTarget):
             yield from _multiclass(target, spec.type, spec.allowed)
