@@ -54,8 +54,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mlap-drift-bench-") as scratch:
         state = Path(args.state or scratch)
         os.environ["MLAP_STATE_DIR"] = str(state)
-        os.environ["DAGSTER_HOME"] = str(state / "dagster_home")
-        (state / "dagster_home").mkdir(parents=True, exist_ok=True)
+        os.environ.pop("DAGSTER_HOME", None)
+        from ml_assets import environment
+
+        environment.quiet_telemetry()
+        environment.dagster_home()  # the state folder's, with the local dagster.yaml
         run(args.pipeline, args.start, args.train_end, args.end)
 
 
