@@ -25,12 +25,18 @@ class ApiKeyMiddleware:
         if scope["type"] != "http" or not expected or scope["path"] not in self.protected:
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        given = headers.get(b"x-api-key", b"").decode("latin-1")
-        if hmac.compare_digest(given, expected):
+        given = [value for name, value in scope.get("headers") or [] if name == b"x-api-key"]
+        # Bytes on both sides: compare_digest refuses non-ASCII text, and a header is bytes.
+        if len(given) == 1 and hmac.compare_digest(given[0], expected.encode()):
             await self.app(scope, receive, send)
             return
-        reason = "missing X-API-Key header" if not given else "invalid X-API-Key"
+        reason = (
+            "missing X-API-Key header"
+            if not given
+            else "more than one X-API-Key header"
+            if len(given) > 1
+            else "invalid X-API-Key"
+        )
         body = json.dumps({"error": f"unauthorized: {reason}"}).encode()
         await send(
             {

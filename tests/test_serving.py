@@ -411,6 +411,13 @@ def test_probes_docs_and_metrics_are_open_and_the_api_key_guards_scoring(
         assert allowed.status_code == 200 and len(allowed.json()["probability"]) == 1
         wrong = httpx.post(f"{url}/metadata", headers={"x-api-key": "nope"}, timeout=30)
         assert wrong.status_code == 401
+        # A non-ASCII key is just a wrong key (it was a TypeError, 30 s then a 500).
+        accented = httpx.post(f"{url}/metadata", headers={"x-api-key": b"s3cr\xe9t"}, timeout=30)
+        assert accented.status_code == 401 and "invalid X-API-Key" in accented.text
+        # Two keys, one right: refused, not "the last one decides".
+        two = [("x-api-key", "nope"), ("x-api-key", "s3cret")]
+        doubled = httpx.post(f"{url}/metadata", headers=two, timeout=30)
+        assert doubled.status_code == 401 and "more than one X-API-Key" in doubled.text
         allowed = httpx.post(
             f"{url}/predict",
             json={"records": [record]},
