@@ -9,11 +9,9 @@ checked in `references.py`, after these models have validated each section alone
 from __future__ import annotations
 
 import re
-from datetime import date
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from .base import NAME_PATTERN, Name, StrictModel
 from .connectors import (
@@ -48,6 +46,7 @@ from .lifecycle import (
     TuningConfig,
 )
 from .monitoring import MonitoringConfig
+from .shapes import PartitioningConfig, TableConfig
 from .targets import BinaryTarget, MulticlassTarget, RegressionTarget, TargetConfig
 
 __all__ = [
@@ -72,6 +71,7 @@ __all__ = [
     "Name",
     "PackageConnector",
     "ParquetConnector",
+    "PartitioningConfig",
     "PassthroughFeature",
     "PromotionConfig",
     "RatioFeature",
@@ -80,6 +80,7 @@ __all__ = [
     "ServingConfig",
     "SqlConnector",
     "StrictModel",
+    "TableConfig",
     "TargetConfig",
     "TrainingConfig",
     "TuningConfig",
@@ -160,57 +161,6 @@ class SourceConfig(StrictModel):
         unknown = [c for c in self.primary_key if c not in self.columns]
         if unknown:
             raise ValueError(f"primary_key names undeclared column(s): {', '.join(unknown)}")
-        return self
-
-
-class PartitioningConfig(StrictModel):
-    """How the event source is cut into daily partitions."""
-
-    source: Name = Field(description="The event source, partitioned by day.")
-    time_column: str = Field(description="Event-time column of that source (a datetime).")
-    timezone: str = Field("UTC", description="IANA zone in which a day starts and ends.")
-    start_date: date = Field(description="First partition.")
-    end_date: date | None = Field(None, description="Last partition (inclusive).")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
-
-    @model_validator(mode="after")
-    def _end_after_start(self) -> PartitioningConfig:
-        if self.end_date is not None and self.end_date < self.start_date:
-            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
-        return self
-
-
-class TableConfig(StrictModel):
-    """A table without event time: every source is one unpartitioned asset, and the rows
-    are split into train / validation / test once, seeded (stratified by class for
-    classification), or by a declared split column."""
-
-    source: Name = Field(description="The source whose rows are the examples.")
-    validation_fraction: float = Field(
-        0.2, gt=0, lt=1, description="Share of rows in the validation window."
-    )
-    test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of rows in the test window.")
-    split_column: str | None = Field(
-        None,
-        description="Column of the source whose values (train, validation, test) place each "
-        "row; the fractions are then unused.",
-    )
-
-    @model_validator(mode="after")
-    def _room_to_train(self) -> TableConfig:
-        if self.validation_fraction + self.test_fraction >= 0.9:
-            raise ValueError(
-                f"validation_fraction {self.validation_fraction} + test_fraction "
-                f"{self.test_fraction} leave under 10% of the rows to train on"
-            )
         return self
 
 
