@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 WINDOWS = ("train", "validation", "test")
 
@@ -24,6 +23,8 @@ def window_of_rows(
     """The window of each row: `test_fraction` of the rows to test, `validation_fraction`
     to validation, the rest to train; by class when `stratify` (every class keeps its share
     in each window), plain shuffled otherwise. The same seed gives the same split."""
+    from sklearn.model_selection import train_test_split  # not on the code location's path
+
     positions = np.arange(len(labels))
     held_out = validation_fraction + test_fraction
     by = labels.astype("string").to_numpy() if stratify else None
