@@ -1,5 +1,6 @@
-"""Calibrated drift thresholds: quiet on days like the training window's, loud on a shift,
-explicit thresholds win, declared categories judged as categories, never a NaN."""
+"""Calibrated drift thresholds and shares: quiet on days like the training window's, loud
+on a shift, explicit thresholds win, declared categories judged as categories, never a
+NaN."""
 
 import json
 import math
@@ -12,6 +13,7 @@ import pytest
 from ml_assets.lib.config import load_pipeline_config
 from ml_assets.lib.config.monitoring import CalibrationConfig, DriftConfig, StatTest
 from ml_assets.lib.drift import compare, resolve_test
+from ml_assets.lib.drift_shares import drift_shares
 from ml_assets.lib.drift_calibration import (
     Calibration,
     calibrate,
@@ -77,7 +79,10 @@ CALIBRATION = calibrate(
     day_rows=typical_day_rows(WINDOW["day"]),
     min_rows=30,
     seed=0,
+    share_columns=list(FEATURES),
 )
+# Thresholds and shares both left to calibration.
+CALIBRATED = DriftConfig(min_rows=30, save_html=False)
 
 
 def finite_or_reason(calibration: Calibration) -> None:
@@ -249,3 +254,54 @@ def test_thresholds_round_trip_through_the_reference_folder(tmp_path: Path) -> N
     (tmp_path / "thresholds.json").write_text(CALIBRATION.to_json())
     assert read_calibration(tmp_path) == CALIBRATION
     assert read_calibration(tmp_path / "missing") is None
+
+
+def test_the_drifted_share_is_calibrated_on_training_days() -> None:
+    one_column = 1 / len(FEATURES)
+    warn, error = CALIBRATION.share_warn, CALIBRATION.share_error
+    assert warn is not None and error is not None
+    assert one_column <= warn <= error <= 1
+    quiet = [
+        compare(day, REFERENCE, FEATURES, CALIBRATED, False, CALIBRATION)
+        for _, day in days(30, 150, seed=2).groupby("day")
+    ]
+    # With four features the error share is one column (the floor): a day of the same
+    # process still reaches it now and then, but rarely.
+    assert sum(r.verdict == "error" for r in quiet) <= 3, [r.reason for r in quiet]
+    shifted = days(10, 150, seed=3, shift=2.0)
+    for _, day in shifted.groupby("day"):
+        result = compare(day, REFERENCE, FEATURES, CALIBRATED, False, CALIBRATION)
+        assert result.verdict == "error", result.reason
+        assert "(calibrated)" in result.reason
+        assert result.shares is not None and result.shares.error_source == "calibrated"
+
+
+def test_configured_shares_win_and_old_references_fall_back_to_the_defaults() -> None:
+    shares = drift_shares(DriftConfig(share_error=0.9), CALIBRATION)
+    assert (shares.error, shares.error_source) == (0.9, "configured")
+    assert shares.warn_source == "calibrated" and shares.warn <= 0.9
+    old = json.loads(CALIBRATION.to_json())
+    old.update(format=1)
+    del old["share_warn"], old["share_error"]
+    before_shares = Calibration.from_json(json.dumps(old))
+    fallback = drift_shares(CALIBRATED, before_shares)
+    assert (fallback.warn, fallback.error) == (0.3, 0.5)
+    assert fallback.error_source == "default"
+
+
+def test_the_share_counts_columns_as_the_config_judges_them() -> None:
+    """A threshold fixed in the config judges the training days too: two of four features
+    that always drift put every training day at half its features or more."""
+    calibration = calibrate(
+        REFERENCE,
+        POOL,
+        "day",
+        TESTS,
+        SETTINGS,
+        day_rows=typical_day_rows(WINDOW["day"]),
+        min_rows=30,
+        seed=0,
+        share_columns=list(FEATURES),
+        configured={"x": 1e-9, "y": 1e-9},
+    )
+    assert calibration.share_warn is not None and calibration.share_warn >= 0.5

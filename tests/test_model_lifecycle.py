@@ -142,8 +142,12 @@ def test_lifecycle_first_promote_keep_and_rollback(lifecycle: Lifecycle) -> None
     lake = (lifecycle.defs(lifecycle.config).resources or {})["lake"]
     path = features_key("flight_delays").path
     stored = [len(lake.read(path, f"2013-03-{day:02d}")) for day in range(1, 11)]
-    day_rows = metadata_of(better, "reference_profile")["calibration_day_rows"]
+    profile = metadata_of(better, "reference_profile")
+    day_rows = profile["calibration_day_rows"]
     assert day_rows == int(np.median(stored)) and day_rows > 4000 / 10
+    # Shares calibrated over the monitored features (at least one column's worth).
+    warn, error = profile["calibrated_share_warn"], profile["calibrated_share_error"]
+    assert 0 < warn <= error <= 1
     (held,) = [
         c for c in better.get_asset_check_evaluations() if c.check_name == "holds_up_on_test"
     ]

@@ -10,7 +10,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, MetadataVa
 from ml_assets.keys import MONITORING_GROUP, WINDOW, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.monitoring import DriftConfig
-from ml_assets.lib.drift import configured_test, prediction_of
+from ml_assets.lib.drift import configured_test, configured_thresholds, prediction_of
 from ml_assets.lib.drift_calibration import (
     THRESHOLDS_FILE,
     Calibration,
@@ -151,6 +151,7 @@ def _calibrate(
     with the model's own predictions on them."""
     registry, model, problem = scorer
     pool = pool.assign(**{problem.drift_column: _predicted(registry, model, pool, problem)})
+    features = [c for c in tests if c != problem.drift_column]
     return calibrate(
         profile,
         pool,
@@ -160,6 +161,8 @@ def _calibrate(
         day_rows=typical_day_rows(pool[EVENT_DATE]),
         min_rows=policy.min_rows,
         seed=seed,
+        share_columns=features,
+        configured=configured_thresholds(features, tests, policy),
     )
 
 
@@ -220,5 +223,7 @@ def _calibration_metadata(calibration: Calibration) -> dict[str, Any]:
         "calibration_resamples": calibration.resamples,
         "calibration_quantile": calibration.quantile,
         "calibrated_thresholds": int(table["threshold"].notna().sum()),
+        "calibrated_share_warn": calibration.share_warn,
+        "calibrated_share_error": calibration.share_error,
         "thresholds": MetadataValue.md(table.to_markdown(index=False, floatfmt=".4g")),
     }

@@ -17,11 +17,14 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ml_assets.lib.config.monitoring import DISTANCE_METHODS, DriftConfig, StatTest
+from ml_assets.lib.config.monitoring import DriftConfig, StatTest
 from ml_assets.lib.drift_calibration import Calibration
+from ml_assets.lib.drift_shares import DriftShares, ThresholdSource, drift_shares, share_metadata
 from ml_assets.lib.drift_stats import (
     ColumnKind,
     category_values,
+    default_threshold,
+    is_drift,
     method_fits,
     prepared,
     unseen_categories,
@@ -30,13 +33,9 @@ from ml_assets.lib.problems import Problem
 
 __all__ = ["ColumnKind", "compare", "is_drift", "resolve_test", "summary_metadata"]
 
-ThresholdSource = Literal["configured", "calibrated", "default"]
 Verdict = Literal["ok", "warn", "error", "no_verdict"]
 PREDICTION = "probability"
 MAX_UNSEEN_LISTED = 20
-# Evidently's own defaults, used for a column that could not be calibrated.
-DEFAULT_DISTANCE = 0.1
-DEFAULT_P_VALUE = 0.05
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,7 @@ class DriftResult:
     verdict: Verdict
     reason: str
     html: str | None = field(default=None, repr=False)
+    shares: DriftShares | None = None  # the warning / error shares the verdict used
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -95,11 +95,6 @@ class DriftResult:
                 "note",
             ],
         ).astype({"score": "Float64", "drifted": "boolean"})
-
-
-def is_drift(method: str, score: float, threshold: float) -> bool:
-    """Distances drift at or above the threshold; p-values drift below it."""
-    return score >= threshold if method in DISTANCE_METHODS else score < threshold
 
 
 def compare(
@@ -150,9 +145,10 @@ def compare(
     )
     categorical = [c for c, k in compared.items() if k == "categorical"]
     unseen = unseen_categories(current, reference, categorical, MAX_UNSEEN_LISTED)
-    verdict, reason = _verdict(columns, policy)
+    shares = drift_shares(policy, calibration)
+    verdict, reason = _verdict(columns, shares)
     return DriftResult(
-        len(current), len(reference), columns, predicted, unseen, verdict, reason, html
+        len(current), len(reference), columns, predicted, unseen, verdict, reason, html, shares
     )
 
 
@@ -172,6 +168,14 @@ def configured_test(
     if is_prediction and kind == "numerical":
         return policy.prediction
     return policy.numerical if kind == "numerical" else policy.categorical
+
+
+def configured_thresholds(
+    columns: list[str], tests: Mapping[str, tuple[ColumnKind, str]], policy: DriftConfig
+) -> dict[str, float]:
+    """The thresholds the config sets for `columns` (kind and method in `tests`)."""
+    thresholds = {c: configured_test(c, tests[c][0], policy).threshold for c in columns}
+    return {c: t for c, t in thresholds.items() if t is not None}
 
 
 def resolve_test(
@@ -200,8 +204,9 @@ def resolve_test(
         reason = calibrated.note
     else:
         return ResolvedTest(test.method, calibrated.threshold, "calibrated", calibrated.note)
-    default = DEFAULT_DISTANCE if test.method in DISTANCE_METHODS else DEFAULT_P_VALUE
-    return ResolvedTest(test.method, default, "default", f"not calibrated: {reason}")
+    return ResolvedTest(
+        test.method, default_threshold(test.method), "default", f"not calibrated: {reason}"
+    )
 
 
 def _has_values(current: pd.DataFrame, column: str, reference: pd.DataFrame) -> bool:
@@ -278,7 +283,7 @@ def _column_verdict(
     return verdict(None, not same, note)
 
 
-def _verdict(columns: list[ColumnDrift], policy: DriftConfig) -> tuple[Verdict, str]:
+def _verdict(columns: list[ColumnDrift], shares: DriftShares) -> tuple[Verdict, str]:
     if not columns:
         return "no_verdict", "no feature columns to compare"
     drifted = [c.column for c in columns if c.drifted]
@@ -286,10 +291,10 @@ def _verdict(columns: list[ColumnDrift], policy: DriftConfig) -> tuple[Verdict, 
     listed = ", ".join(drifted[:8]) + (" …" if len(drifted) > 8 else "")
     summary = f"{len(drifted)} of {len(columns)} features drifted ({share:.0%})"
     summary += f": {listed}" if drifted else ""
-    if share >= policy.share_error:
-        return "error", f"{summary}; error at {policy.share_error:.0%}"
-    if share >= policy.share_warn:
-        return "warn", f"{summary}; warning at {policy.share_warn:.0%}"
+    if share >= shares.error:
+        return "error", f"{summary}; error at {shares.error:.0%} ({shares.error_source})"
+    if share >= shares.warn:
+        return "warn", f"{summary}; warning at {shares.warn:.0%} ({shares.warn_source})"
     return "ok", summary
 
 
@@ -308,4 +313,5 @@ def summary_metadata(result: DriftResult) -> dict[str, Any]:
         "unseen_categories": result.unseen_categories,
         "reason": result.reason,
         "threshold_sources": {s: sum(c.threshold_source == s for c in judged) for s in sources},
+        **(share_metadata(result.shares) if result.shares else {}),
     }

@@ -9,13 +9,20 @@ draws of one training day each (cut to the window's median rows per day), each s
 against the reference with the stat test that judges live days; the threshold is the
 `quantile` of those distances (for p-value tests, the `1 - quantile` of the p-values).
 Columns that cannot be calibrated say why, and never get a NaN.
+
+How many columns drift at once is calibrated the same way: the drawn days are judged
+with the thresholds the live days get, and the drifted share that only the worst
+`1 - quantile` of them reach is the error share (at least one column), the
+`warn_quantile` one the warning share. Columns of one day move together (a warm day
+moves temperature and dew point), so a fixed share set for independent columns is
+either deaf or noisy.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +31,18 @@ import numpy as np
 import pandas as pd
 
 from .config.monitoring import DISTANCE_METHODS, CalibrationConfig
-from .drift_stats import ColumnKind, column_score, method_fits, prepared
+from .drift_stats import (
+    ColumnKind,
+    column_score,
+    default_threshold,
+    is_drift,
+    method_fits,
+    prepared,
+)
 
 THRESHOLDS_FILE = "thresholds.json"
-FORMAT = 1
+FORMAT = 2
+READABLE_FORMATS = (1, 2)  # format 1 had no calibrated shares
 # A column constant over the training window scores 0 on every day: any change drifts.
 MIN_DISTANCE = 1e-6
 MIN_P_VALUE = 1e-300
@@ -52,6 +67,9 @@ class Calibration:
     day_rows: int
     days: int
     columns: dict[str, ColumnThreshold] = field(default_factory=dict)
+    # Drifted shares of features that warn / are an error; None when not calibrated.
+    share_warn: float | None = None
+    share_error: float | None = None
 
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, **asdict(self)}, indent=2, allow_nan=False)
@@ -59,10 +77,10 @@ class Calibration:
     @classmethod
     def from_json(cls, text: str) -> Calibration:
         data = json.loads(text)
-        if data.get("format") != FORMAT:
-            raise ValueError(f"thresholds format {data.get('format')!r}, expected {FORMAT}")
-        columns = {name: ColumnThreshold(**c) for name, c in data["columns"].items()}
-        return cls(data["quantile"], data["resamples"], data["day_rows"], data["days"], columns)
+        if data.pop("format", None) not in READABLE_FORMATS:
+            raise ValueError(f"thresholds format unknown, expected one of {READABLE_FORMATS}")
+        columns = {name: ColumnThreshold(**c) for name, c in data.pop("columns").items()}
+        return cls(**data, columns=columns)
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -101,11 +119,15 @@ def calibrate(
     day_rows: int,
     min_rows: int,
     seed: int,
+    share_columns: Collection[str] = (),
+    configured: Mapping[str, float] | None = None,
 ) -> Calibration:
     """Thresholds of the columns in `tests` (column -> kind and method) for `reference`.
 
     `pool` holds training-window rows with their day in `day_column`; days of fewer than
-    `min_rows` rows are left out, as a live day that small gets no verdict.
+    `min_rows` rows are left out, as a live day that small gets no verdict. The drifted
+    share is calibrated over `share_columns` (the features a verdict counts), each judged
+    with its `configured` threshold where the config sets one, as live days are.
     """
     counts = pool[day_column].value_counts()
     usable = counts[counts >= min_rows]
@@ -127,11 +149,17 @@ def calibrate(
     kinds = {c: k for c, (k, _) in tests.items()}
     ref = prepared(reference, kinds)
     cur = prepared(pool, kinds)
+    scores = {
+        c: _scores(ref[c], cur[c], kind, method, samples) for c, (kind, method) in tests.items()
+    }
     columns = {
-        c: _column_threshold(ref[c], cur[c], kind, method, samples, settings.quantile)
+        c: _column_threshold(scores[c], kind, method, len(samples), settings.quantile)
         for c, (kind, method) in tests.items()
     }
-    return Calibration(settings.quantile, len(samples), day_rows, len(usable), columns)
+    judged = {c: (configured or {}).get(c, _threshold_used(columns[c])) for c in share_columns}
+    shares = _drifted_shares({c: scores[c] for c in judged}, columns, judged, len(samples))
+    warn, error = _share_thresholds(shares, settings, len(judged))
+    return Calibration(settings.quantile, len(samples), day_rows, len(usable), columns, warn, error)
 
 
 def _not_calibrated_reason(days: int, day_rows: int, min_rows: int, min_days: int) -> str:
@@ -165,26 +193,37 @@ def _day_samples(
     return samples
 
 
-def _column_threshold(
+def _scores(
     reference: pd.Series,
     pool: pd.Series,
     kind: ColumnKind,
     method: str,
     samples: list[np.ndarray],
+) -> list[float | None] | str:
+    """The column's score on each drawn day, or why it cannot be scored at all."""
+    if not method_fits(method, kind):
+        return f"{method} cannot judge a {kind} column"
+    if reference.isna().all():
+        return "the reference has no values"
+    return [column_score(reference, pool.iloc[rows], kind, method) for rows in samples]
+
+
+def _column_threshold(
+    scores: list[float | None] | str,
+    kind: ColumnKind,
+    method: str,
+    drawn: int,
     quantile: float,
 ) -> ColumnThreshold:
     def uncalibrated(reason: str, scored: int = 0) -> ColumnThreshold:
         return ColumnThreshold(kind, method, None, reason, scored)
 
-    if not method_fits(method, kind):
-        return uncalibrated(f"{method} cannot judge a {kind} column")
-    if reference.isna().all():
-        return uncalibrated("the reference has no values")
-    scores = [column_score(reference, pool.iloc[rows], kind, method) for rows in samples]
+    if isinstance(scores, str):
+        return uncalibrated(scores)
     finite = np.asarray([s for s in scores if s is not None], dtype="float64")
-    if finite.size < len(samples) / 2:
+    if finite.size < drawn / 2:
         return uncalibrated(
-            f"only {finite.size} of {len(samples)} training days gave a score "
+            f"only {finite.size} of {drawn} training days gave a score "
             "(values missing, or a test that gives no number on constant values)",
             int(finite.size),
         )
@@ -201,6 +240,43 @@ def _column_threshold(
         int(finite.size),
         _rounded(median) if math.isfinite(median) else None,
     )
+
+
+def _threshold_used(column: ColumnThreshold) -> float:
+    """The threshold a live day is judged with when the config sets none."""
+    return column.threshold if column.threshold is not None else default_threshold(column.method)
+
+
+def _drifted_shares(
+    scores: Mapping[str, list[float | None] | str],
+    columns: Mapping[str, ColumnThreshold],
+    thresholds: Mapping[str, float],
+    drawn: int,
+) -> np.ndarray:
+    """Per drawn day, the share of `thresholds`' columns whose score crosses it (a column
+    without a score on that day does not count as drifted)."""
+    drifted = np.zeros(drawn)
+    for column, threshold in thresholds.items():
+        method, column_scores = columns[column].method, scores[column]
+        if isinstance(column_scores, str):
+            continue
+        drifted += [s is not None and is_drift(method, s, threshold) for s in column_scores]
+    return drifted / max(len(thresholds), 1)
+
+
+def _share_thresholds(
+    shares: np.ndarray, settings: CalibrationConfig, columns: int
+) -> tuple[float | None, float | None]:
+    """Warning and error shares: the drifted share of the `warn_quantile` and `quantile`
+    drawn day (an observed share, never interpolated), at least one column's worth."""
+    if not columns or not shares.size:
+        return None, None
+    one_column = 1 / columns
+    warn, error = (
+        max(float(np.quantile(shares, q, method="higher")), one_column)
+        for q in (settings.warn_quantile, settings.quantile)
+    )
+    return _rounded(warn), _rounded(error)
 
 
 def _rounded(value: float) -> float:

@@ -17,11 +17,26 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .config.monitoring import DISTANCE_METHODS
+
 ColumnKind = Literal["numerical", "categorical"]
 
 # Evidently's stat tests by the column types they accept.
 NUMERICAL_ONLY: frozenset[str] = frozenset({"wasserstein", "ks"})
 CATEGORICAL_ONLY: frozenset[str] = frozenset({"chisquare", "z"})
+# Evidently's own defaults, used for a column that could not be calibrated.
+DEFAULT_DISTANCE = 0.1
+DEFAULT_P_VALUE = 0.05
+
+
+def is_drift(method: str, score: float, threshold: float) -> bool:
+    """Distances drift at or above the threshold; p-values drift below it."""
+    return score >= threshold if method in DISTANCE_METHODS else score < threshold
+
+
+def default_threshold(method: str) -> float:
+    """Evidently's threshold for `method` when none is configured or calibrated."""
+    return DEFAULT_DISTANCE if method in DISTANCE_METHODS else DEFAULT_P_VALUE
 
 
 def method_fits(method: str, kind: ColumnKind) -> bool:

@@ -40,7 +40,9 @@ class StatTest(StrictModel):
 class CalibrationConfig(StrictModel):
     """How thresholds left unset are calibrated: `resamples` days drawn from the training
     window (each cut to the window's median rows per day) are scored against the
-    reference, and the `quantile` of those scores is the threshold."""
+    reference, and the `quantile` of those scores is a column's threshold. The same drawn
+    days, judged with those thresholds, give the drifted shares a training day reaches:
+    their `quantile` is the error share and their `warn_quantile` the warning share."""
 
     quantile: float = Field(
         0.99,
@@ -48,10 +50,23 @@ class CalibrationConfig(StrictModel):
         lt=1,
         description="Share of training-window days that must stay under the threshold.",
     )
+    warn_quantile: float = Field(
+        0.95,
+        ge=0.5,
+        lt=1,
+        description="Quantile of the training days' drifted share that warns, when "
+        "`share_warn` is unset (`quantile` sets the error share).",
+    )
     resamples: int = Field(200, ge=20, le=5000, description="Days drawn from the window.")
     min_days: int = Field(
         7, ge=2, description="Fewer usable days in the training window: not calibrated."
     )
+
+    @model_validator(mode="after")
+    def _warn_below_error(self) -> CalibrationConfig:
+        if self.warn_quantile > self.quantile:
+            raise ValueError(f"warn_quantile {self.warn_quantile} exceeds quantile {self.quantile}")
+        return self
 
 
 class DriftConfig(StrictModel):
@@ -77,14 +92,30 @@ class DriftConfig(StrictModel):
         default_factory=list,
         description="Features left out of drift (calendar features drift by construction).",
     )
-    share_warn: float = Field(0.3, gt=0, le=1, description="Drifted share that warns.")
-    share_error: float = Field(0.5, gt=0, le=1, description="Drifted share that is an error.")
+    share_warn: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Drifted share that warns (unset: calibrated, see `calibration`; 0.3 "
+        "when the reference has no calibration).",
+    )
+    share_error: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Drifted share that is an error (unset: calibrated, see `calibration`; "
+        "0.5 when the reference has no calibration).",
+    )
     min_rows: int = Field(30, ge=1, description="Fewer rows in a day: no drift verdict.")
     save_html: bool = Field(True, description="Keep the Evidently HTML report in the lake.")
 
     @model_validator(mode="after")
     def _warn_below_error(self) -> DriftConfig:
-        if self.share_warn > self.share_error:
+        if (
+            self.share_warn is not None
+            and self.share_error is not None
+            and self.share_warn > self.share_error
+        ):
             raise ValueError(f"share_warn {self.share_warn} exceeds share_error {self.share_error}")
         return self
 
