@@ -138,6 +138,7 @@ def build_judges(
             day_rows=typical_day_rows(pool[EVENT_DATE]),
             min_rows=policy.min_rows,
             seed=seed,
+            share_columns=list(kinds),
         )
 
     whole = calibrated(stored)

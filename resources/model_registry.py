@@ -268,6 +268,7 @@ def _identity_tags(model: ModelRef) -> dict[str, str]:
         "decision_threshold": repr(model.threshold),
         "decision_threshold_reason": model.threshold_reason[:5000],
         "validation_metric": model.metric,
+        "fitted_on": model.fitted_on,
     }
     if model.validation_score is not None:
         tags[f"validation_{model.metric}"] = f"{model.validation_score:.6f}"
@@ -296,6 +297,7 @@ def _ref(pipeline: str, version: Any) -> ModelRef:
         threshold_reason=tags.get("decision_threshold_reason", ""),
         interval_halfwidth=_number(halfwidth),
         interval_level=_number(level),
+        fitted_on=tags.get("fitted_on", "train"),  # versions before refitting: train only
     )
 
 

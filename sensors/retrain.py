@@ -22,7 +22,7 @@ from ml_assets.keys import features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.lifecycle import TrainingConfig
 from ml_assets.lib.retrain_policy import DayVerdicts, RetrainDecision, decide
-from ml_assets.lib.split import latest_complete_day, temporal_split
+from ml_assets.lib.split import latest_complete_day, training_split
 from ml_assets.lifecycle.lineage import partition_versions
 from resources.alerts import Alert, AlertsResource
 from resources.model_registry import CHAMPION, ModelRegistryResource
@@ -149,8 +149,15 @@ def _data_unchanged(
         return True
     if as_of != last_as_of:
         return False
-    split = temporal_split(as_of, training.train_days, training.validation_days, training.test_days)
-    return last_versions == partition_versions(instance, features_key(pipeline), split.all_days())
+    key = features_key(pipeline)
+    available = instance.get_materialized_partitions(key)
+    try:
+        split = training_split(
+            as_of, training.train_days, training.validation_days, training.test_days, available
+        )
+    except ValueError:
+        return False  # no training can read this: not "the same data" either
+    return last_versions == partition_versions(instance, key, split.all_days())
 
 
 def _latest_metadata(

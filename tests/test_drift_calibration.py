@@ -13,13 +13,13 @@ import pytest
 from ml_assets.lib.config import load_pipeline_config
 from ml_assets.lib.config.monitoring import CalibrationConfig, DriftConfig, StatTest
 from ml_assets.lib.drift import compare, resolve_test
-from ml_assets.lib.drift_shares import drift_shares
 from ml_assets.lib.drift_calibration import (
     Calibration,
     calibrate,
     read_calibration,
     typical_day_rows,
 )
+from ml_assets.lib.drift_shares import drift_shares
 from ml_assets.lib.drift_stats import ColumnKind
 from ml_assets.lib.features import feature_kinds
 from tests.conftest import FLIGHT_DELAYS_YAML

@@ -58,12 +58,13 @@ class Lifecycle:
         self,
         candidates: dict[str, CandidateConfig],
         baselines: tuple[str, ...] = ("majority_class",),
+        **training: Any,
     ) -> Any:
         """One training job. These trainings of one family on 10 days are about the decision
         rule, not model quality: only the majority-class gate applies unless asked."""
         promotion = self.config.promotion.model_copy(update={"baselines": list(baselines)})
         config = self.config.model_copy(
-            update={"training": small_training(candidates), "promotion": promotion}
+            update={"training": small_training(candidates, **training), "promotion": promotion}
         )
         job = self.defs(config).resolve_job_def(train_job_name("flight_delays"))
         return job.execute_in_process(
@@ -130,9 +131,15 @@ def test_lifecycle_first_promote_keep_and_rollback(lifecycle: Lifecycle) -> None
     stump = lifecycle.alias(CHAMPION)
     assert stump is not None and lifecycle.alias(PREVIOUS_CHAMPION) is None
 
-    better = lifecycle.train(XGBOOST)
+    better = lifecycle.train(XGBOOST, validation_folds=2)
     assert better.success
+    candidates = metadata_of(better, "candidates")
+    assert candidates["selection"] == "mean over 2 fold(s)"
+    assert candidates["tuning_timed_out"] == []
+    gap = candidates["validation_test_gap"]["xgboost"]
+    assert gap is not None and -1 < gap < 1
     challenger = metadata_of(better, "challenger_model")
+    assert challenger["fitted_on"] == "train+validation"
     assert 0 < challenger["decision_threshold"] < 0.5  # F1 on a ~20% positive class
     assert "F1" in challenger["threshold_choice"] and "image/png" in challenger["threshold_choice"]
     assert lifecycle.model(str(challenger["version"])).threshold == pytest.approx(

@@ -3,7 +3,7 @@
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from dagster import (
@@ -21,16 +21,19 @@ from dagster import (
 from ml_assets.keys import MODELS_GROUP, WINDOW, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.feature_spec import FeatureSpec
-from ml_assets.lib.features import feature_kinds
+from ml_assets.lib.features import EVENT_DATE, feature_kinds
+from ml_assets.lib.folds import Fold, earlier_folds, selection_score
 from ml_assets.lib.problems import Problem, problem_for
 from ml_assets.lib.quality_gates import beats_baselines, clears_floor
-from ml_assets.lib.refs import CandidateSet, ModelRef
-from ml_assets.lifecycle.candidate_runs import THRESHOLD_CURVE, THRESHOLD_DIR, tune_all
+from ml_assets.lib.refs import Candidate, CandidateSet, ModelRef
+from ml_assets.lifecycle.candidate_runs import (
+    THRESHOLD_CURVE,
+    THRESHOLD_DIR,
+    TrainingData,
+    tune_all,
+)
 from ml_assets.lifecycle.lineage import run_tags, window_tags
 from resources.model_registry import CHALLENGER, ModelRegistryResource
-
-if TYPE_CHECKING:
-    pass
 
 BEATS_BASELINES = "beats_baselines"
 CLEARS_FLOOR = "clears_floor"
@@ -47,6 +50,7 @@ CANDIDATES_CODE = (
     "ml_assets.lib.thresholds",
     "ml_assets.lib.problems",
     "ml_assets.lib.stacking",
+    "ml_assets.lib.folds",
 )
 
 
@@ -111,13 +115,14 @@ def _candidates(config: PipelineConfig) -> AssetsDefinition:
         spec = fit_spec(config, training_set)
         windows = split_frames(training_set, spec, problem)
         truth = window_truth(training_set, spec.label, problem)
+        folds = _folds(training_set, spec, problem, training.validation_folds)
         tags = run_tags(context, config) | window_tags(training_set)
         with model_registry.run(config.name, f"train {context.run.run_id[:8]}", tags) as parent:
             found = tune_all(
                 context,
                 (config, model_registry),
                 (spec, problem),
-                (windows, truth["validation"]),
+                TrainingData(windows, truth, folds),
                 (parent, tags),
             )
             baselines = baseline_scores(
@@ -129,21 +134,66 @@ def _candidates(config: PipelineConfig) -> AssetsDefinition:
                 training.seed,
             )
             model_registry.log_metrics(parent, {f"baseline_{k}": v for k, v in baselines.items()})
-        ranked = sorted(found, key=lambda c: problem.primary.rank_key(c.model.validation_score))
+        ranked = sorted(found, key=lambda c: _rank(c, problem, training.selection))
         result = CandidateSet(parent, tuple(ranked), baselines)
         table = pd.DataFrame(result.rows())
+        timed_out = [c.model.family for c in ranked if c.timed_out]
+        if timed_out:
+            context.log.warning(
+                f"tuning of {', '.join(timed_out)} stopped at the safety-net timeout "
+                f"({training.tuning.timeout_seconds} s) before {training.tuning.n_trials} trials"
+            )
         return Output(
             result,
             metadata={
                 "candidates": MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),
                 "baselines": MetadataValue.json({k: round(v, 4) for k, v in baselines.items()}),
+                "selection": f"{training.selection} over {len(folds) + 1} fold(s)",
+                "validation_test_gap": MetadataValue.json(_gaps(ranked, problem)),
                 "trials_pruned": int(table["trials_pruned"].sum()),
                 "tuning_seconds": float(table["tuning_seconds"].sum()),
+                "tuning_timed_out": timed_out,
                 "mlflow_run_id": parent,
             },
         )
 
     return candidates
+
+
+def _folds(
+    training_set: pd.DataFrame, spec: FeatureSpec, problem: Problem, folds: int
+) -> list[Fold]:
+    """The rolling-origin folds before the validation window (none for a static table)."""
+    if folds <= 1 or EVENT_DATE not in training_set:
+        return []
+
+    def frames(rows: pd.DataFrame) -> tuple[tuple[Any, Any], Any]:
+        labels = rows[spec.label]
+        return (spec.matrix(rows), problem.target(labels)), problem.truth(labels)
+
+    return earlier_folds(training_set, (EVENT_DATE, WINDOW), folds, frames)
+
+
+def _rank(candidate: Candidate, problem: Problem, rule: str) -> tuple[float, float]:
+    """Best selection score first; under `worst_fold`, ties broken by the mean."""
+    scores = candidate.fold_scores or [candidate.model.validation_score or float("nan")]
+    mean = selection_score(scores, "mean", problem.primary)
+    chosen = candidate.selection_score if candidate.selection_score is not None else mean
+    return problem.primary.rank_key(chosen), problem.primary.rank_key(mean)
+
+
+def _gaps(candidates: list[Candidate], problem: Problem) -> dict[str, float | None]:
+    """How much worse each candidate did on test than on validation (positive = worse on
+    test, whatever the metric's direction): large gaps mean selection was fooled."""
+    gaps: dict[str, float | None] = {}
+    for c in candidates:
+        validation, test = c.model.validation_score, c.test_score
+        gaps[c.model.family] = (
+            round(problem.primary.gain(validation, test), 4)
+            if validation is not None and test is not None
+            else None
+        )
+    return gaps
 
 
 def _challenger(config: PipelineConfig) -> AssetsDefinition:
@@ -188,6 +238,7 @@ def _challenger(config: PipelineConfig) -> AssetsDefinition:
             metadata={
                 "family": registered.family,
                 "version": str(registered.version),
+                "fitted_on": registered.fitted_on,
                 f"validation_{metric.name}": round(score, 4),
                 "mlflow_run_id": registered.mlflow_run_id,
                 **_served_with(registered),

@@ -14,7 +14,7 @@ from dagster import (
 from ml_assets.keys import MODELS_GROUP, WINDOW, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.problems import problem_for
-from ml_assets.lib.split import TemporalSplit, latest_complete_day, missing_days, temporal_split
+from ml_assets.lib.split import TemporalSplit, latest_complete_day, missing_days, training_split
 from ml_assets.lib.static_split import WINDOWS, SplitError, window_from_column, window_of_rows
 from ml_assets.lib.trainability import TrainingDataError, check_trainable
 from ml_assets.lifecycle.lineage import WHOLE_TABLE, partition_versions, table_version
@@ -93,7 +93,12 @@ def _temporal_rows(
     key = features_key(config.name)
     available = context.instance.get_materialized_partitions(key)
     as_of = training.as_of or latest_complete_day(available)
-    split = temporal_split(as_of, training.train_days, training.validation_days, training.test_days)
+    try:
+        split = training_split(
+            as_of, training.train_days, training.validation_days, training.test_days, available
+        )
+    except ValueError as exc:
+        raise Failure(f"training set unusable: {exc}") from exc
     absent = missing_days(split, available)
     if absent:
         raise Failure(

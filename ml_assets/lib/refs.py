@@ -31,6 +31,9 @@ class ModelRef:
     threshold_reason: str = ""
     interval_halfwidth: float | None = None
     interval_level: float | None = None
+    # The windows the saved model was fitted on: "train", or "train+validation" (refit
+    # after tuning; its threshold and interval still come from the train-only fit).
+    fitted_on: str = "train"
 
     def registered_as(self, version: str) -> ModelRef:
         return dataclasses.replace(self, version=str(version))
@@ -57,6 +60,14 @@ class Candidate:
     trials: int
     trials_pruned: int
     tuning_seconds: float
+    # The tuning's safety-net timeout stopped it before its trial budget.
+    timed_out: bool = False
+    # Primary metric on each rolling-origin fold, oldest first, the validation window
+    # last; the score candidates are ranked by (their mean or worst fold).
+    fold_scores: list[float] = field(default_factory=list)
+    selection_score: float | None = None
+    # Primary metric on the test window of the model as saved (reported, never ranked by).
+    test_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,9 +91,13 @@ class CandidateSet:
             {
                 "family": c.model.family,
                 f"validation_{c.model.metric}": c.model.validation_score,
+                "folds": ", ".join(f"{s:.4f}" for s in c.fold_scores),
+                "selection_score": c.selection_score,
+                f"test_{c.model.metric}": c.test_score,
                 "trials": c.trials,
                 "trials_pruned": c.trials_pruned,
                 "tuning_seconds": c.tuning_seconds,
+                "timed_out": c.timed_out,
             }
             for c in self.candidates
         ]

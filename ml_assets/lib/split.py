@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,46 @@ def temporal_split(
     train_end = validation.start - timedelta(days=1)
     train = Window(train_end - timedelta(days=train_days - 1), train_end)
     return TemporalSplit(train=train, validation=validation, test=test)
+
+
+def training_split(
+    as_of: date,
+    train_days: int | Literal["all"],
+    validation_days: int,
+    test_days: int,
+    available: Iterable[str],
+) -> TemporalSplit:
+    """The split of a training as of `as_of`; with `train_days: all` the training window
+    reaches back to the first materialised day."""
+    if train_days != "all":
+        return temporal_split(as_of, train_days, validation_days, test_days)
+    first = min(available, default=None)
+    validation_start = as_of - timedelta(days=test_days + validation_days - 1)
+    reach = (validation_start - date.fromisoformat(first)).days if first else 0
+    if reach < 1:
+        raise ValueError(
+            f"train_days: all leaves no training day before {validation_start} "
+            f"(first materialised day: {first or 'none'})"
+        )
+    return temporal_split(as_of, reach, validation_days, test_days)
+
+
+def rolling_folds(split: TemporalSplit, folds: int) -> list[tuple[Window, Window]]:
+    """Rolling-origin validation: `folds` back-to-back windows the size of the validation
+    window, the last being the validation window itself, each with the training days
+    before it (from the start of the training window). Oldest fold first."""
+    size = (split.validation.end - split.validation.start).days + 1
+    found = []
+    for back in range(folds - 1, -1, -1):
+        end = split.validation.end - timedelta(days=back * size)
+        fold = Window(end - timedelta(days=size - 1), end)
+        if fold.start <= split.train.start:
+            raise ValueError(
+                f"{folds} validation folds of {size} days leave no training day before "
+                f"{fold}: lengthen train_days or use fewer folds"
+            )
+        found.append((Window(split.train.start, fold.start - timedelta(days=1)), fold))
+    return found
 
 
 def latest_complete_day(available: Iterable[str]) -> date:

@@ -38,6 +38,8 @@ class TuningResult:
     seconds: float
     history: pd.DataFrame
     model: Any
+    # The safety-net timeout stopped the study before its `n_trials`.
+    timed_out: bool = False
 
 
 def tune_candidate(
@@ -100,6 +102,7 @@ def tune_candidate(
         seconds=seconds,
         history=study.trials_dataframe(attrs=("number", "value", "state", "params", "duration")),
         model=model,
+        timed_out=tuning.timeout_seconds is not None and len(study.trials) < tuning.n_trials,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -78,7 +78,13 @@ class TuningConfig(StrictModel):
     """Optuna's hyper-parameter search, run once per candidate family."""
 
     n_trials: int = Field(20, ge=1, description="Trials per candidate family.")
-    timeout_seconds: float = Field(300, gt=0, description="Time budget per candidate family.")
+    timeout_seconds: float | None = Field(
+        3600,
+        gt=0,
+        description="Safety net only: a family's tuning stops after this many seconds even "
+        "with trials left, and the candidates' metadata says so. The budget is `n_trials`, "
+        "so the same seed gives the same trials on a busy or an idle machine.",
+    )
     storage: str | None = Field(
         None, description="Optuna RDB URL for a shared study; in-memory when unset."
     )
@@ -94,13 +100,38 @@ class TrainingConfig(StrictModel):
     as_of: date | None = Field(
         None, description="Last day of the test window; the latest materialised day if unset."
     )
-    train_days: int = Field(120, ge=1, description="Days in the training window.")
+    train_days: Annotated[int, Field(ge=1)] | Literal["all"] = Field(
+        120,
+        description="Days in the training window, or `all`: from the first materialised day.",
+    )
     validation_days: int = Field(
         21, ge=1, description="Days in the validation window (tuning, threshold, quality gates)."
     )
     test_days: int = Field(21, ge=1, description="Days in the test window, ending on `as_of`.")
     max_train_rows: int | None = Field(
-        None, ge=100, description="Sample the training window down to this many rows."
+        None,
+        ge=100,
+        description="Opt-in cap: sample the training window down to this many rows "
+        "(unset: every row of the window is trained on).",
+    )
+    validation_folds: int = Field(
+        1,
+        ge=1,
+        le=12,
+        description="Rolling-origin validation: back-to-back folds the size of the "
+        "validation window, the last being the validation window; each tuned family is "
+        "refit on the training days before each fold and scored on it.",
+    )
+    selection: Literal["mean", "worst_fold"] = Field(
+        "mean",
+        description="How candidates are ranked over the folds: best mean score, or best "
+        "worst-fold score (ties broken by the mean).",
+    )
+    refit_on_validation: bool = Field(
+        True,
+        description="Refit each candidate with its tuned parameters on train + validation "
+        "before the test window and the decision (its threshold and interval are still "
+        "chosen on validation predictions of the train-only fit).",
     )
     seed: int = Field(42, description="Seeds Optuna's sampler, the models and the sampling.")
     tuning: TuningConfig = TuningConfig()
@@ -114,6 +145,17 @@ class TrainingConfig(StrictModel):
     slice_columns: list[str] = Field(
         default_factory=list, description="Feature or entity columns to report metrics by."
     )
+
+    @model_validator(mode="after")
+    def _folds_leave_training_days(self) -> TrainingConfig:
+        earlier = (self.validation_folds - 1) * self.validation_days
+        if self.train_days != "all" and earlier >= self.train_days:
+            raise ValueError(
+                f"validation_folds {self.validation_folds} take {earlier} of the "
+                f"{self.train_days} training days for earlier folds, leaving none to fit "
+                "the oldest fold on"
+            )
+        return self
 
     @model_validator(mode="after")
     def _some_candidate_enabled(self) -> TrainingConfig:

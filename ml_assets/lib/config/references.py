@@ -105,6 +105,14 @@ def _table(config: PipelineConfig) -> Iterator[Problem]:
             "daily drift and live performance need `partitioning`; a static table is not "
             "monitored (remove `monitoring:`)",
         )
+    training = config.training
+    if training is not None and training.validation_folds > 1:
+        yield (
+            "training.validation_folds",
+            "rolling-origin folds need days; a static table is split once (use 1)",
+        )
+    if training is not None and training.train_days == "all":
+        yield "training.train_days", "`all` counts days; a static table has none"
 
 
 def _joins(config: PipelineConfig) -> Iterator[Problem]:
