@@ -28,6 +28,7 @@ from ml_assets.lib.config.models import (
     SqlConnector,
 )
 from ml_assets.lib.features import EVENT_DATE
+from ml_assets.lib.validation import mark_undecodable
 
 
 class SourcesResource(ConfigurableResource):
@@ -185,7 +186,10 @@ def _cached_read(
                 skiprows=layout.skip_rows,
                 header=None if layout.names else "infer",
                 names=list(layout.names) if layout.names else None,
+                # A byte that is not UTF-8 spoils its cell, not the file: see below.
+                encoding_errors="surrogateescape",
             )
+            frame = mark_undecodable(frame)
         elif fmt == "parquet":
             frame = pd.read_parquet(path)
         else:

@@ -16,6 +16,10 @@ from .config.models import ColumnSpec
 from .schema import coerce_column, empty_frame, to_pandera_schema
 
 REASON_COLUMN = "_quarantine_reason"
+# Set by the reader on rows it could not read as sent (e.g. bytes that are not UTF-8):
+# validation quarantines them with this text as the reason.
+READ_ERROR_COLUMN = "_read_error"
+_UNDECODABLE = r"[\udc80-\udcff]"  # what surrogateescape made of bytes that are not UTF-8
 
 _CHECK_WORDS = {
     "not_nullable": "is missing",
@@ -54,7 +58,9 @@ def validate_frame(
     raw = raw.reset_index(drop=True)
     carried = [c for c in carry_columns if c in raw.columns]
     missing = [c for c in columns if c not in raw.columns]
-    ignored = [c for c in raw.columns if c not in columns and c not in carried]
+    ignored = [
+        c for c in raw.columns if c not in columns and c not in carried and c != READ_ERROR_COLUMN
+    ]
     if missing:
         reason = f"missing column(s) {', '.join(missing)}: the file does not match the schema"
         reasons = pd.Series(reason, index=raw.index, dtype="string")
@@ -81,6 +87,10 @@ def validate_frame(
     for row, column, text in _pandera_failures(coerced, columns, primary_key, name):
         if (row, column) not in type_failed:
             problems.setdefault(row, []).append(text)
+    if READ_ERROR_COLUMN in raw.columns:
+        unreadable = raw[READ_ERROR_COLUMN].notna().to_numpy()
+        for row in map(int, np.flatnonzero(unreadable)):
+            problems.setdefault(row, []).insert(0, str(raw[READ_ERROR_COLUMN].iat[row]))
 
     bad_rows = np.zeros(len(raw), dtype=bool)
     bad_rows[list(problems)] = True
@@ -152,6 +162,34 @@ def _with_carried(valid: pd.DataFrame, raw: pd.DataFrame, carried: Sequence[str]
     for column in carried:
         out[column] = pd.array(raw[column].to_numpy(), dtype="string")
     return out
+
+
+def mark_undecodable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells read with `surrogateescape` that held bytes which are not UTF-8: written out
+    with the bytes escaped (`N\\xe9`), and their rows marked in READ_ERROR_COLUMN so that
+    validation quarantines them and only them, naming the column."""
+    header = pd.Series([str(c) for c in frame.columns], dtype="string")
+    if header.str.contains(_UNDECODABLE, regex=True).any():
+        raise ValueError("its header is not UTF-8 text (not a CSV file, or another encoding)")
+    texts = [c for c in frame.columns if frame[c].dtype == object]
+    reasons = pd.Series(pd.NA, index=frame.index, dtype="string")
+    for column in texts:
+        values = frame[column].astype("string")
+        bad = values.str.contains(_UNDECODABLE, regex=True, na=False)
+        if not bad.any():
+            continue
+        escaped = values[bad].map(_escaped)
+        frame.loc[bad, column] = escaped
+        note = f"{column}: " + escaped.map(repr) + " is not UTF-8 text"
+        earlier = reasons[bad]
+        reasons[bad] = note.where(earlier.isna(), earlier + "; " + note)
+    if reasons.notna().any():
+        frame[READ_ERROR_COLUMN] = reasons
+    return frame
+
+
+def _escaped(value: str) -> str:
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _quarantine(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:

@@ -32,10 +32,14 @@ class TrainingSummary:
         status = "succeeded" if self.success else "FAILED"
         lines = [f"{self.pipeline} training {status} in {self.seconds:.0f} s (run {self.run_id})"]
         if self.candidates is not None:
-            lines.append("candidates (validation window):")
-            validation = [c for c in self.candidates if str(c).startswith("validation_")]
-            columns = ["family", *validation, "trials", "trials_pruned", "tuning_seconds"]
-            shown = self.candidates[columns]
+            lines.append("candidates (ranked on validation; test shown, never ranked by):")
+            scores = [
+                c
+                for c in self.candidates
+                if str(c).startswith(("validation_", "test_")) or c in ("folds", "timed_out")
+            ]
+            columns = ["family", *scores, "trials", "trials_pruned", "tuning_seconds"]
+            shown = self.candidates[[c for c in columns if c in self.candidates]]
             lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         if self.evaluation is not None:
             lines.append("test window:")
