@@ -53,13 +53,17 @@ EXAMPLES = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", default=list(EXAMPLES), choices=list(EXAMPLES))
+    parser.add_argument("names", nargs="*", help=f"any of {', '.join(EXAMPLES)} (default: all)")
     args = parser.parse_args()
-    sections = [run(EXAMPLES[name]) for name in args.names]
+    names = args.names or list(EXAMPLES)
+    unknown = sorted(set(names) - set(EXAMPLES))
+    if unknown:
+        parser.error(f"unknown example(s) {', '.join(unknown)}; known: {', '.join(EXAMPLES)}")
+    sections = [run(EXAMPLES[name]) for name in names]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     header = (
         "# Example use cases on their whole data\n\n"
-        f"`python -m benchmarks.examples {' '.join(args.names)}`, run {date.today()} on a "
+        f"`python -m benchmarks.examples {' '.join(names)}`, run {date.today()} on a "
         "2-core machine; each example in a fresh state folder with the platform's CLI.\n"
     )
     RESULTS.write_text(header + "".join(sections))
