@@ -2,7 +2,7 @@
 and its rerun writes exactly what an uninterrupted run writes.
 
 Each run is killed once it has written a given share of the lake's files (so the kills
-land among the writes, not during start-up). `make test` kills at 4 points; the soak at 20:
+land among the writes, not during start-up). `make test` kills at 3 points; the soak at 20:
 `MLAP_CRASH_POINTS=20 .venv/bin/pytest tests/test_crash_writes.py`.
 """
 
@@ -18,7 +18,7 @@ import pandas as pd
 from tests.helpers import PROJECT_ROOT
 
 START, END = "2013-02-01", "2013-02-07"
-POINTS = int(os.environ.get("MLAP_CRASH_POINTS", "4"))
+POINTS = int(os.environ.get("MLAP_CRASH_POINTS", "3"))
 
 
 def _backfill(state: Path) -> subprocess.Popen[bytes]:

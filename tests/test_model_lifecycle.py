@@ -5,6 +5,10 @@ doing each of its things: first model, promote, keep, rollback, concurrent decis
 refusing a tampered artifact, and refusing unusable training data.
 """
 
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import date
@@ -268,6 +272,45 @@ def test_concurrent_decisions_are_serialised(lifecycle: Lifecycle, flight_config
     loser = next(r for r in records if r.action == "keep")
     assert lifecycle.alias(CHAMPION) == winner.challenger_version
     assert loser.champion_version_before == winner.challenger_version  # decided second
+
+
+def test_decisions_racing_in_separate_processes_never_let_a_worse_model_win(
+    lifecycle: Lifecycle,
+) -> None:
+    """Copies of a good model and of a weak stump decided at once by separate processes
+    against a stump champion: the file lock orders them, so exactly one good copy is
+    promoted, every other decision keeps, and the decision log still verifies.
+    `make test` races 4 processes; the soak races 20 (`MLAP_RACE_PROCESSES=20`)."""
+    from ml_assets.lib import decision_log
+
+    registry = lifecycle.registry
+    versions = registry.versions("flight_delays")
+    good = next(v for v in versions if v.family == "xgboost")  # the 60-tree model
+    weak = next(v for v in versions if v.family == "hist_gradient_boosting")  # the stump
+    count = int(os.environ.get("MLAP_RACE_PROCESSES", "4"))
+    copies = [registry.register(good if i % 2 else weak, {}) for i in range(count)]
+    good_copies = {str(c.version) for i, c in enumerate(copies) if i % 2}
+    registry.set_alias("flight_delays", CHAMPION, str(weak.version))
+    log = lifecycle.audit.decision_log("flight_delays")
+    entries_before = len(decision_log.read(log))
+
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.race_decide", str(lifecycle.state), str(c.version)],
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for c in copies
+    ]
+    outcomes = [json.loads(r.communicate(timeout=600)[0].strip().splitlines()[-1]) for r in racers]
+    assert all(r.returncode == 0 for r in racers)
+
+    promoted = [o["version"] for o in outcomes if o["action"] == "promote"]
+    assert len(promoted) == 1 and promoted[0] in good_copies, outcomes
+    assert lifecycle.alias(CHAMPION) == promoted[0]
+    assert len(decision_log.read(log)) == entries_before + count
+    assert decision_log.verify(log).ok
 
 
 def test_tampered_champion_is_refused_and_stays_in_place(
