@@ -34,6 +34,7 @@ class Example:
     what: str
     export: str | None  # script under configs/datasets/, when the package's form needs one
     span: tuple[str, str] | None  # days to backfill; None for a static table
+    folder: str = ""  # where the YAML reads the export, under <state>/datasets/
 
 
 EXAMPLES = {
@@ -45,7 +46,13 @@ EXAMPLES = {
             "vic_electricity_export.py",
             ("2014-01-01", "2014-12-31"),
         ),
-        Example("pizza_sizes", "multiclass", "pizzaplace_export.py", ("2015-01-01", "2015-12-31")),
+        Example(
+            "pizza_sizes",
+            "multiclass",
+            "pizzaplace_export.py",
+            ("2015-01-01", "2015-12-31"),
+            folder="pizzaplace",
+        ),
         Example("breast_cancer", "binary, static table", None, None),
     )
 }
@@ -80,7 +87,7 @@ def run(example: Example) -> str:
         }
         if example.export:
             script = PROJECT_ROOT / "configs" / "datasets" / example.export
-            out = Path(state) / "datasets" / example.name
+            out = Path(state) / "datasets" / (example.folder or example.name)
             _step(
                 env, [sys.executable, "-m", "uv", "run", "--script", str(script), "--out", str(out)]
             )

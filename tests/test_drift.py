@@ -115,3 +115,22 @@ def test_distances_drift_above_and_p_values_below(
     method: str, score: float, threshold: float, drifted: bool
 ) -> None:
     assert is_drift(method, score, threshold) is drifted
+
+
+@pytest.mark.parametrize(
+    ("shift", "rows"), [(0.0, 500), (0.4, 300), (2.0, 60)], ids=["same", "slight", "far"]
+)
+def test_verdicts_without_the_report_are_the_reports_own(shift: float, rows: int) -> None:
+    """Without HTML the scores come from Evidently's stat tests called directly: the same
+    scores and verdicts as the report's, constant and categorical columns included."""
+    day = frame(rows, shift=shift, seed=3)
+    fast = compare(day, REFERENCE, KINDS, POLICY, with_html=False)
+    full = compare(day, REFERENCE, KINDS, POLICY, with_html=True)
+    assert full.html and fast.html is None
+    for quick, reported in zip(
+        [*fast.columns, fast.prediction], [*full.columns, full.prediction], strict=True
+    ):
+        assert quick is not None and reported is not None
+        assert quick.column == reported.column and quick.drifted == reported.drifted
+        assert quick.score == pytest.approx(reported.score, rel=1e-9), quick.column
+    assert (fast.verdict, fast.reason) == (full.verdict, full.reason)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ml_assets.lib.config.monitoring import DriftConfig, StatTest
 from ml_assets.lib.drift_calibration import Calibration
+from ml_assets.lib.drift_scores import direct_scores, evidently_scores
 from ml_assets.lib.drift_shares import DriftShares, ThresholdSource, drift_shares, share_metadata
 from ml_assets.lib.drift_stats import (
     ColumnKind,
@@ -26,7 +27,6 @@ from ml_assets.lib.drift_stats import (
     default_threshold,
     is_drift,
     method_fits,
-    prepared,
     unseen_categories,
 )
 from ml_assets.lib.problems import Problem
@@ -133,7 +133,12 @@ def compare(
         tests[column] = resolve_test(column, kind, policy, calibration, is_prediction=True)
         if _has_values(current, column, reference):
             evidently_kinds[column] = kind
-    scores, html = _evidently_scores(current, reference, evidently_kinds, tests, with_html)
+    methods = {c: tests[c].method for c in evidently_kinds}
+    thresholds = {c: tests[c].threshold for c in evidently_kinds}
+    if with_html:
+        scores, html = evidently_scores(current, reference, evidently_kinds, methods, thresholds)
+    else:
+        scores, html = direct_scores(current, reference, evidently_kinds, methods), None
     columns = [
         _column_verdict(c, k, tests[c], scores.get(c), current, reference)
         for c, k in features.items()
@@ -211,47 +216,6 @@ def resolve_test(
 
 def _has_values(current: pd.DataFrame, column: str, reference: pd.DataFrame) -> bool:
     return bool(current[column].notna().any() and reference[column].notna().any())
-
-
-def _evidently_scores(
-    current: pd.DataFrame,
-    reference: pd.DataFrame,
-    kinds: Mapping[str, ColumnKind],
-    tests: Mapping[str, ResolvedTest],
-    with_html: bool,
-) -> tuple[dict[str, float], str | None]:
-    if not kinds:
-        return {}, None
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    definition = DataDefinition(
-        numerical_columns=[c for c, k in kinds.items() if k == "numerical"],
-        categorical_columns=[c for c, k in kinds.items() if k == "categorical"],
-    )
-    report = Report(
-        [
-            DataDriftPreset(
-                columns=list(kinds),
-                per_column_method={c: tests[c].method for c in kinds},
-                per_column_threshold={c: tests[c].threshold for c in kinds},
-            )
-        ]
-    )
-    snapshot = report.run(
-        Dataset.from_pandas(_plain(current, kinds), data_definition=definition),
-        Dataset.from_pandas(_plain(reference, kinds), data_definition=definition),
-    )
-    scores: dict[str, float] = {}
-    for metric in snapshot.dict()["metrics"]:
-        column = metric["config"].get("column")
-        if column in kinds and isinstance(metric["value"], int | float):
-            scores[column] = float(metric["value"])
-    return scores, snapshot.get_html_str(as_iframe=False) if with_html else None
-
-
-def _plain(frame: pd.DataFrame, kinds: Mapping[str, ColumnKind]) -> pd.DataFrame:
-    return prepared(frame, kinds).reset_index(drop=True)
 
 
 def _column_verdict(
