@@ -48,6 +48,7 @@ DRIFT_CODE = (
     "ml_assets.assets.monitoring",
     "ml_assets.lib.drift",
     "ml_assets.lib.drift_calibration",
+    "ml_assets.lib.drift_scores",
     "ml_assets.lib.drift_shares",
     "ml_assets.lib.drift_stats",
 )
