@@ -15,7 +15,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help install browser demo test test-fast serve ui lint format docs clean
+.PHONY: help install browser postgres demo test test-fast serve ui lint format docs clean
 
 help:
 	@echo "make demo   - install, then run flight_delays end to end (clears var/ state first)"
@@ -52,12 +52,21 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
+# The production-profile tests start a real PostgreSQL server (Debian's package).
+POSTGRES := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
+
+postgres:
+ifeq ($(POSTGRES),)
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
+endif
+
 # The demo starts from an empty state so that it tells the same story every time: over the
 # previous demo's state every replayed day would already have its run.
 demo: clean install
 	$(VENV)/bin/mlap demo
 
-test: install browser
+test: install browser postgres
 	$(VENV)/bin/python -m pytest
 
 test-fast: install

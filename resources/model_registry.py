@@ -10,7 +10,6 @@ per run (a resource instance lives for one run), whoever asks.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import tempfile
@@ -26,6 +25,7 @@ from pydantic import Field, PrivateAttr
 
 from ml_assets.lib.problems import Problem, ProblemKind
 from ml_assets.lib.refs import ModelRef
+from resources.locks import promotion_lock
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -230,19 +230,13 @@ class ModelRegistryResource(ConfigurableResource):
 
     @contextmanager
     def promotion_lock(self, pipeline: str) -> Iterator[None]:
-        """Serialises champion decisions of one pipeline across processes on this host.
+        """Serialises champion decisions of one pipeline across processes.
 
         MLflow aliases have no compare-and-set, so the decision (read champion, compare,
-        move aliases) runs entirely inside this lock.
+        move aliases) runs entirely inside this lock (see `resources.locks`).
         """
-        folder = Path(self.lock_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / f"{pipeline}.promotion.lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with promotion_lock(self.tracking_uri, Path(self.lock_dir), pipeline):
+            yield
 
     def _client(self) -> MlflowClient:
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

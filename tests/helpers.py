@@ -17,10 +17,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def pipeline_defs(
-    config: PipelineConfig, state: Path, alerts_config: Path | None = None
+    config: PipelineConfig,
+    state: Path,
+    alerts_config: Path | None = None,
+    mlflow_uri: str | None = None,
 ) -> Definitions:
-    """One pipeline's definitions with every resource under `state`, built like the code
-    location's (`resources.build_resources`)."""
+    """One pipeline's definitions with every resource under `state` (MLflow's backend store
+    at `mlflow_uri` when given), built like the code location's (`resources.build_resources`)."""
     return Definitions.merge(
         build_pipeline_definitions(config),
         Definitions(
@@ -31,6 +34,7 @@ def pipeline_defs(
                 # One BentoML store for the session (tests/conftest.py): model tags carry
                 # their content hash, so tests never see each other's bundles by mistake.
                 bentoml_home=Path(os.environ["BENTOML_HOME"]),
+                mlflow_uri=mlflow_uri,
             ),
             executor=in_process_executor,
         ),

@@ -68,7 +68,7 @@ def tune_candidate(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=study_name,
-        storage=tuning.storage,
+        storage=_storage(tuning.storage),
         load_if_exists=tuning.storage is not None,
         direction="maximize" if problem.primary.greater_is_better else "minimize",
         sampler=optuna.samplers.TPESampler(seed=seed),
@@ -104,6 +104,25 @@ def tune_candidate(
         model=model,
         timed_out=tuning.timeout_seconds is not None and len(study.trials) < tuning.n_trials,
     )
+
+
+def _storage(url: str | None, attempts: int = 5) -> Any:
+    """Optuna's RDB storage of a shared study, or None (in memory). Processes that open a
+    new database at the same moment race to create Optuna's tables, and all but one fail
+    on a duplicate key: they try again, and find the tables made."""
+    if url is None:
+        return None
+    import optuna
+    import sqlalchemy
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except sqlalchemy.exc.IntegrityError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def suggest(trial: Any, space: dict[str, SearchParam]) -> dict[str, Any]:

@@ -1,0 +1,138 @@
+"""The production profile's state on a real PostgreSQL server that the tests start and stop:
+Dagster's run, event and schedule storage, MLflow's backend store, Optuna studies shared by
+processes, and the advisory lock champion decisions queue for.
+
+Kubernetes and the container images are not exercised here (see the README's production
+profile section for what is and is not).
+"""
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import DagsterInstance
+
+from ml_assets.keys import train_job_name
+from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.config.lifecycle import CandidateConfig, TrainingConfig, TuningConfig
+from resources.model_registry import CHAMPION
+from tests.helpers import PROJECT_ROOT, pipeline_defs, run_days
+from tests.postgres import binaries, create_database, postgres_server
+
+pytestmark = pytest.mark.skipif(binaries() is None, reason="PostgreSQL not installed")
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+STUMP = {"hist_gradient_boosting": CandidateConfig(params={"max_iter": 1, "max_depth": 1})}
+XGBOOST = {"xgboost": CandidateConfig(params={"n_estimators": 60, "max_depth": 4})}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+def dagster_on_postgres(home: Path, database_url: str) -> DagsterInstance:
+    """An instance whose run, event and schedule storage is the database (as deploy's
+    production dagster.yaml sets it), from a dagster.yaml like an operator's."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = {
+        "telemetry": {"enabled": False},
+        "storage": {"postgres": {"postgres_url": database_url}},
+    }
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return DagsterInstance.from_config(str(home))
+
+
+def small(config: PipelineConfig, candidates: dict[str, CandidateConfig]) -> PipelineConfig:
+    training = TrainingConfig(
+        as_of=date(2013, 3, 18),
+        train_days=10,
+        validation_days=4,
+        test_days=4,
+        max_train_rows=4000,
+        seed=7,
+        tuning=TuningConfig(n_trials=2, pruning_warmup_steps=2),
+        candidates=candidates,
+    )
+    promotion = config.promotion.model_copy(update={"baselines": ["majority_class"]})
+    return config.model_copy(update={"training": training, "promotion": promotion})
+
+
+def test_pipeline_runs_and_races_on_postgres(
+    server: str, flight_config: PipelineConfig, tmp_path: Path
+) -> None:
+    """Ingest and two trainings with Dagster and MLflow on PostgreSQL; then copies of the
+    two models decided at once by four processes queue on the advisory lock: exactly one
+    good copy is promoted and the decision log verifies."""
+    from ml_assets.lib import decision_log
+
+    mlflow_url = create_database(server, "mlflow")
+    instance = dagster_on_postgres(tmp_path / "dagster_home", create_database(server, "dagster"))
+    state = tmp_path / "state"
+    with instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        defs = pipeline_defs(flight_config, state, mlflow_uri=mlflow_url)
+        assert run_days(defs, "flight_delays", "2013-03-01", "2013-03-18", instance).success
+        for candidates in (STUMP, XGBOOST):
+            trained = pipeline_defs(small(flight_config, candidates), state, mlflow_uri=mlflow_url)
+            job = trained.resolve_job_def(train_job_name("flight_delays"))
+            assert job.execute_in_process(instance=instance, run_config=QUIET).success
+        assert len(instance.get_runs()) == 3  # one ingest, two trainings, all in Postgres
+
+    resources = pipeline_defs(flight_config, state, mlflow_uri=mlflow_url).resources or {}
+    registry, audit = resources["model_registry"], resources["audit_store"]
+    versions = registry.versions("flight_delays")
+    good = next(v for v in versions if v.family == "xgboost")
+    weak = next(v for v in versions if v.family == "hist_gradient_boosting")
+    copies = [registry.register(good if i % 2 else weak, {}) for i in range(4)]
+    registry.set_alias("flight_delays", CHAMPION, str(weak.version))
+    log = audit.decision_log("flight_delays")
+    before = len(decision_log.read(log))
+    racers = [
+        subprocess.Popen(
+            [
+                *(sys.executable, "-m", "tests.race_decide"),
+                *(str(state), str(c.version), mlflow_url),
+            ],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for c in copies
+    ]
+    outcomes = [json.loads(r.communicate(timeout=600)[0].strip().splitlines()[-1]) for r in racers]
+    promoted = [o["version"] for o in outcomes if o["action"] == "promote"]
+    assert promoted == [p for p in promoted if p in {str(c.version) for c in copies[1::2]}]
+    assert len(promoted) == 1, outcomes
+    assert str(registry.by_alias("flight_delays", CHAMPION).version) == promoted[0]
+    assert len(decision_log.read(log)) == before + len(copies)
+    assert decision_log.verify(log).ok
+
+
+def test_an_optuna_study_on_postgres_is_shared_by_two_processes(server: str) -> None:
+    import optuna
+
+    storage = create_database(server, "optuna")
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.tuning_worker", storage, "shared", "10"],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        _, errors = worker.communicate(timeout=600)
+        assert worker.returncode == 0, errors
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    assert len(trials) == 20
+    assert sorted(t.number for t in trials) == list(range(20))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
