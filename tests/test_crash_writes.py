@@ -17,7 +17,7 @@ import pandas as pd
 
 from tests.helpers import PROJECT_ROOT
 
-START, END = "2013-02-01", "2013-02-07"
+START, END = "2013-02-01", "2013-02-04"
 POINTS = int(os.environ.get("MLAP_CRASH_POINTS", "3"))
 
 
