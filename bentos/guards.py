@@ -2,8 +2,8 @@
 
 BentoML wraps a service's middlewares inside its own (metrics, timeout, max concurrency),
 the first added outermost. So a request without the API key is refused before its body
-is read, a wrong media type before the body limit, and the body limit before BentoML
-parses anything.
+is read, a wrong media type before the body limit, and the body limit before the body
+is parsed for repeated keys or by BentoML.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from bentos.limits import ENVELOPE_BYTES, BodyLimitMiddleware, max_body_bytes
 from bentos.media_type import JsonOnlyMiddleware
 from bentos.observability import BUILTIN_ROUTES, bound_route_labels
 from bentos.openapi import OpenApiErrorsMiddleware
+from bentos.strict_json import NoDuplicateKeysMiddleware
 from ml_assets.lib.config.lifecycle import ServingConfig
 
 # What the routes answer besides 200 (bentos.openapi); /metadata needs no model.
@@ -40,6 +41,7 @@ def guard(
         rule=f"serving.max_batch_size {serving.max_batch_size} x serving.max_record_bytes "
         f"{serving.max_record_bytes} + {ENVELOPE_BYTES}",
     )
+    service.add_asgi_middleware(NoDuplicateKeysMiddleware, paths=routes)
     service.add_asgi_middleware(
         OpenApiErrorsMiddleware,
         routes={

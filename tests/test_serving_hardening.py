@@ -205,3 +205,72 @@ def test_metrics_count_records_predictions_and_refusals(
     )
     code = {"endpoint": "/predict", "http_response_code": "413"}
     assert grew("bentoml_service_request_total", **code) == 1
+
+
+STRICTLY_REFUSED = {
+    "bool_for_int": ({"hour": True}, "hour", "valid integer"),
+    "text_for_int": ({"hour": "17"}, "hour", "valid integer"),
+    "float_for_int": ({"hour": 17.0}, "hour", "valid integer"),
+    "year_1": ({"time_hour": "0001-01-01T00:00:00Z"}, "time_hour", "year 1 is out of range"),
+    "year_9999": ({"time_hour": "9999-12-31T23:00:00Z"}, "time_hour", "out of range"),
+    "date_alone": ({"time_hour": "2013-03-18"}, "time_hour", "not a date alone"),
+    "unix_time": ({"time_hour": 1363572000}, "time_hour", "not a number"),
+}
+
+
+@pytest.mark.parametrize("case", STRICTLY_REFUSED)
+def test_numbers_booleans_and_datetimes_are_strict(
+    case: str, server: str, sample: list[dict[str, Any]]
+) -> None:
+    change, field, fragment = STRICTLY_REFUSED[case]
+    record = sample[0] | change
+    for route, body, loc in (
+        ("/predict", {"records": [record]}, ["records", 0, field]),
+        ("/predict_columns", {"columns": as_columns([record])}, ["columns", field, 0]),
+    ):
+        answer = httpx.post(f"{server}{route}", json=body, timeout=30)
+        assert answer.status_code == 400, (route, answer.text)
+        (error,) = answer.json()["detail"]
+        assert error["loc"] == loc and fragment in error["msg"], (route, error)
+
+
+def test_valid_datetimes_in_other_spellings_still_score(
+    server: str, sample: list[dict[str, Any]]
+) -> None:
+    spellings = ["2013-03-18T02:00:00Z", "2013-03-17T22:00:00-04:00", "2013-03-18 02:00"]
+    rows = [sample[0] | {"time_hour": t} for t in spellings]
+    answer = httpx.post(f"{server}/predict", json={"records": rows}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    first, offset, _naive = (p["probability"] for p in answer.json())
+    assert first == offset  # the same instant, written with another offset
+
+
+def test_a_key_twice_in_one_object_is_a_400_naming_it(
+    server: str, sample: list[dict[str, Any]]
+) -> None:
+    spec = published_spec(server)
+    record = json.dumps(sample[0])
+    twice = record[:-1] + ', "carrier": "UA"}'  # the record already has a carrier
+    for body in (
+        '{"records": [' + twice + "]}",
+        '{"records": [' + record + '], "records": [' + record + "]}",
+    ):
+        answer = httpx.post(f"{server}/predict", content=body.encode(), headers=JSON)
+        assert answer.status_code == 400, answer.text
+        assert "duplicate key" in answer.json()["error"], answer.text
+        assert_conforms(spec, "/predict", answer)
+    assert (
+        "'carrier'"
+        in httpx.post(
+            f"{server}/predict", content=('{"records": [' + twice + "]}").encode(), headers=JSON
+        ).text
+    )
+
+
+def test_duplicate_keys_are_found_at_any_depth_and_other_bodies_are_left_alone() -> None:
+    from bentos.strict_json import duplicate_key
+
+    assert duplicate_key(b'{"a": [{"b": 1, "c": {"d": 1, "d": 2}}]}') == "d"
+    assert duplicate_key(b'{"a": 1, "b": {"a": 1}}') is None  # same key, two objects
+    assert duplicate_key(b'{"a": [') is None  # not JSON: BentoML's 400 says where
+    assert duplicate_key(b"[" * 100_000) is None  # too deep for json: BentoML refuses it
