@@ -5,6 +5,7 @@ import asyncio
 import json
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -274,3 +275,17 @@ def test_duplicate_keys_are_found_at_any_depth_and_other_bodies_are_left_alone()
     assert duplicate_key(b'{"a": 1, "b": {"a": 1}}') is None  # same key, two objects
     assert duplicate_key(b'{"a": [') is None  # not JSON: BentoML's 400 says where
     assert duplicate_key(b"[" * 100_000) is None  # too deep for json: BentoML refuses it
+
+
+def test_schemathesis_finds_no_5xx_and_no_answer_off_the_published_schema(
+    server: str, tmp_path: Path
+) -> None:
+    """The short run of the tiers (benchmarks/reliability/fuzz.py has the long one):
+    coverage and fuzzing phases, 50 examples per operation, fixed seed."""
+    from benchmarks.reliability.fuzz import CHECKS, run
+
+    assert {"status_code_conformance", "response_schema_conformance"} <= set(CHECKS)
+    result = run(server, max_examples=50, seed=19, workdir=tmp_path)
+    assert result.exit_code == 0 and not result.failures, (result.failures, result.output)
+    assert result.generated >= 400, result.generated  # 8 operations were exercised
+    assert result.server_errors == 0
