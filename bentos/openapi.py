@@ -1,5 +1,10 @@
 """Every status a scoring route answers, in /docs.json, with the body it really has.
 
+One error body for every status: an object with `error` (a sentence naming what is
+wrong); a 400 adds `detail`, always a list of `{type, loc, msg}` (pydantic's validation
+errors, or the same shape for a record that cannot be scored or a batch over a route's
+own limit), and a 500 adds `error_id`.
+
 BentoML 1.4 writes the same three error responses (400, 404, 500: its own exception
 schemas) for every route, and has no public hook to change them: its spec generator
 (`_bentoml_sdk.service.openapi`) takes only the routes' input and output models. So the
@@ -13,6 +18,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
+
+from starlette.responses import JSONResponse
 
 from bentos.auth import Receive, Scope, Send
 
@@ -58,12 +65,39 @@ ERROR_RESPONSES: dict[int, tuple[str, dict[str, Any]]] = {
         _VALIDATION,
     ),
     401: ("The X-API-Key header is missing or wrong (when an API key is configured).", _MESSAGE),
+    413: (
+        "The body is larger than the route reads: serving.max_batch_size x "
+        "serving.max_record_bytes + 4096 bytes (the error names the limit).",
+        _MESSAGE,
+    ),
     415: ("The body is not application/json.", _MESSAGE),
-    429: ("Too many requests at once (the service's max concurrency).", _MESSAGE),
+    429: (
+        "Too many requests at once (the service's max concurrency), or too many /explain "
+        "requests queued.",
+        _MESSAGE,
+    ),
     500: ("The service failed; its log holds the traceback under `error_id`.", _INTERNAL),
     503: ("The model is not loaded (see /readyz); BentoML's generic error message.", _MESSAGE),
     504: ("Not answered within the service's timeout.", _MESSAGE),
 }
+
+
+def too_many_records(route: str, given: int, most: int) -> JSONResponse:
+    """The 400 for a batch over a route's own limit, in the validation error's shape."""
+    message = f"List should have at most {most} items for {route}, not {given}"
+    return JSONResponse(
+        {
+            "error": f"too many records for {route}",
+            "detail": [{"type": "too_long", "loc": ["records"], "msg": message}],
+        },
+        status_code=400,
+    )
+
+
+def too_busy(route: str, reason: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": f"too many requests for {route}: {reason}; retry later"}, status_code=429
+    )
 
 
 def error_responses(statuses: Iterable[int]) -> dict[str, Any]:

@@ -24,12 +24,13 @@ import anyio.to_thread
 import bentoml
 from pydantic import BaseModel, Field
 
-from bentos.auth import ApiKeyMiddleware
 from bentos.errors import Locate, Row, Score, failure_response, internal_error
+from bentos.guards import guard
 from bentos.image import serving_image
-from bentos.media_type import JsonOnlyMiddleware
+from bentos.limits import CostGate, QueueFullError, explain_batch_limit
 from bentos.merging import RequestMerger
-from bentos.openapi import OpenApiErrorsMiddleware
+from bentos.observability import scoring_metrics
+from bentos.openapi import too_busy, too_many_records
 from bentos.responses import listed, response_shape
 from ml_assets.lib.problems import problem_for
 from ml_assets.lib.request_model import columns_model, record_model, row_count
@@ -37,6 +38,7 @@ from ml_assets.lib.scoring import METADATA_FILE, Scorer, read_bundle_config
 
 logger = logging.getLogger("bentoml.service.champion")
 SCORING_ROUTES = ("/predict", "/predict_columns", "/explain")
+TIMEOUT_SECONDS = 30
 
 
 class BentoArguments(BaseModel):
@@ -82,7 +84,7 @@ EXPLANATION_LIST, Explanations = listed(_SHAPE.explanation)
 @bentoml.service(
     name=_CONFIG.name,
     workers=_CONFIG.serving.workers,
-    traffic={"timeout": 30, "max_concurrency": 64},
+    traffic={"timeout": TIMEOUT_SECONDS, "max_concurrency": 64},
     image=serving_image(),
 )
 class ChampionService:
@@ -100,6 +102,14 @@ class ChampionService:
             self.problem = str(exc)
             logger.error("champion not loaded, /readyz will fail: %s", exc)
         self._example = _example_row()  # tells a bad request from a failing service
+        self.metrics = scoring_metrics()
+        # Explanations cost more than scoring: a lower batch limit, one at a time, and
+        # only as many waiting as end well inside the timeout (bentos.limits).
+        example = self._example if self.scorer is not None else None
+        self.explain_limit, per_record = explain_batch_limit(
+            _CONFIG.serving, self._explain_rows, example
+        )
+        self._explain_gate = CostGate(TIMEOUT_SECONDS / 3, per_record, fallback_queue=5)
         # Concurrent requests are scored together (see bentos.merging).
         self._merger = RequestMerger(self._predict_now, _CONFIG.serving.max_batch_size)
         # Everything loaded so far lives as long as the worker: move it out of the
@@ -115,7 +125,9 @@ class ChampionService:
         """Score a batch of records with the champion."""
         self._scorer()  # not loaded: 503 at once
         try:
-            return await self._merger(records)
+            predictions = await self._merger(records)
+            self.metrics.observe("/predict", predictions)
+            return predictions
         except Exception as exc:  # answered by the error contract (bentos.errors)
             rows = [vars(r) for r in records]
             return await anyio.to_thread.run_sync(
@@ -128,7 +140,9 @@ class ChampionService:
         /predict; the answer holds one list per output, in the rows' order."""
         given = vars(columns)
         try:
-            return self._predict_columns(given)
+            predictions = self._predict_columns(given)
+            self.metrics.observe_columns("/predict_columns", predictions)
+            return predictions
         except bentoml.exceptions.ServiceUnavailable:
             raise
         except Exception as exc:  # answered by the error contract (bentos.errors)
@@ -138,15 +152,26 @@ class ChampionService:
             )
 
     @bentoml.api
-    def explain(self, records: Records) -> Explanations:  # type: ignore[valid-type]
-        """Score a batch and give each record's top feature contributions."""
+    async def explain(self, records: Records) -> Explanations:  # type: ignore[valid-type]
+        """Score a batch and give each record's top feature contributions. Explaining
+        costs more than scoring: a batch holds at most the service's explain limit
+        (`explain_max_batch_size` in /metadata), and a full queue answers 429."""
+        self._scorer()
+        if len(records) > self.explain_limit:
+            return too_many_records("/explain", len(records), self.explain_limit)
         rows = [vars(r) for r in records]
         try:
-            return self._explain_rows(rows)
-        except bentoml.exceptions.ServiceUnavailable:
-            raise
+            return await self._explain_gate.run(len(rows), lambda: self._explain(rows))
+        except QueueFullError as exc:
+            return too_busy("/explain", str(exc))
+
+    def _explain(self, rows: Sequence[Row]) -> Any:
+        try:
+            explained = self._explain_rows(rows)
         except Exception as exc:
             return self._failure("/explain", exc, rows, self._explain_rows, _in_records)
+        self.metrics.observe("/explain", explained)
+        return explained
 
     def _predict_columns(self, columns: Mapping[str, Any]) -> Any:
         scorer = self._scorer()
@@ -196,7 +221,7 @@ class ChampionService:
             return internal_error("/metadata", exc)  # type: ignore[return-value]
 
     def _metadata(self) -> dict[str, Any]:
-        return {
+        return {"explain_max_batch_size": self.explain_limit} | {
             key: _METADATA.get(key)
             for key in (
                 "pipeline",
@@ -251,23 +276,5 @@ def _in_columns(row: int | None, field: str | None) -> list[str | int]:
     return ["columns", field, row] if field is not None and row is not None else ["columns"]
 
 
-# `@bentoml.service` returns a bentoml Service object, which its type hints do not say.
-ChampionService.add_asgi_middleware(  # type: ignore[attr-defined]
-    ApiKeyMiddleware,
-    env_name=_CONFIG.serving.api_key_env,
-    protected=(*SCORING_ROUTES, "/metadata"),
-)
-# Every scoring route takes JSON only: BentoML's form parser answers a multipart body
-# without a boundary with a 500.
-ChampionService.add_asgi_middleware(  # type: ignore[attr-defined]
-    JsonOnlyMiddleware, paths=SCORING_ROUTES
-)
-# What each POST route can answer besides 200, with the real bodies (bentos.openapi):
-# /metadata reads no records and needs no model.
-ChampionService.add_asgi_middleware(  # type: ignore[attr-defined]
-    OpenApiErrorsMiddleware,
-    routes={
-        **{path: (400, 401, 415, 429, 500, 503, 504) for path in SCORING_ROUTES},
-        "/metadata": (400, 401, 429, 500, 504),
-    },
-)
+# Middlewares of the POST routes and bounded metric labels (bentos.guards).
+guard(ChampionService, _CONFIG.serving, scoring=SCORING_ROUTES, others=("/metadata",))

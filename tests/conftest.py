@@ -18,6 +18,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 (_SESSION_STATE / "dagster_home").mkdir(parents=True, exist_ok=True)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The champion served once for the session (loaded after the environment above is set).
+pytest_plugins = ["tests.served_champion"]
 FLIGHT_DELAYS_YAML = PROJECT_ROOT / "configs" / "pipelines" / "flight_delays.yaml"
 
 

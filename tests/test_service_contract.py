@@ -381,6 +381,17 @@ def test_over_http_a_failing_service_is_a_500_with_an_error_id(broken: dict[str,
     # One traceback per failed request, ours; BentoML's handler never saw an exception.
     assert log.count("Traceback (most recent call last)") == 3, log[-3000:]
     assert "Exception on /" not in log
+    # Each 500 is counted in /metrics under its route.
+    metrics = httpx.get(f"{server['url']}/metrics", timeout=10).text
+    for route in answers:
+        counted = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("bentoml_service_request_total{")
+            and f'endpoint="{route}"' in line
+            and 'http_response_code="500"' in line
+        ]
+        assert counted and float(counted[0].rsplit(" ", 1)[1]) >= 1, (route, counted)
     # A machine whose row is not in the reference table joins nothing and still scores.
     assert _all_routes(server["url"], [_machine_record("M999")])["/predict"].status_code == 200
 
@@ -392,13 +403,15 @@ def test_docs_declare_every_status_with_its_real_body(store: dict[str, Any]) -> 
     spec = httpx.get(f"{url}/docs.json", timeout=10).json()
     for route in SCORING_ROUTES:
         responses = spec["paths"][route]["post"]["responses"]
-        assert set(responses) == {"200", "400", "401", "415", "429", "500", "503", "504"}
+        assert set(responses) == {"200", "400", "401", "413", "415", "429", "500", "503", "504"}
         for status, (_, schema) in ERROR_RESPONSES.items():
             assert responses[str(status)]["content"]["application/json"]["schema"] == schema
     assert set(spec["paths"]["/metadata"]["post"]["responses"]) == {
         "200",
         "400",
         "401",
+        "413",
+        "415",
         "429",
         "500",
         "504",

@@ -2,15 +2,9 @@
 
 import asyncio
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,163 +12,17 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey
 
-from ml_assets.keys import predict_job_name
-from tests.helpers import run_days
-from tests.test_model_lifecycle import XGBOOST, Lifecycle
-
-BENTOML = str(Path(sys.executable).parent / "bentoml")
-DAYS = ["2013-03-17", "2013-03-18"]
-
-
-def bento_rows(result: Any) -> dict[str, Any]:
-    (mat,) = [
-        e.step_materialization_data.materialization
-        for e in result.get_asset_materialization_events()
-        if e.asset_key.path[-1] == "champion_bento"
-    ]
-    return {k: v.value for k, v in mat.metadata.items()}
-
-
-@pytest.fixture(scope="module")
-def served(flight_config, tmp_path_factory) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    state = tmp_path_factory.mktemp("serving")
-    with DagsterInstance.ephemeral() as instance:
-        life = Lifecycle(flight_config, state, instance)
-        assert run_days(
-            life.defs(flight_config), "flight_delays", "2013-03-01", "2013-03-18", instance
-        ).success
-        first = life.train(XGBOOST)
-        assert first.success
-        again = life.train(XGBOOST)  # same data, same seed: the champion is kept
-        assert again.success
-        config = flight_config.model_copy(update={"training": None})
-        predict = life.defs(flight_config).resolve_job_def(predict_job_name("flight_delays"))
-        from ml_assets.run_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-
-        predicted = predict.execute_in_process(
-            instance=instance,
-            tags={
-                PARTITION_RANGE_START_TAG: DAYS[0],
-                PARTITION_RANGE_END_TAG: DAYS[-1],
-            },
-        )
-        assert predicted.success
-        yield {
-            "state": state,
-            "config": config,
-            "first": bento_rows(first) | {"bento_path": _bento_path(first)},
-            "again": bento_rows(again),
-            "champion": life.alias("champion"),
-            "threshold": life.registry.by_alias("flight_delays", "champion").threshold,  # type: ignore[union-attr]
-        }
-
-
-def _bento_path(result: Any) -> str:
-    import bentoml
-
-    return str(bentoml.bentos.get(str(bento_rows(result)["bento_tag"])).path)
-
-
-@contextmanager
-def bentoml_server(
-    target: str, log: Path, arguments: tuple[str, ...] = (), **env: str
-) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    environ = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", **env}
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [BENTOML, "serve", target, *arguments, "--host", "127.0.0.1", "--port", str(port)],
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=Path(__file__).resolve().parents[1],
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/livez", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise TimeoutError(log.read_text()[-3000:])
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while httpx.get(f"{url}/readyz", timeout=5).status_code != 200:
-        assert time.monotonic() < deadline, "never became ready"
-        time.sleep(0.5)
-
-
-def records(state: Path, day: str) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    from ml_assets.lifecycle.packaging import example_record  # noqa: F401  (same serialisation rules)
-
-    rows = pd.read_parquet(
-        state / "lake" / "flight_delays" / "validated_flights" / f"{day}.parquet"
-    )
-    columns = [
-        "year",
-        "month",
-        "day",
-        "sched_dep_time",
-        "sched_arr_time",
-        "carrier",
-        "flight",
-        "tailnum",
-        "origin",
-        "dest",
-        "distance",
-        "hour",
-        "minute",
-        "time_hour",
-    ]
-    out = json.loads(rows[columns].to_json(orient="records", date_format="iso"))
-    return out, rows
-
-
-def as_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Records as the columnar request body's `columns`: one list per field."""
-    return {name: [row[name] for row in rows] for name in rows[0]}
-
-
-def first_thousand(state: Path) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    """1000 real records of DAYS and their rows of the offline batch predictions."""
-    sent: list[dict[str, Any]] = []
-    expected = []
-    for day in DAYS:
-        day_records, _ = records(state, day)
-        batch = pd.read_parquet(
-            state / "lake" / "flight_delays" / "batch_predictions" / f"{day}.parquet"
-        )
-        assert len(batch) == len(day_records)
-        sent += day_records
-        expected.append(batch)
-    return sent[:1000], pd.concat(expected, ignore_index=True).head(1000)
-
-
-@pytest.fixture(scope="module")
-def server(served: dict[str, Any], tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    log = tmp_path_factory.mktemp("logs") / "serve.log"
-    with bentoml_server(served["first"]["bento_tag"], log) as url:
-        wait_ready(url)
-        yield url
+from tests.openapi_check import assert_conforms, published_spec
+from tests.served_champion import (
+    DAYS,
+    as_columns,
+    bentoml_server,
+    first_thousand,
+    records,
+    wait_ready,
+)
 
 
 def test_a_new_champion_builds_a_bento_and_a_kept_one_does_not(served: dict[str, Any]) -> None:
@@ -204,7 +52,7 @@ def test_service_class_called_directly(served: dict[str, Any]) -> None:
     assert by_columns.probability == [p.probability for p in predictions]
     assert by_columns.label == [p.label for p in predictions]
     assert by_columns.model_version == served["champion"]
-    explained = service.explain([module.Record(**sample[0])])
+    explained = asyncio.run(service.explain([module.Record(**sample[0])]))
     contributions = explained[0].contributions
     assert len(contributions) == 5 and any(abs(c.contribution) > 0 for c in contributions)
     assert service.metadata()["version"] == served["champion"]
@@ -402,6 +250,7 @@ def test_probes_docs_and_metrics_are_open_and_the_api_key_guards_scoring(
         assert "FlightsColumns" in json.dumps(spec) and "/predict_columns" in spec["paths"]
         denied = httpx.post(f"{url}/predict", json={"records": [record]}, timeout=30)
         assert denied.status_code == 401 and "X-API-Key" in denied.text
+        assert_conforms(spec, "/predict", denied)
         columns = {"columns": as_columns([record])}
         denied = httpx.post(f"{url}/predict_columns", json=columns, timeout=30)
         assert denied.status_code == 401 and "X-API-Key" in denied.text
@@ -450,6 +299,7 @@ def test_a_tampered_model_keeps_the_service_unready(served: dict[str, Any], tmp_
         record = records(served["state"], DAYS[0])[0][0]
         refused = httpx.post(f"{url}/predict", json={"records": [record]}, timeout=30)
         assert refused.status_code == 503
+        assert_conforms(published_spec(url), "/predict", refused)
     assert "champion not loaded" in log.read_text() and "model.ubj" in log.read_text()
 
 

@@ -5,16 +5,33 @@ schema's ranges, categories and pattern; unknown fields are refused (`extra="for
 `record_model` takes one event as an object; `columns_model` takes a batch of events as
 one list per column, whose elements carry the same type and constraints as the record's
 field (`_value_type`), so both validate a value alike.
+
+Types are strict where a lax parse would hide a client's mistake: an int field takes a
+JSON integer only (not `true`, `"17"` or `17.0`), a float field a JSON number, a bool
+field `true` or `false`. A datetime field takes text with a date and a time of day (ISO
+8601 / RFC 3339, with or without an offset), not a Unix timestamp nor a date alone, from
+year DATETIME_YEARS[0] to DATETIME_YEARS[1]: the schema gives datetime columns no bounds,
+and outside those years a value is a client's error, never an event to score.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    create_model,
+    model_validator,
+)
 
 from .config.models import ColumnSpec, ColumnType, PipelineConfig
 from .scoring import serving_columns
@@ -23,12 +40,43 @@ from .scoring import serving_columns
 # explanations refuse it), so a float without declared bounds is held to float32's range.
 FLOAT32_MAX = 3.4028234663852886e38
 
+DATETIME_YEARS = (1900, 2199)
+# After the year: month, day, a time of day (seconds and fraction optional), an offset.
+_AFTER_YEAR = r"-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}:?\d{2})?"
+_DATETIME_TEXT = re.compile(r"\d{4}" + _AFTER_YEAR)
+# The same with DATETIME_YEARS, for the OpenAPI page and its clients.
+DATETIME_PATTERN = "^(19|2[01])[0-9]{2}" + _AFTER_YEAR + "$"
+
+
+def _datetime_text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or _DATETIME_TEXT.fullmatch(value) is None:
+        raise ValueError(
+            "expected a date and time of day as text, e.g. 2013-07-04T21:00:00Z "
+            "(not a number, not a date alone)"
+        )
+    return value
+
+
+def _datetime_in_range(value: datetime) -> datetime:
+    low, high = DATETIME_YEARS
+    if not low <= value.year <= high:
+        raise ValueError(f"year {value.year} is out of range: expected {low} to {high}")
+    return value
+
+
 _PYTHON_TYPES: dict[ColumnType, Any] = {
-    ColumnType.INT: int,
-    ColumnType.FLOAT: float,
-    ColumnType.BOOL: bool,
+    ColumnType.INT: Annotated[int, Strict()],
+    ColumnType.FLOAT: Annotated[float, Strict()],
+    ColumnType.BOOL: Annotated[bool, Strict()],
     ColumnType.STR: str,
-    ColumnType.DATETIME: datetime,
+    ColumnType.DATETIME: Annotated[
+        datetime,
+        BeforeValidator(_datetime_text),
+        AfterValidator(_datetime_in_range),
+        Field(json_schema_extra={"pattern": DATETIME_PATTERN}),
+    ],
 }
 
 

@@ -217,6 +217,26 @@ class ServingConfig(StrictModel):
     """The champion's BentoML service."""
 
     max_batch_size: int = Field(1000, ge=1, description="Most records in one request.")
+    max_record_bytes: int = Field(
+        4096,
+        ge=64,
+        description="Bytes a record may take in a request body: a scoring request's body is "
+        "refused with 413 before parsing when it exceeds max_batch_size x max_record_bytes "
+        "+ 4096 bytes.",
+    )
+    explain_max_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Most records in one /explain request; unset, the service measures its "
+        "own explanation cost at start-up and allows what fits in explain_budget_seconds "
+        "(at most max_batch_size).",
+    )
+    explain_budget_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="Time one /explain request may cost when explain_max_batch_size is "
+        "unset (what sets the measured limit).",
+    )
     explain_top_k: int = Field(5, ge=1, description="Contributions returned per record.")
     api_key_env: str = Field(
         "MLAP_API_KEY",
