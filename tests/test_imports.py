@@ -12,6 +12,9 @@ from tests.conftest import PROJECT_ROOT
 PACKAGES = ("ml_assets", "resources", "sensors", "bentos", "benchmarks")
 DAGSTER_ADAPTER = PROJECT_ROOT / "ml_assets" / "dagster_private.py"
 BENTOML_ADAPTER = PROJECT_ROOT / "resources" / "bento_store.py"
+# BentoML 1.4 has no public hook for its request metrics' route label: the one patch of
+# its HTTP metrics middleware (unknown paths -> one label) lives in this module alone.
+BENTOML_METRICS_PATCH = PROJECT_ROOT / "bentos" / "observability.py"
 
 # The layers, top to bottom: a module may import its own layer and the layers below it,
 # never one above (cli -> runs -> definitions -> factory -> assets/sensors -> lifecycle ->
@@ -121,14 +124,15 @@ def test_dagster_internals_are_imported_in_one_adapter_only() -> None:
     assert importing - {DAGSTER_ADAPTER.relative_to(PROJECT_ROOT).as_posix()} == set()
 
 
-def test_bentoml_internals_are_imported_in_the_bento_store_only() -> None:
+def test_bentoml_internals_are_imported_in_the_two_adapters_only() -> None:
     files = [*project_modules().values(), *sorted((PROJECT_ROOT / "tests").glob("*.py"))]
     importing = {
         path.relative_to(PROJECT_ROOT).as_posix()
         for path in files
         if any(name.startswith(("bentoml._", "_bentoml")) for name in imported_names(path))
     }
-    assert importing == {BENTOML_ADAPTER.relative_to(PROJECT_ROOT).as_posix()}
+    allowed = {BENTOML_ADAPTER, BENTOML_METRICS_PATCH}
+    assert importing == {path.relative_to(PROJECT_ROOT).as_posix() for path in allowed}
 
 
 def layer(module: str) -> int | None:
