@@ -60,8 +60,9 @@ _INTERNAL = {
 # status -> (description, body schema)
 ERROR_RESPONSES: dict[int, tuple[str, dict[str, Any]]] = {
     400: (
-        "Invalid request: malformed JSON, a field the schema refuses, or a record that "
-        "cannot be scored; `loc` names the field.",
+        "Invalid request: malformed JSON, a key twice in one object, a field the schema "
+        "refuses, a batch over the route's limit (/explain: `explain_max_batch_size` in "
+        "/metadata), or a record that cannot be scored; `loc` names the field.",
         _VALIDATION,
     ),
     401: ("The X-API-Key header is missing or wrong (when an API key is configured).", _MESSAGE),

@@ -4,7 +4,7 @@ document the service publishes, and none may be a 5xx.
 `run` is shared by the short run in `make test` (tests/test_serving_hardening.py, 50
 examples per operation) and the long run here:
 
-    .venv/bin/python -m benchmarks.reliability.fuzz --max-examples 1000
+    .venv/bin/python -m benchmarks.reliability.fuzz --max-examples 1000 --max-time 300
 
 which serves the benchmark champion (benchmarks/serving/state.py, made once in
 `--state`) with `bentoml serve`, runs schemathesis's coverage and fuzzing phases with
@@ -48,15 +48,19 @@ class FuzzResult:
     output: str
 
 
-def run(url: str, max_examples: int, seed: int, workdir: Path, workers: int = 1) -> FuzzResult:
+def run(
+    url: str, max_examples: int, seed: int, workdir: Path, max_time: float | None = None
+) -> FuzzResult:
     """One schemathesis run against `url` (the served champion), with its report in
-    `workdir`."""
+    `workdir`; with `max_time`, fuzzing repeats until that many seconds are spent (without,
+    it stops when hypothesis has nothing new to try within `max_examples`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     report = workdir / "schemathesis.json"
     before = server_errors(url)
     command = [
         *[str(ST), "run", f"{url}/docs.json", "--checks", ",".join(CHECKS)],
-        *["--max-examples", str(max_examples), "--seed", str(seed), "-w", str(workers)],
+        *["--max-examples", str(max_examples), "--seed", str(seed), "-w", "1"],
+        *([] if max_time is None else ["--max-time", str(int(max_time))]),
         *["--phases", "examples,coverage,fuzzing", "--generation-database", "none"],
         *["--report", "json", "--report-json-path", str(report)],
     ]
@@ -92,13 +96,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-examples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument("--max-time", type=float, default=300)
     parser.add_argument("--state", type=Path, default=Path("/tmp/mlap-bench-reliability"))
     arguments = parser.parse_args(argv)
     with served_champion(arguments.state) as url:
-        result = run(url, arguments.max_examples, arguments.seed, arguments.state / "fuzz")
+        result = run(
+            url,
+            arguments.max_examples,
+            arguments.seed,
+            arguments.state / "fuzz",
+            arguments.max_time,
+        )
     print(result.output)
     print(
-        f"| {arguments.max_examples} | {arguments.seed} | {result.generated} | "
+        f"| {arguments.max_examples} | {arguments.max_time:.0f} s | {arguments.seed} | "
+        f"{result.generated} | "
         f"{len(result.failures)} | {result.server_errors} | {result.seconds:.0f} s |"
     )
     for failure in result.failures:
