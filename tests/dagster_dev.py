@@ -18,7 +18,7 @@ import yaml
 
 from ml_assets.environment import TELEMETRY_OFF
 from tests.conftest import FLIGHT_DELAYS_YAML, PROJECT_ROOT
-from tests.receivers import free_port
+from tests.processes import free_port
 
 BIN = Path(sys.executable).parent
 DAGSTER_DEV = [str(BIN / "dagster"), "dev", "-h", "127.0.0.1"]

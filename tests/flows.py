@@ -21,7 +21,8 @@ from ml_assets.keys import ingest_job_name, train_job_name
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.scoring import serving_columns
 from tests.helpers import pipeline_defs, run_days
-from tests.test_bento_store import served, wait_ready
+from tests.processes import wait_ready
+from tests.test_bento_store import served
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

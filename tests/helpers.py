@@ -1,6 +1,7 @@
 """Helpers to build and run a pipeline's definitions against a temporary lake."""
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, in_pro
 from ml_assets.factory import build_pipeline_definitions
 from ml_assets.keys import ingest_job_name
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.config.lifecycle import CandidateConfig, TrainingConfig, TuningConfig
 from ml_assets.run_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from resources import build_resources
 from sensors.alerting import build_alert_sensors
@@ -82,3 +84,19 @@ def failed_checks(result: ExecuteInProcessResult) -> dict[str, str | None]:
         for e in result.get_asset_check_evaluations()
         if not e.passed
     }
+
+
+def small_training(candidates: dict[str, CandidateConfig], **changes: Any) -> TrainingConfig:
+    """A training on 2013-03 small enough for a test: 10 days, 4000 rows, two trials."""
+    return TrainingConfig(
+        as_of=date(2013, 3, 18),
+        train_days=10,
+        validation_days=4,
+        test_days=4,
+        max_train_rows=4000,
+        seed=7,
+        slice_columns=["carrier", "origin"],
+        tuning=TuningConfig(n_trials=2, timeout_seconds=60, pruning_warmup_steps=2),
+        candidates=candidates,
+        **changes,
+    )

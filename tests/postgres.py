@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.processes import free_port
 
 DRIVER = "postgresql+psycopg2"  # SQLAlchemy 2.1 would pick psycopg 3 for postgresql://
 
@@ -24,12 +25,6 @@ def binaries() -> Path | None:
     """The newest installed server's bin folder, or None when PostgreSQL is not here."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     return found[-1].parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _as_server_user(command: list[str]) -> list[str]:
@@ -57,7 +52,7 @@ def postgres_server() -> Iterator[str]:
             raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr.strip()}")
 
     run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust")
-    port = _free_port()
+    port = free_port()
     options = f"-h 127.0.0.1 -p {port} -k {data} -c fsync=off -c max_connections=200"
     run("pg_ctl", "-D", str(data), "-w", "-l", str(data / "server.log"), "-o", options, "start")
     try:

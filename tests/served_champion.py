@@ -4,9 +4,6 @@ the whole session: tests/test_serving.py and tests/test_serving_hardening.py sha
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -14,13 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
 from ml_assets.keys import predict_job_name
 from tests.helpers import run_days
+from tests.processes import free_port, running, wait_ready
 from tests.test_model_lifecycle import XGBOOST, Lifecycle
 
 BENTOML = str(Path(sys.executable).parent / "bentoml")
@@ -80,44 +77,18 @@ def _bento_path(result: Any) -> str:
 def bentoml_server(
     target: str, log: Path, arguments: tuple[str, ...] = (), **env: str
 ) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     environ = {
         **os.environ,
         "BENTOML_DO_NOT_TRACK": "true",
         "BENTOML_HOME": str(_own_home(log.parent / f"bentoml-home-{port}")),
         **env,
     }
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [BENTOML, "serve", target, *arguments, "--host", "127.0.0.1", "--port", str(port)],
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=Path(__file__).resolve().parents[1],
-        )
+    argv = [BENTOML, "serve", target, *arguments, "--host", "127.0.0.1", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/livez", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise TimeoutError(log.read_text()[-3000:])
+    with running(argv, environ, Path(__file__).resolve().parents[1], log) as process:
+        wait_ready(url, log, time.monotonic() + 120, path="/livez", process=process)
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _own_home(home: Path) -> Path:
@@ -130,13 +101,6 @@ def _own_home(home: Path) -> Path:
         (shared / folder).mkdir(parents=True, exist_ok=True)
         (home / folder).symlink_to(shared / folder, target_is_directory=True)
     return home
-
-
-def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while httpx.get(f"{url}/readyz", timeout=5).status_code != 200:
-        assert time.monotonic() < deadline, "never became ready"
-        time.sleep(0.5)
 
 
 def records(state: Path, day: str) -> tuple[list[dict[str, Any]], pd.DataFrame]:
@@ -189,5 +153,5 @@ def first_thousand(state: Path) -> tuple[list[dict[str, Any]], pd.DataFrame]:
 def server(served: dict[str, Any], tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     log = tmp_path_factory.mktemp("logs") / "serve.log"
     with bentoml_server(served["first"]["bento_tag"], log) as url:
-        wait_ready(url)
+        wait_ready(url, log, time.monotonic() + 60)
         yield url

@@ -22,7 +22,8 @@ from ml_assets.lib.config import ConfigError
 from ml_assets.lib.config.alerts import load_alerts_config
 from resources.alerts import Alert, AlertsResource, Delivery
 from tests import receivers
-from tests.receivers import HttpReceiver, SmtpInbox, free_port
+from tests.processes import free_port
+from tests.receivers import HttpReceiver, SmtpInbox
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "alerts.yaml"
 T0 = datetime(2013, 7, 1, 12, 0, tzinfo=UTC)

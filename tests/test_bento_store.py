@@ -7,8 +7,6 @@ processes; this process's environment never learns about the store.
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +33,7 @@ from ml_assets.lib.validation import validate_frame
 from resources.bento_store import BentoStoreResource, StoredBento
 from resources.sources import SourcesResource
 from tests.conftest import FLIGHT_DELAYS_YAML
+from tests.processes import free_port, running, wait_ready
 from tests.test_second_pipeline import MACHINES_YAML, write_machine_data
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -97,47 +96,14 @@ def json_records(rows: pd.DataFrame, config: PipelineConfig) -> list[dict[str, A
     return json.loads(rows[columns].to_json(orient="records", date_format="iso"))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def served(store: BentoStoreResource, bento: StoredBento, log: Path) -> Iterator[str]:
     port = free_port()
     argv, env = store.serve_command(bento.tag, "127.0.0.1", port)
     # Run it away from the project: the bento must bring its own source.
     env.pop("PYTHONPATH", None)
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=log.parent,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    with running(argv, env, log.parent, log):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def wait_ready(url: str, log: Path, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"{url} never became ready:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")

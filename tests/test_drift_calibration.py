@@ -5,6 +5,7 @@ NaN."""
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,17 +71,25 @@ def days(n_days: int, rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
 WINDOW = days(60, 150, seed=1)
 REFERENCE = WINDOW.sample(2000, random_state=0)
 POOL = WINDOW.drop(index=REFERENCE.index)
-CALIBRATION = calibrate(
-    REFERENCE,
-    POOL,
-    "day",
-    TESTS,
-    SETTINGS,
-    day_rows=typical_day_rows(WINDOW["day"]),
-    min_rows=30,
-    seed=0,
-    share_columns=list(FEATURES),
-)
+
+
+def calibrate_window(**changes: Any) -> Any:
+    """`calibrate` on WINDOW's training pool, 30-row minimum, the four features shared."""
+    return calibrate(
+        REFERENCE,
+        POOL,
+        "day",
+        TESTS,
+        SETTINGS,
+        day_rows=typical_day_rows(WINDOW["day"]),
+        min_rows=30,
+        seed=0,
+        share_columns=list(FEATURES),
+        **changes,
+    )
+
+
+CALIBRATION = calibrate_window()
 # Thresholds and shares both left to calibration.
 CALIBRATED = DriftConfig(min_rows=30, save_html=False)
 
@@ -292,16 +301,5 @@ def test_configured_shares_win_and_old_references_fall_back_to_the_defaults() ->
 def test_the_share_counts_columns_as_the_config_judges_them() -> None:
     """A threshold fixed in the config judges the training days too: two of four features
     that always drift put every training day at half its features or more."""
-    calibration = calibrate(
-        REFERENCE,
-        POOL,
-        "day",
-        TESTS,
-        SETTINGS,
-        day_rows=typical_day_rows(WINDOW["day"]),
-        min_rows=30,
-        seed=0,
-        share_columns=list(FEATURES),
-        configured={"x": 1e-9, "y": 1e-9},
-    )
+    calibration = calibrate_window(configured={"x": 1e-9, "y": 1e-9})
     assert calibration.share_warn is not None and calibration.share_warn >= 0.5

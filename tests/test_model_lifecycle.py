@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +20,15 @@ from dagster import DagsterInstance, Definitions
 
 from ml_assets.keys import features_key, train_job_name
 from ml_assets.lib.config import PipelineConfig
-from ml_assets.lib.config.models import CandidateConfig, TrainingConfig, TuningConfig
+from ml_assets.lib.config.models import CandidateConfig
 from ml_assets.lib.refs import ModelRef
 from resources.audit_store import AuditStoreResource
 from resources.model_registry import CHAMPION, PREVIOUS_CHAMPION, ModelRegistryResource
-from tests.helpers import mlflow_client, pipeline_defs, run_days
+from tests.helpers import mlflow_client, pipeline_defs, run_days, small_training
 
 FIRST, LAST = "2013-03-01", "2013-03-18"
 STUMP = {"hist_gradient_boosting": CandidateConfig(params={"max_iter": 1, "max_depth": 1})}
 XGBOOST = {"xgboost": CandidateConfig(params={"n_estimators": 60, "max_depth": 4})}
-
-
-def small_training(candidates: dict[str, CandidateConfig], **changes: Any) -> TrainingConfig:
-    return TrainingConfig(
-        as_of=date(2013, 3, 18),
-        train_days=10,
-        validation_days=4,
-        test_days=4,
-        max_train_rows=4000,
-        seed=7,
-        slice_columns=["carrier", "origin"],
-        tuning=TuningConfig(n_trials=2, timeout_seconds=60, pruning_warmup_steps=2),
-        candidates=candidates,
-        **changes,  # type: ignore[arg-type]
-    )
 
 
 class Lifecycle:

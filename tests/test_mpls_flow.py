@@ -25,7 +25,8 @@ from ml_assets.lib.scoring import serving_columns
 from ml_assets.runs.monitor import run_monitoring
 from ml_assets.runs.promote import run_manual_promotion
 from tests.helpers import pipeline_defs, run_days
-from tests.test_bento_store import served, wait_ready
+from tests.processes import wait_ready
+from tests.test_bento_store import served
 from tests.test_mpls_stops import mpls_config, mpls_data  # noqa: F401  (module fixtures)
 
 PIPELINE = "mpls_stops"

@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,9 @@ from dagster import DagsterInstance
 
 from ml_assets.keys import train_job_name
 from ml_assets.lib.config import PipelineConfig
-from ml_assets.lib.config.lifecycle import CandidateConfig, TrainingConfig, TuningConfig
+from ml_assets.lib.config.lifecycle import CandidateConfig
 from resources.model_registry import CHAMPION
-from tests.helpers import PROJECT_ROOT, pipeline_defs, run_days
+from tests.helpers import PROJECT_ROOT, pipeline_defs, run_days, small_training
 from tests.postgres import binaries, create_database, postgres_server
 
 pytestmark = pytest.mark.skipif(binaries() is None, reason="PostgreSQL not installed")
@@ -50,16 +49,7 @@ def dagster_on_postgres(home: Path, database_url: str) -> DagsterInstance:
 
 
 def small(config: PipelineConfig, candidates: dict[str, CandidateConfig]) -> PipelineConfig:
-    training = TrainingConfig(
-        as_of=date(2013, 3, 18),
-        train_days=10,
-        validation_days=4,
-        test_days=4,
-        max_train_rows=4000,
-        seed=7,
-        tuning=TuningConfig(n_trials=2, pruning_warmup_steps=2),
-        candidates=candidates,
-    )
+    training = small_training(candidates)
     promotion = config.promotion.model_copy(update={"baselines": ["majority_class"]})
     return config.model_copy(update={"training": training, "promotion": promotion})
 

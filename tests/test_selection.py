@@ -10,13 +10,12 @@ from sklearn.linear_model import LogisticRegression
 
 from ml_assets.lib.config import load_pipeline_config
 from ml_assets.lib.config.lifecycle import CandidateConfig, TrainingConfig, TuningConfig
-from ml_assets.lib.feature_spec import FeatureSpec
 from ml_assets.lib.folds import earlier_folds, selection_score
 from ml_assets.lib.problems.base import PrimaryMetric
 from ml_assets.lib.split import Window, rolling_folds, temporal_split, training_split
-from ml_assets.lib.tuning import tune_candidate
 from ml_assets.lifecycle.candidate_runs import _refit
 from tests.conftest import FLIGHT_DELAYS_YAML
+from tests.tuning_worker import tune_logistic
 
 SPLIT = temporal_split(date(2013, 5, 31), train_days=120, validation_days=21, test_days=10)
 
@@ -81,28 +80,10 @@ def test_refit_is_a_fresh_fit_on_train_and_validation() -> None:
     assert not np.allclose(refit.coef_, tuned.coef_)  # validation rows changed the fit
 
 
-def _tune(timeout: float | None, trials: int) -> bool:
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame({"a": rng.normal(size=300), "y": rng.integers(0, 2, 300)})
-    spec = FeatureSpec.fit(frame, {"a": "numeric"}, "y")
-    data = (spec.matrix(frame), frame["y"].to_numpy())
-    space = {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}}
-    result = tune_candidate(
-        "logistic_regression",
-        CandidateConfig.model_validate({"search_space": space}),
-        TuningConfig(n_trials=trials, timeout_seconds=timeout),
-        spec,
-        data,
-        data,
-        seed=0,
-        study_name="budget",
-    )
-    return result.timed_out
-
-
 def test_the_trial_budget_decides_and_the_safety_net_says_when_it_stopped_a_study() -> None:
-    assert _tune(timeout=None, trials=3) is False
-    assert _tune(timeout=0.2, trials=10_000) is True
+    assert tune_logistic(TuningConfig(n_trials=3), "budget").timed_out is False
+    stopped = tune_logistic(TuningConfig(n_trials=10_000, timeout_seconds=0.2), "budget")
+    assert stopped.timed_out is True and stopped.n_trials < 10_000
 
 
 def test_the_demo_trains_on_every_row_and_train_days_all_reaches_the_first_day() -> None:

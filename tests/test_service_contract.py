@@ -12,9 +12,6 @@ import asyncio
 import json
 import logging
 import math
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -28,8 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from ml_assets.lib.config import PipelineConfig, load_pipeline_config
 from resources.bento_store import BentoStoreResource
 from tests.conftest import PROJECT_ROOT
+from tests.processes import free_port, running, wait_ready
 from tests.records import batch_strategy
-from tests.test_bento_store import free_port, make_bundle, served, wait_ready
+from tests.test_bento_store import make_bundle, served
 from tests.test_mpls_stops import mpls_data  # noqa: F401  (module fixture)
 from tests.test_multiclass_flow import pizza_data  # noqa: F401  (module fixture)
 from tests.test_regression_flow import vic_data  # noqa: F401  (module fixture)
@@ -194,24 +192,8 @@ def _serve_model(store: BentoStoreResource, model_tag: str, log: Path) -> Iterat
     port = free_port()
     argv, env = store.serve_command("bentos.service:ChampionService", "127.0.0.1", port)
     env["PYTHONPATH"] = str(PROJECT_ROOT)
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [*argv, "--arg", f"model={model_tag}"],
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    with running([*argv, "--arg", f"model={model_tag}"], env, PROJECT_ROOT, log):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture(scope="module")

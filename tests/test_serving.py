@@ -15,13 +15,13 @@ import pytest
 from dagster import AssetKey
 
 from tests.openapi_check import assert_conforms, published_spec
+from tests.processes import wait_ready
 from tests.served_champion import (
     DAYS,
     as_columns,
     bentoml_server,
     first_thousand,
     records,
-    wait_ready,
 )
 
 
@@ -237,10 +237,9 @@ def test_probes_docs_and_metrics_are_open_and_the_api_key_guards_scoring(
     served: dict[str, Any], tmp_path: Path
 ) -> None:
     record = records(served["state"], DAYS[0])[0][0]
-    with bentoml_server(
-        str(served["first"]["bento_tag"]), tmp_path / "key.log", MLAP_API_KEY="s3cret"
-    ) as url:
-        wait_ready(url)
+    log = tmp_path / "key.log"
+    with bentoml_server(str(served["first"]["bento_tag"]), log, MLAP_API_KEY="s3cret") as url:
+        wait_ready(url, log, time.monotonic() + 60)
         for path in ("/livez", "/readyz", "/metrics", "/docs.json", "/"):
             assert httpx.get(f"{url}{path}", timeout=10).status_code == 200, path
         spec = httpx.get(f"{url}/docs.json", timeout=10).json()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bentos.limits import CostGate, QueueFullError, max_body_bytes
+from bentos.limits import FALLBACK_EXPLAIN_LIMIT, CostGate, QueueFullError, max_body_bytes
 from tests.openapi_check import assert_conforms, published_spec
 from tests.served_champion import DAYS, as_columns, records
 
@@ -98,7 +98,7 @@ def test_explain_has_its_own_batch_limit_and_concurrent_explains_never_time_out(
     server: str, sample: list[dict[str, Any]]
 ) -> None:
     limit = _explain_limit(server)
-    assert 1 <= limit < 1000  # the fixture's bundle has no example record: the fallback
+    assert limit == FALLBACK_EXPLAIN_LIMIT  # the fixture's bundle has no example record
     refused = httpx.post(
         f"{server}/explain", json={"records": sample[: limit + 1]}, timeout=30
     ).json()

@@ -1,18 +1,22 @@
-"""One process tuning a shared Optuna study (tests/test_production_profile.py).
+"""Tuning a logistic regression on a small fixed synthetic table, in this process
+(tests/test_selection.py) or as one of several processes sharing an Optuna study
+(tests/test_production_profile.py):
 
     python -m tests.tuning_worker <study storage URL> <study name> <trials>
 
-Tunes a logistic regression on a small fixed synthetic table; prints the trials it ran.
+prints the trials it ran.
 """
 
 import sys
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 
-def main(storage: str, study: str, trials: int) -> None:
-    from ml_assets.lib.config.lifecycle import CandidateConfig, TuningConfig
+def tune_logistic(tuning: Any, study: str) -> Any:
+    """`tune_candidate` of a logistic regression (C searched) on 2000 synthetic rows."""
+    from ml_assets.lib.config.lifecycle import CandidateConfig
     from ml_assets.lib.feature_spec import FeatureSpec
     from ml_assets.lib.tuning import tune_candidate
 
@@ -22,17 +26,22 @@ def main(storage: str, study: str, trials: int) -> None:
     spec = FeatureSpec.fit(frame, {"a": "numeric", "b": "numeric"}, "y")
     data = (spec.matrix(frame), frame["y"].to_numpy())
     space = {"C": {"type": "float", "low": 0.001, "high": 10, "log": True}}
-    result = tune_candidate(
+    return tune_candidate(
         "logistic_regression",
         CandidateConfig.model_validate({"search_space": space}),
-        TuningConfig(n_trials=trials, storage=storage),
+        tuning,
         spec,
         data,
         data,
         seed=0,
         study_name=study,
     )
-    print(result.n_trials)
+
+
+def main(storage: str, study: str, trials: int) -> None:
+    from ml_assets.lib.config.lifecycle import TuningConfig
+
+    print(tune_logistic(TuningConfig(n_trials=trials, storage=storage), study).n_trials)
 
 
 if __name__ == "__main__":

@@ -6,25 +6,8 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks.serving.peers import BIN, Peer, Server, serving
-from benchmarks.serving.state import Champion, platform_env, prepare
-
-
-def bentoml_peer(champion: Champion) -> Peer:
-    env = platform_env(champion.state)
-    env.pop("MLAP_API_KEY", None)
-    return Peer(
-        name="BentoML",
-        command=lambda port: [
-            *[str(BIN / "bentoml"), "serve", champion.bento_tag],
-            *["--host", "127.0.0.1", "--port", str(port)],
-        ],
-        env=env,
-        ready_path="/readyz",
-        predict_path="/predict",
-        body_key="records",
-        unwrap=lambda payload: payload,
-    )
+from benchmarks.serving.peers import Server, bentoml_peer, serving
+from benchmarks.serving.state import Champion, prepare
 
 
 @contextlib.contextmanager

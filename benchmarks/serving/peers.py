@@ -85,23 +85,28 @@ class Server:
         return total
 
 
+def bentoml_peer(champion: Champion, env: dict[str, str] | None = None) -> Peer:
+    """`bentoml serve` of the champion's bento, without an API key."""
+    return Peer(
+        name="BentoML",
+        command=lambda port: [
+            *[str(BIN / "bentoml"), "serve", champion.bento_tag],
+            *["--host", "127.0.0.1", "--port", str(port)],
+        ],
+        env=env if env is not None else _server_env(champion),
+        ready_path="/readyz",
+        predict_path="/predict",
+        body_key="records",
+        unwrap=lambda payload: payload,
+        columnar_path="/predict_columns",
+    )
+
+
 def peers(champion: Champion) -> list[Peer]:
     env = _server_env(champion)
     mlflow_dir = mlflow_model(champion)
     return [
-        Peer(
-            name="BentoML",
-            command=lambda port: [
-                *[str(BIN / "bentoml"), "serve", champion.bento_tag],
-                *["--host", "127.0.0.1", "--port", str(port)],
-            ],
-            env=env,
-            ready_path="/readyz",
-            predict_path="/predict",
-            body_key="records",
-            unwrap=lambda payload: payload,
-            columnar_path="/predict_columns",
-        ),
+        bentoml_peer(champion, env),
         Peer(
             name="FastAPI",
             command=lambda port: [
