@@ -10,10 +10,12 @@ from dagster import (
     AssetSelection,
     DailyPartitionsDefinition,
     Definitions,
+    DynamicPartitionsDefinition,
     define_asset_job,
 )
 
 from ml_assets.assets.audit import build_audit_assets
+from ml_assets.assets.batches import batch_partitions, build_batch_assets, scoring_batches
 from ml_assets.assets.candidates import build_candidate_assets
 from ml_assets.assets.champion import (
     build_champion_assets,
@@ -38,10 +40,12 @@ from ml_assets.keys import (
     ingest_job_name,
     model_key,
     predict_job_name,
+    score_batch_job_name,
     train_job_name,
 )
 from ml_assets.lib.config import PipelineConfig
 from sensors.arrival import build_arrival_sensor
+from sensors.batches import build_batch_sensor
 from sensors.retrain import build_retrain_sensor
 
 
@@ -63,9 +67,13 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
     partitions = daily_partitions(config)
     assets = [*build_dataset_assets(config, partitions), build_features_asset(config, partitions)]
     pipeline = AssetSelection.key_prefixes([config.name])
+    batches = batch_partitions(config) if scoring_batches(config) else None
+    batch_assets = build_batch_assets(config, batches) if batches else []
     ingest = define_asset_job(
         ingest_job_name(config.name),
-        selection=pipeline & AssetSelection.groups(DATASETS_GROUP, FEATURES_GROUP),
+        selection=pipeline
+        & AssetSelection.groups(DATASETS_GROUP, FEATURES_GROUP)
+        - AssetSelection.assets(*batch_assets),
         partitions_def=partitions,
         description=(
             f"Reads, validates and featurises `{config.name}` for the selected days "
@@ -89,11 +97,10 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
         train_selection: AssetSelection = AssetSelection.assets(
             model_key(config.name, "champion_bento"), model_key(config.name, "passport")
         )
-        if config.monitoring is not None and partitions is not None:
-            assets += [
-                *build_reference_assets(config),
-                *build_monitoring_assets(config, partitions),
-            ]
+        if config.monitoring is not None:
+            assets += build_reference_assets(config)
+            if partitions is not None:
+                assets += build_monitoring_assets(config, partitions)
             train_selection |= AssetSelection.assets(model_key(config.name, "reference_profile"))
         train = define_asset_job(
             train_job_name(config.name),
@@ -108,6 +115,11 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
         jobs += [train, build_rollback_job(config), build_promote_job(config.name)]
         if partitions is not None:
             jobs.append(_predict_job(config, partitions))
+        if batches is not None:
+            score = _score_batch_job(config, batch_assets, batches)
+            assets += batch_assets
+            jobs.append(score)
+            sensors.append(build_batch_sensor(config, score, batches))
         if config.monitoring is not None and partitions is not None:
             daily = _daily_job(config, partitions)
             jobs.append(daily)
@@ -115,6 +127,21 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
             if config.landing_folder is not None:
                 sensors.append(build_arrival_sensor(config, daily))
     return Definitions(assets=assets, jobs=jobs, sensors=sensors)
+
+
+def _score_batch_job(
+    config: PipelineConfig, assets: list[Any], partitions: DynamicPartitionsDefinition
+) -> Any:
+    """One scoring batch of a static table, from its landed file to its checks."""
+    return define_asset_job(
+        score_batch_job_name(config.name),
+        selection=AssetSelection.assets(*assets),
+        partitions_def=partitions,
+        description=(
+            f"One scoring batch of `{config.name}`: validated, featurised, scored by the "
+            "champion" + (", checked for drift and performance." if config.monitoring else ".")
+        ),
+    )
 
 
 def _predict_job(config: PipelineConfig, partitions: DailyPartitionsDefinition) -> Any:

@@ -45,6 +45,21 @@ def features_key(pipeline: str) -> AssetKey:
     return AssetKey([pipeline, "features"])
 
 
+def batch_features_key(pipeline: str) -> AssetKey:
+    """A static table's scoring batches, featurised."""
+    return AssetKey([pipeline, "batch_features"])
+
+
+def batch_source_name(source: str) -> str:
+    """The name a static table's source goes by in its scoring batches' asset keys."""
+    return f"{source}_batches"
+
+
+def batches_partitions_name(pipeline: str) -> str:
+    """The dynamic partitions of a static table's scoring batches (one per landed file)."""
+    return f"{pipeline}__batches"
+
+
 def model_key(pipeline: str, name: str) -> AssetKey:
     """A model-half asset: `model_key("p", "challenger_model")` is p/challenger_model."""
     return AssetKey([pipeline, name])
@@ -64,6 +79,10 @@ def train_job_name(pipeline: str) -> str:
 
 def daily_job_name(pipeline: str) -> str:
     return f"{pipeline}__daily"
+
+
+def score_batch_job_name(pipeline: str) -> str:
+    return f"{pipeline}__score_batch"
 
 
 def rollback_job_name(pipeline: str) -> str:

@@ -87,6 +87,13 @@ class SourcesResource(ConfigurableResource):
         path = Path(folder.path)
         return path if path.is_absolute() else Path(self.landing_root) / path
 
+    def read_batch(self, folder: LandingFolder, batch: str) -> pd.DataFrame:
+        """The rows of a static table's scoring batch `<batch>.<format>` as received."""
+        path = self.landing_folder(folder) / f"{batch}.{folder.format}"
+        if not path.is_file():
+            raise FileNotFoundError(f"no batch file {batch!r}: expected {path}")
+        return _read_file(str(path), folder.format)
+
     def _read_landing_day(self, folder: LandingFolder, day: str) -> pd.DataFrame:
         path = self.landing_folder(folder) / f"{day}.{folder.format}"
         if not path.is_file():

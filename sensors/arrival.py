@@ -53,13 +53,13 @@ def build_arrival_sensor(
         valid = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
         requests, ignored = [], []
         for arrival in arrivals(current, seen):
-            if arrival.day not in valid:
+            if arrival.partition not in valid:
                 ignored.append(arrival.file)
                 continue
             requests.append(
                 RunRequest(
                     run_key=arrival.run_key,
-                    partition_key=arrival.day,
+                    partition_key=arrival.partition,
                     tags={LANDING_FILE_TAG: arrival.file, LANDING_SHA_TAG: arrival.sha256},
                 )
             )

@@ -25,7 +25,7 @@ def test_arrivals_are_new_or_changed_files() -> None:
     seen = {"2013-05-01.csv": "aa", "2013-05-02.csv": "bb"}
     current = {"2013-05-01.csv": "aa", "2013-05-02.csv": "cc", "2013-05-03.csv": "dd"}
     found = arrivals(current, seen)
-    assert [(a.day, a.sha256) for a in found] == [("2013-05-02", "cc"), ("2013-05-03", "dd")]
+    assert [(a.partition, a.sha256) for a in found] == [("2013-05-02", "cc"), ("2013-05-03", "dd")]
     assert found[0].run_key == "2013-05-02.csv:cc"
 
 

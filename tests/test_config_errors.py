@@ -376,8 +376,30 @@ def assert_problem(err: ConfigError, file: Path, key: str, expected: str) -> Non
         pytest.param(
             {"partitioning": DELETE, "table": {"source": "flights"}},
             "monitoring",
-            "daily drift and live performance need `partitioning`",
-            id="monitoring-of-a-static-table",
+            "a static table is monitored batch by batch: declare `table.batches`",
+            id="monitoring-of-a-static-table-without-batches",
+        ),
+        pytest.param(
+            {
+                "partitioning": DELETE,
+                "monitoring": DELETE,
+                "training": DELETE,
+                "table": {"source": "flights", "batches": {"path": "b", "typical_rows": 5}},
+            },
+            "table.batches.typical_rows",
+            "greater than or equal to 10",
+            id="scoring-batches-too-small-to-calibrate",
+        ),
+        pytest.param(
+            {
+                "partitioning": DELETE,
+                "monitoring": DELETE,
+                "training": DELETE,
+                "table": {"source": "flights", "batches": {"path": "b"}},
+            },
+            "table.batches",
+            "scoring batches needs a champion: add `training`",
+            id="scoring-batches-without-training",
         ),
         pytest.param(
             {

@@ -7,17 +7,20 @@ no dates): ingest as unpartitioned assets -> a seeded, stratified split -> train
 """
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
+from dagster import instance_for_test
 
 from ml_assets.lib.config import PipelineConfig, load_pipeline_config
 from ml_assets.lib.config.models import CandidateConfig, TuningConfig
 from ml_assets.lib.static_split import SplitError, window_from_column, window_of_rows
 from ml_assets.lifecycle.lineage import WHOLE_TABLE
 from ml_assets.lifecycle.passport import build_passport
+from ml_assets.runs.loop import SensorLoop
 from tests.flows import PROJECT_ROOT, champion, records, serving, trained
 
 YAML = PROJECT_ROOT / "configs" / "examples" / "breast_cancer.yaml"
@@ -46,14 +49,30 @@ def flow(config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> It
         yield run
 
 
-def test_the_graph_has_no_days(flow: Any) -> None:
+def test_the_graph_has_no_days_only_batches(flow: Any) -> None:
     defs = flow["defs"]
     graph = defs.resolve_asset_graph()
-    assert all(graph.get(key).partitions_def is None for key in graph.get_all_asset_keys())
+    partitioned = {
+        key.path[-1]: graph.get(key).partitions_def
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).partitions_def is not None
+    }
+    assert set(partitioned) == {
+        "raw_aspirates_batches",
+        "validated_aspirates_batches",
+        "quarantined_aspirates_batches",
+        "batch_features",
+        "batch_predictions",
+        "drift_report",
+        "live_performance",
+    }
+    assert {p.name for p in partitioned.values()} == {f"{PIPELINE}__batches"}  # type: ignore[attr-defined]
     jobs = {job.name for job in defs.jobs or []}
-    assert jobs == {f"{PIPELINE}__{j}" for j in ("ingest", "train", "rollback", "promote")}
-    # Only the shared alert sensors: no arrival or retrain sensor of the pipeline.
-    assert not [s.name for s in defs.sensors or [] if s.name.startswith(PIPELINE)]
+    named = ("ingest", "train", "rollback", "promote", "score_batch")
+    assert jobs == {f"{PIPELINE}__{j}" for j in named}
+    # Besides the shared alert sensors, only the batch sensor: no arrival or retrain sensor.
+    sensors = [s.name for s in defs.sensors or [] if s.name.startswith(PIPELINE)]
+    assert sensors == [f"{PIPELINE}__batch_sensor"]
 
 
 def test_the_split_is_stratified_and_the_champion_beats_the_baselines(flow: Any) -> None:
@@ -127,3 +146,62 @@ def test_a_split_column_places_each_row_or_names_the_bad_value() -> None:
         window_from_column(pd.Series(["train", "holdout"], name="fold"))
     with pytest.raises(SplitError, match="null"):
         window_from_column(pd.Series(["train", None], name="fold"))
+
+
+def _land(flow: Any, name: str, rows: pd.DataFrame) -> None:
+    folder = Path(flow["defs"].resources["sources"].landing_root) / PIPELINE / "batches"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(folder / f".{name}.tmp", index=False)  # hidden: the sensor skips it
+    (folder / f".{name}.tmp").rename(folder / f"{name}.csv")
+
+
+def _partition(flow: Any, asset: str, batch: str) -> pd.DataFrame:
+    return flow["defs"].resources["lake"].read([PIPELINE, asset], batch)
+
+
+def test_landed_batches_are_scored_judged_and_quarantined_by_the_batch_sensor(
+    flow: Any,
+) -> None:
+    """New aspirates landed as files: a clean batch without labels (one row with a bad
+    value), and a labelled batch whose measurements are scaled by 1.6. The sensor adds a
+    partition per file and scores each once; the bad row is quarantined, the scaled batch
+    drifts, the clean one does not, and only the labelled one gets a performance verdict."""
+    table = pd.read_parquet(flow["state"] / "lake" / PIPELINE / "validated_aspirates.parquet")
+    measured = [c for c in table.columns if c != "diagnosis"]
+    clean = table.sample(60, random_state=1)[measured].astype(object)
+    clean.iloc[0, 0] = "not a number"
+    scaled = table.sample(120, random_state=2).copy()  # performance needs 100 labels
+    scaled[measured] = scaled[measured] * 1.6
+    _land(flow, "clinic-a", clean)
+    _land(flow, "scaled.v2", scaled)
+    # A persistent instance, as the daemon's is (an ephemeral one cannot resolve the
+    # partitions a sensor adds).
+    with instance_for_test() as instance:
+        _score_landed_batches(flow, SensorLoop(flow["defs"], instance), clean)
+
+
+def _score_landed_batches(flow: Any, loop: SensorLoop, clean: pd.DataFrame) -> None:
+    tick = loop.tick(f"{PIPELINE}__batch_sensor")
+    runs = {r.dagster_run.tags["dagster/partition"]: r for r in tick.runs}
+    assert set(runs) == {"clinic-a", "scaled.v2"} and all(r.success for r in runs.values())
+    assert set(loop.instance.get_dynamic_partitions(f"{PIPELINE}__batches")) == set(runs)
+
+    assert len(_partition(flow, "quarantined_aspirates_batches", "clinic-a")) == 1
+    predicted = _partition(flow, "batch_predictions", "clinic-a")
+    assert len(predicted) == 59 and predicted["probability"].between(0, 1).all()
+    assert predicted["actual"].isna().all()
+    drift = {
+        batch: {e.check_name: e.passed for e in run.get_asset_check_evaluations()}
+        for batch, run in runs.items()
+    }
+    assert drift["clinic-a"]["feature_drift"] and not drift["scaled.v2"]["feature_drift"]
+    performance = {b: _partition(flow, "live_performance", b).iloc[0] for b in runs}
+    assert performance["clinic-a"]["verdict"] == "no_verdict"
+    assert performance["scaled.v2"]["verdict"] != "no_verdict"
+    assert performance["scaled.v2"]["batch"] == "scaled.v2"
+
+    again = loop.tick(f"{PIPELINE}__batch_sensor")
+    assert not again.runs  # the same files, unchanged: nothing to score
+    _land(flow, "clinic-a", clean.iloc[1:])
+    (rerun,) = loop.tick(f"{PIPELINE}__batch_sensor").runs
+    assert rerun.success and len(_partition(flow, "batch_predictions", "clinic-a")) == 59

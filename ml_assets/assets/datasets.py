@@ -48,7 +48,7 @@ def build_dataset_assets(
         is_event = name == config.event_source_name
         part = partitions if is_event else None
         assets.append(_raw_asset(config, name, source, part))
-        assets.append(_validation_asset(config, name, source, part))
+        assets.append(validation_asset(config, name, source, part, EVENT_DATE if part else None))
     return assets
 
 
@@ -90,15 +90,22 @@ def _raw_asset(
     return raw
 
 
-def _validation_asset(
-    config: PipelineConfig, name: str, source: SourceConfig, partitions: PartitionsDefinition | None
+def validation_asset(
+    config: PipelineConfig,
+    name: str,
+    source: SourceConfig,
+    partitions: PartitionsDefinition | None,
+    partition_column: str | None,
 ) -> AssetsDefinition:
+    """The validated and quarantined assets of the raw asset `name`, with their checks.
+    Partitioned rows name their partition in `partition_column` (added by the platform,
+    not declared: it passes validation untouched), so that the checks judge each one."""
     valid_key = validated_key(config.name, name)
-    carried = [EVENT_DATE] if partitions else []
+    carried = [partition_column] if partition_column else []
     schema = to_pandera_schema(source.columns, source.primary_key, f"validated_{name}", carried)
     quality = config.quality
     version = code_version(
-        _validation_asset,
+        validation_asset,
         source.model_dump(mode="json"),
         quality.model_dump(),
         uses=("ml_assets.assets.datasets", "ml_assets.lib.validation", "ml_assets.lib.schema"),
@@ -120,10 +127,14 @@ def _validation_asset(
             f"{name}: {len(outcome.valid)} valid, {len(outcome.quarantined)} quarantined "
             f"of {len(raw)}; reasons: {outcome.reason_counts}"
         )
-        days = list(context.partition_keys) if partitions else [None]
+        days = list(context.partition_keys) if partition_column else [None]
         yield from _validation_outputs(raw, outcome)
         yield from _checks(
-            outcome, days, quality.min_rows_per_partition, quality.max_quarantine_rate, valid_key
+            outcome,
+            (days, partition_column),
+            quality.min_rows_per_partition,
+            quality.max_quarantine_rate,
+            valid_key,
         )
 
     return validate
@@ -209,13 +220,14 @@ def _validation_outputs(raw: pd.DataFrame, outcome: ValidationOutcome) -> Iterat
 
 def _checks(
     outcome: ValidationOutcome,
-    days: list[str | None],
+    partitions: tuple[list[str | None], str | None],
     min_rows: int,
     max_rate: float,
     asset_key: AssetKey,
 ) -> Iterator[AssetCheckResult]:
-    valid_per_day = _rows_per_day(outcome.valid, days)
-    quarantined_per_day = _rows_per_day(outcome.quarantined, days)
+    days, column = partitions
+    valid_per_day = _rows_per_day(outcome.valid, days, column)
+    quarantined_per_day = _rows_per_day(outcome.quarantined, days, column)
     yield _not_empty_check(valid_per_day, min_rows, asset_key)
     rates = {
         day: quarantined_per_day[day] / total
@@ -288,8 +300,10 @@ def _schema_check(outcome: ValidationOutcome, asset_key: AssetKey) -> AssetCheck
     )
 
 
-def _rows_per_day(frame: pd.DataFrame, days: list[str | None]) -> dict[str | None, int]:
-    if days == [None]:
+def _rows_per_day(
+    frame: pd.DataFrame, days: list[str | None], column: str | None
+) -> dict[str | None, int]:
+    if column is None:
         return {None: len(frame)}
-    counts = frame[EVENT_DATE].value_counts() if EVENT_DATE in frame.columns else pd.Series()
+    counts = frame[column].value_counts() if column in frame.columns else pd.Series()
     return {day: int(counts.get(day, 0)) for day in days}

@@ -6,6 +6,7 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    AssetKey,
     AssetsDefinition,
     BackfillPolicy,
     Failure,
@@ -30,10 +31,11 @@ def build_deployment_assets(
     config: PipelineConfig, partitions: PartitionsDefinition | None
 ) -> list[AssetsDefinition]:
     """The champion's bento; batch predictions of each day when the pipeline has days (a
-    static table's new rows are scored through the service)."""
+    static table's new rows are scored by the service, or as scoring batches: see
+    ml_assets/assets/batches.py)."""
     if partitions is None:
         return [_champion_bento(config)]
-    return [_champion_bento(config), _batch_predictions(config, partitions)]
+    return [_champion_bento(config), batch_predictions_asset(config, partitions)]
 
 
 def _champion_bento(config: PipelineConfig) -> AssetsDefinition:
@@ -107,15 +109,16 @@ def prediction_summary(scored: pd.DataFrame, problem: Problem) -> dict[str, Any]
     return {"mean_prediction": round(float(scored["prediction"].mean()), 4)}
 
 
-def _batch_predictions(
-    config: PipelineConfig, partitions: PartitionsDefinition
+def batch_predictions_asset(
+    config: PipelineConfig, partitions: PartitionsDefinition, features: AssetKey | None = None
 ) -> AssetsDefinition:
+    """Each partition of `features` (the pipeline's features) scored by the champion."""
     entity = [*config.features.entity_columns, EVENT_DATE]
 
     @asset(
         key=model_key(config.name, "batch_predictions"),
         ins={
-            "features": AssetIn(features_key(config.name)),
+            "features": AssetIn(features or features_key(config.name)),
             "champion_bento": AssetIn(model_key(config.name, "champion_bento")),
         },
         group_name=DEPLOYMENT_GROUP,
@@ -124,7 +127,7 @@ def _batch_predictions(
         kinds={"pandas", "parquet", "bentoml"},
         owners=list(config.owners),
         code_version=code_version(
-            _batch_predictions, config.promotion.threshold, uses=("ml_assets.lib.scoring",)
+            batch_predictions_asset, config.promotion.threshold, uses=("ml_assets.lib.scoring",)
         ),
     )
     def batch_predictions(
@@ -133,10 +136,11 @@ def _batch_predictions(
         champion_bento: BentoRef,
         bento_store: BentoStoreResource,
     ) -> Output[pd.DataFrame]:
-        """Every feature row of the day scored by the champion that the bento serves, with
-        the same scoring code as the service: per row its prediction (probability and
-        label; class and class probabilities; or value and interval) and the model version,
-        next to the entity columns and the label once it is known."""
+        """Every feature row of the partition (a day, or a batch) scored by the champion
+        that the bento serves, with the same scoring code as the service: per row its
+        prediction (probability and label; class and class probabilities; or value and
+        interval) and the model version, next to the entity columns and the label once it
+        is known."""
         scorer = bento_store.scorer(champion_bento.model_tag)
         scored = scorer.score_features(features)
         out = features[[c for c in entity if c in features.columns]].copy()

@@ -6,6 +6,7 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    AssetKey,
     AssetsDefinition,
     BackfillPolicy,
     DataVersion,
@@ -22,14 +23,24 @@ from ml_assets.lib.hashing import frame_hash
 
 
 def build_features_asset(
-    config: PipelineConfig, partitions: PartitionsDefinition | None
+    config: PipelineConfig,
+    partitions: PartitionsDefinition | None,
+    events: str | None = None,
+    key: AssetKey | None = None,
 ) -> AssetsDefinition:
-    event_source = config.event_source_name
+    """The features of the validated event source (or of the validated source `events`,
+    e.g. a static table's scoring batches) under `key` (the pipeline's features key)."""
+    event_source = events or config.event_source_name
     joined_sources = sorted({join.source for join in config.joins})
     ins = {"events": AssetIn(validated_key(config.name, event_source))}
     ins |= {f"ref_{name}": AssetIn(validated_key(config.name, name)) for name in joined_sources}
     kinds = feature_kinds(config)
-    rows = f"`{event_source}` event of the day" if partitions else f"`{event_source}` row"
+    if partitions is None:
+        rows = f"`{event_source}` row"
+    else:
+        rows = (
+            f"`{event_source}` row of the batch" if events else f"`{event_source}` event of the day"
+        )
     description = (
         f"One row per {rows}: the validated events left-joined with "
         f"{', '.join(joined_sources) or 'no reference data'}, the {len(kinds)} declared features "
@@ -39,7 +50,7 @@ def build_features_asset(
     )
 
     @asset(
-        key=features_key(config.name),
+        key=key or features_key(config.name),
         ins=ins,
         description=description,
         group_name=FEATURES_GROUP,

@@ -55,9 +55,18 @@ DRIFT_CODE = (
 
 
 def build_monitoring_assets(
-    config: PipelineConfig, partitions: PartitionsDefinition
+    config: PipelineConfig,
+    partitions: PartitionsDefinition,
+    features: AssetKey | None = None,
+    partition_column: str = EVENT_DATE,
 ) -> list[AssetsDefinition]:
-    return [_drift_report(config, partitions), _live_performance(config, partitions)]
+    """Drift and live performance of each partition of `features` (the pipeline's daily
+    features, or a static table's scoring batches), the partition named in
+    `partition_column` of their tables."""
+    return [
+        _drift_report(config, partitions, features or features_key(config.name), partition_column),
+        _live_performance(config, partitions, partition_column),
+    ]
 
 
 def _day_inputs(config: PipelineConfig) -> dict[str, AssetIn]:
@@ -83,7 +92,9 @@ def _severity(verdict: str) -> AssetCheckSeverity:
     return AssetCheckSeverity.ERROR if verdict == "error" else AssetCheckSeverity.WARN
 
 
-def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> AssetsDefinition:
+def _drift_report(
+    config: PipelineConfig, partitions: PartitionsDefinition, features: AssetKey, column: str
+) -> AssetsDefinition:
     monitoring = config.monitoring
     assert monitoring is not None
     policy = monitoring.drift
@@ -95,7 +106,7 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
 
     @asset(
         key=key,
-        ins={"features": AssetIn(features_key(config.name)), **_day_inputs(config)},
+        ins={"features": AssetIn(features), **_day_inputs(config)},
         group_name=MONITORING_GROUP,
         partitions_def=partitions,
         # One day per run: the checks are partitioned, one verdict per day.
@@ -140,7 +151,7 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
             calibration=calibration,
             prediction=prediction_of(problem),
         )
-        output = _drift_output(config.name, lake, day, version, result)
+        output = _drift_output(config.name, lake, (column, day), version, result)
         context.log.info(f"{day} vs v{version}: {result.verdict}: {result.reason}")
         yield output
         yield from _drift_checks(result, version)
@@ -149,10 +160,15 @@ def _drift_report(config: PipelineConfig, partitions: PartitionsDefinition) -> A
 
 
 def _drift_output(
-    pipeline: str, lake: LakeResource, day: str, version: str, result: DriftResult
+    pipeline: str,
+    lake: LakeResource,
+    partition: tuple[str, str],
+    version: str,
+    result: DriftResult,
 ) -> Output[pd.DataFrame]:
     """The day's drift table with its metadata: the summary, drifted columns, unseen
     categories, threshold sources, the HTML report saved in the lake, the per-column table."""
+    column, day = partition
     metadata: dict[str, Any] = {"model_version": version, **summary_metadata(result)}
     metadata["drifted_columns"] = MetadataValue.json(result.drifted_columns)
     metadata["unseen_categories"] = MetadataValue.json(result.unseen_categories)
@@ -160,7 +176,7 @@ def _drift_output(
     if result.html:
         path = lake.write_report([pipeline, "drift_report_html"], f"{day}.html", result.html)
         metadata["html_report"] = MetadataValue.path(path)
-    table = result.table().assign(**{EVENT_DATE: day, "model_version": version})
+    table = result.table().assign(**{column: day, "model_version": version})
     metadata["columns"] = MetadataValue.md(_markdown(table))
     return Output(table, metadata=metadata)
 
@@ -224,7 +240,9 @@ def _drift_checks(result: DriftResult, version: str) -> Iterator[AssetCheckResul
     )
 
 
-def _live_performance(config: PipelineConfig, partitions: PartitionsDefinition) -> AssetsDefinition:
+def _live_performance(
+    config: PipelineConfig, partitions: PartitionsDefinition, column: str
+) -> AssetsDefinition:
     monitoring = config.monitoring
     assert monitoring is not None
     policy = monitoring.performance
@@ -276,9 +294,9 @@ def _live_performance(config: PipelineConfig, partitions: PartitionsDefinition) 
             policy,
             (problem, served),
         )
-        row = {EVENT_DATE: day, "model_version": version, **result.as_row()}
+        row = {column: day, "model_version": version, **result.as_row()}
         context.log.info(f"{day} v{version}: {result.verdict}: {result.reason}")
-        shown: dict[str, Any] = {k: v for k, v in row.items() if v is not None and k != EVENT_DATE}
+        shown: dict[str, Any] = {k: v for k, v in row.items() if v is not None and k != column}
         yield Output(pd.DataFrame([row]), metadata=shown)
         yield _performance_check(result, version)
 

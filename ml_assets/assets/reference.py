@@ -4,6 +4,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue, Output, asset
 
@@ -126,17 +127,44 @@ def _reference_profile(config: PipelineConfig) -> AssetsDefinition:
 def _calibration_rows(
     config: PipelineConfig, lake: LakeResource, train: pd.DataFrame, sample: pd.DataFrame
 ) -> pd.DataFrame:
-    """The training-window rows calibration draws its days from. Drawn days must be the
-    size of the live days drift judges: when the window was sampled down to
-    `max_train_rows`, its days are thinner (noisier) than real ones, so the whole days are
-    read back from the stored features (a few of their rows are also in the reference
-    sample); otherwise the window's own rows outside the reference sample."""
+    """The training-window rows calibration draws its days from, each day in EVENT_DATE.
+    Drawn days must be the size of the live days drift judges: when the window was
+    sampled down to `max_train_rows`, its days are thinner (noisier) than real ones, so the
+    whole days are read back from the stored features (a few of their rows are also in the
+    reference sample); otherwise the window's own rows outside the reference sample. A
+    static table has no days: its pool is random batches of the size its scoring batches
+    typically have."""
+    if config.table is not None and config.table.batches is not None:
+        return random_batches(
+            calibration_pool(train, sample.index),
+            config.table.batches.typical_rows,
+            _batch_count(config),
+            config.training.seed if config.training else 0,
+        )
     cap = config.training.max_train_rows if config.training else None
     if not cap or len(train) < cap:
         return calibration_pool(train, sample.index)
     days = sorted(pd.to_datetime(train[EVENT_DATE].unique()).strftime("%Y-%m-%d"))
     path = features_key(config.name).path
     return pd.concat([lake.read(path, day) for day in days], ignore_index=True)
+
+
+def _batch_count(config: PipelineConfig) -> int:
+    """Enough random batches that calibration can draw its days from them."""
+    assert config.monitoring is not None
+    calibration = config.monitoring.drift.calibration
+    return max(calibration.min_days, calibration.resamples)
+
+
+def random_batches(pool: pd.DataFrame, rows: int, batches: int, seed: int) -> pd.DataFrame:
+    """`batches` draws of `rows` random rows of `pool` (with replacement only when the pool
+    is smaller than a batch), each draw named in EVENT_DATE: the days of a table without
+    days, for calibration."""
+    rng = np.random.default_rng(seed)
+    draws = [rng.choice(len(pool), size=rows, replace=rows > len(pool)) for _ in range(batches)]
+    out = pool.iloc[np.concatenate(draws)].reset_index(drop=True)
+    out[EVENT_DATE] = np.repeat([f"batch-{i}" for i in range(batches)], rows)
+    return out
 
 
 def _calibrate(

@@ -1,10 +1,10 @@
 """The automation loop in one process: what the Dagster daemon does, one tick at a time.
 
 `SensorLoop` evaluates the code location's sensors through Dagster's sensor API, keeps
-their cursors, and executes their run requests in process, honouring run keys the way
-the daemon does (a key that already has a run starts nothing). The demo and the loop
-test drive replayed days through it deterministically; `dagster dev` runs the same
-sensors for real.
+their cursors, adds and deletes the dynamic partitions they ask for, and executes their
+run requests in process, honouring run keys the way the daemon does (a key that already
+has a run starts nothing). The demo and the loop test drive replayed days through it
+deterministically; `dagster dev` runs the same sensors for real.
 """
 
 import warnings
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
+    AddDynamicPartitionsRequest,
     DagsterInstance,
     Definitions,
     ExecuteInProcessResult,
@@ -40,6 +41,16 @@ class SensorLoop:
         self.cursors: dict[str, str | None] = {}
         self.resources: Mapping[str, Any] = dict(defs.resources or {})
 
+    def _change_partitions(self, changes: Any) -> None:
+        """Add and delete the dynamic partitions a sensor asked for, as the daemon does."""
+        for change in changes:
+            keys = list(change.partition_keys)
+            if isinstance(change, AddDynamicPartitionsRequest):
+                self.instance.add_dynamic_partitions(change.partitions_def_name, keys)
+            else:
+                for partition in keys:
+                    self.instance.delete_dynamic_partition(change.partitions_def_name, partition)
+
     def tick(self, sensor_name: str) -> Tick:
         """Evaluate one sensor once and run what it requests."""
         with warnings.catch_warnings():
@@ -48,6 +59,8 @@ class SensorLoop:
             sensor = self.defs.get_sensor_def(sensor_name)
         context = build_sensor_context(
             instance=self.instance,
+            # The ref lets a run request name a dynamic partition the tick adds.
+            instance_ref=None if self.instance.is_ephemeral else self.instance.get_ref(),
             cursor=self.cursors.get(sensor_name),
             sensor_name=sensor_name,
             resources=self.resources,
@@ -55,6 +68,7 @@ class SensorLoop:
         )
         data = sensor.evaluate_tick(context)
         self.cursors[sensor_name] = data.cursor
+        self._change_partitions(data.dynamic_partitions_requests or [])
         tick = Tick(sensor_name, skipped=data.skip_message)
         for request in data.run_requests or []:
             key = request.run_key

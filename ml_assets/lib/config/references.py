@@ -99,12 +99,14 @@ def _table(config: PipelineConfig) -> Iterator[Problem]:
                 else f"sources.{name}.landing_zone",
                 "a static table has no days: daily landing files need `partitioning`",
             )
-    if config.monitoring is not None:
+    if config.monitoring is not None and table.batches is None:
         yield (
             "monitoring",
-            "daily drift and live performance need `partitioning`; a static table is not "
-            "monitored (remove `monitoring:`)",
+            "a static table is monitored batch by batch: declare `table.batches` (the folder "
+            "its new rows arrive in) or remove `monitoring:`",
         )
+    if table.batches is not None and config.training is None:
+        yield "table.batches", "scoring batches needs a champion: add `training`"
     training = config.training
     if training is not None and training.validation_folds > 1:
         yield (

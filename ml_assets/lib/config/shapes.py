@@ -4,11 +4,13 @@ table split once."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
 from .base import Name, StrictModel
+from .connectors import LandingFolder
 
 
 class PartitioningConfig(StrictModel):
@@ -36,6 +38,23 @@ class PartitioningConfig(StrictModel):
         return self
 
 
+class ScoringBatches(LandingFolder):
+    """New rows of a static table to score, arriving as files `<batch>.<format>` (a batch
+    name of letters, digits, `_`, `-` and `.`): each file is one partition of the batch
+    assets, validated, featurised, scored by the champion and, with `monitoring:`, checked
+    for drift against the champion's reference (and for performance where it has labels)."""
+
+    format: Literal["csv", "parquet", "jsonl"] = Field(
+        "csv", description="Format of the batch files (CSV with a header row), their extension."
+    )
+    typical_rows: int = Field(
+        200,
+        ge=10,
+        description="Rows of a typical batch: drift thresholds are calibrated on random "
+        "training batches of this size (a drift test's sensitivity depends on it).",
+    )
+
+
 class TableConfig(StrictModel):
     """A table without event time: every source is one unpartitioned asset, and the rows
     are split into train / validation / test once, seeded (stratified by class for
@@ -50,6 +69,12 @@ class TableConfig(StrictModel):
         None,
         description="Column of the source whose values (train, validation, test) place each "
         "row; the fractions are then unused.",
+    )
+
+    batches: ScoringBatches | None = Field(
+        None,
+        description="Landing folder of new rows to score in batches; without it, new rows "
+        "are scored through the service only.",
     )
 
     @model_validator(mode="after")
