@@ -37,6 +37,8 @@ TINY_TRAINING = {
         "xgboost": {"params": {"n_estimators": 40}},
     },
 }
+SENSOR_RUNS_QUERY = """{ runsOrError(filter: {tags: [{key: "dagster/sensor_name",
+  value: "%s"}]}) { ... on Runs { results { runId status jobName tags { key value } } } } }"""
 
 
 def isolated_env(root: Path) -> dict[str, str]:
@@ -66,6 +68,8 @@ def write_tiny_pipeline(folder: Path) -> None:
         "training": TINY_TRAINING,
         # One family on five days: the UI and the daemon are under test, not model quality.
         "promotion": {"baselines": ["majority_class"]},
+        # The daemon's test waits for the arrival sensor's tick.
+        "monitoring": {"arrival_interval_seconds": 5},
     }
     (folder / "flight_delays.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -169,3 +173,21 @@ def dagster_dev(env: dict[str, str]) -> Iterator[str]:
         yield base_url
     finally:
         stop(server)
+
+
+def sensor_runs(base_url: str, sensor: str) -> list[dict[str, Any]]:
+    """The runs `sensor` started, newest first, with their tags as a dict."""
+    runs = graphql(base_url, SENSOR_RUNS_QUERY % sensor)["runsOrError"]["results"]
+    return [{**run, "tags": {tag["key"]: tag["value"] for tag in run["tags"]}} for run in runs]
+
+
+def wait_for_finished_run(base_url: str, sensor: str, timeout: float) -> dict[str, Any]:
+    """The first run `sensor` started, once finished (the run imports the code location
+    in its own process)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = sensor_runs(base_url, sensor)
+        if runs and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            return runs[0]
+        time.sleep(2)
+    raise AssertionError(f"{sensor} started no finished run in {timeout:.0f} s")

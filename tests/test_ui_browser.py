@@ -1,11 +1,15 @@
-"""The Dagster UI as users see it: Debian's Chromium, driven by Playwright, on `dagster dev`.
+"""The Dagster UI as users see it: Debian's Chromium, driven by Playwright, on `dagster dev`;
+and the daemon of that same `dagster dev` turning a landed file into a daily run.
 
 Before the UI starts, `mlap` backfills nine days of flights and trains one small XGBoost on
 them, on a fresh instance in a temporary folder (the pipeline is the real flight_delays
 config with a tiny `training:` section, through `extends:`). The UI then serves the real
 code location from workspace.yaml on 127.0.0.1, and the tests click through it as a user
 would. Screenshots of every step go to the project's state folder, `var/screenshots/`
-(or `$MLAP_SCREENSHOTS_DIR`), not to the temporary one, so that CI can keep them.
+(or `$MLAP_SCREENSHOTS_DIR`), not to the temporary one, so that CI can keep them. Last,
+`mlap replay` drops the next day's file into the landing zone: the daemon's arrival sensor
+must start a run of the daily job for that day, and that run must succeed with the day's
+predictions and drift report in the lake.
 """
 
 from __future__ import annotations
@@ -22,7 +26,14 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
 
 from tests.conftest import PROJECT_ROOT
-from tests.dagster_dev import dagster_dev, graphql, trained_instance
+from tests.dagster_dev import (
+    dagster_dev,
+    graphql,
+    run_mlap,
+    sensor_runs,
+    trained_instance,
+    wait_for_finished_run,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +52,8 @@ VIEWPORT: ViewportSize = {"width": 1400, "height": 900}
 SCREENSHOTS = Path(os.environ.get("MLAP_SCREENSHOTS_DIR", PROJECT_ROOT / "var" / "screenshots"))
 
 UI_DAY = "2013-03-20"
+ARRIVED_DAY = "2013-03-06"  # the day after the trained instance's last partition
+SENSOR = "flight_delays__arrival_sensor"
 GROUPS = ("datasets", "features", "models", "evaluation")
 ASSETS = (
     "raw_flights",
@@ -250,3 +263,22 @@ def test_jobs_for_the_main_verbs_open_in_the_launchpad(ui: str, page: Page) -> N
     expect(page.get_by_role("button", name=re.compile("Launch Run"))).to_be_enabled()
     expect(page.get_by_text("No errors")).to_be_visible()
     screenshot(page, "08-train-launchpad")
+
+
+def test_the_daemon_turns_a_landed_file_into_a_successful_daily_run(
+    ui: str, trained: dict[str, str]
+) -> None:
+    assert sensor_runs(ui, SENSOR) == []
+    run_mlap(
+        trained, "replay", "flight_delays", "--start", ARRIVED_DAY, "--end", ARRIVED_DAY,
+        "--speed", "0",
+    )  # fmt: skip
+    run = wait_for_finished_run(ui, SENSOR, timeout=420)
+    assert run["status"] == "SUCCESS", f"run {run['runId']} ended {run['status']}"
+    assert run["jobName"] == "flight_delays__daily"
+    assert run["tags"]["dagster/partition"] == ARRIVED_DAY
+    assert run["tags"]["dagster/run_key"].startswith(f"{ARRIVED_DAY}.csv:")
+    assert len(sensor_runs(ui, SENSOR)) == 1
+    lake = Path(trained["MLAP_STATE_DIR"]) / "lake" / "flight_delays"
+    assert (lake / "batch_predictions" / f"{ARRIVED_DAY}.parquet").exists()
+    assert (lake / "drift_report_html" / f"{ARRIVED_DAY}.html").exists()
