@@ -67,8 +67,9 @@ endif
 demo: clean install
 	$(VENV)/bin/mlap demo
 
+# One worker per core (pytest-xdist); each test module runs whole on one worker.
 test: install browser postgres
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n auto --dist loadgroup
 
 test-fast: install
 	$(VENV)/bin/python -m pytest -m "not slow"

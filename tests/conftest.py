@@ -23,6 +23,23 @@ pytest_plugins = ["tests.served_champion"]
 FLIGHT_DELAYS_YAML = PROJECT_ROOT / "configs" / "pipelines" / "flight_delays.yaml"
 
 
+# Modules that share a session fixture run on one xdist worker, so that it is built once.
+SHARED_FIXTURE_GROUPS = {
+    "tests.test_serving": "served_champion",
+    "tests.test_serving_hardening": "served_champion",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `pytest -n N --dist loadgroup` (make test) a test module is one unit of work:
+    its module fixtures (a trained pipeline, a server) are built once, on one worker."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            module = item.module.__name__ if item.module else item.nodeid  # type: ignore[attr-defined]
+            item.add_marker(pytest.mark.xdist_group(SHARED_FIXTURE_GROUPS.get(module, module)))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_SESSION_STATE, ignore_errors=True)
 
