@@ -101,9 +101,29 @@ def test_the_passport_traces_the_whole_table(flow: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(flow: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serving(flow, tmp_path_factory.mktemp("static-serve") / "serve.log") as url:
+def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("static-serve") / "serve.log"
+
+
+@pytest.fixture(scope="module")
+def server(flow: Any, server_log: Path) -> Iterator[str]:
+    with serving(flow, server_log) as url:
         yield url
+
+
+def test_the_explain_limit_is_measured_for_a_scikit_learn_champion(
+    flow: Any, server: str, server_log: Path
+) -> None:
+    """The bundle carries an example record: the service times /explain on it at start-up
+    and allows what fits its budget (issue 19), not the fixed fallback."""
+    limit = httpx.post(f"{server}/metadata", json={}, timeout=30).json()["explain_max_batch_size"]
+    assert "per record measured, limit" in server_log.read_text()
+    assert 1 <= limit <= 1000
+    sent = records(flow, None, min(limit, 200))
+    answered = httpx.post(f"{server}/explain", json={"records": sent}, timeout=60)
+    assert answered.status_code == 200 and len(answered.json()) == len(sent)
+    over = httpx.post(f"{server}/explain", json={"records": sent * 6}, timeout=60)
+    assert over.status_code == 400 if len(sent) * 6 > limit else over.status_code == 200
 
 
 def test_the_service_scores_rows_of_the_table(flow: Any, server: str) -> None:

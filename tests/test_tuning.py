@@ -6,7 +6,7 @@ import pytest
 
 from ml_assets.lib.config.models import CandidateConfig, SearchParam, TuningConfig
 from ml_assets.lib.feature_spec import FeatureSpec
-from ml_assets.lib.tuning import tune_candidate
+from ml_assets.lib.tuning import XGBoostPruning, tune_candidate
 
 
 def _data(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -91,6 +91,27 @@ def test_boosted_trials_that_fall_behind_are_pruned() -> None:
     )
     assert result.n_pruned > 0
     assert result.n_complete + result.n_pruned == result.n_trials
+    never = TuningConfig(n_trials=16, pruning_warmup_steps=2, prune_after_fraction=1.0)
+    unpruned = tune_candidate(
+        "xgboost", candidate, never, SPEC, train, validation, seed=3, study_name="no-pruning"
+    )
+    assert unpruned.n_pruned == 0 and unpruned.n_complete == 16
+
+
+def test_a_boosted_trial_is_judged_only_after_its_share_of_rounds() -> None:
+    """Issue 20: pruned on its first rounds, a slow learning rate never got to finish."""
+    import optuna
+
+    always = optuna.pruners.ThresholdPruner(lower=2.0)  # any AUC is below: prune at once
+    trial = optuna.create_study(direction="maximize", pruner=always).ask()
+    callback = XGBoostPruning(trial, maximize=True, first=30)
+    log: dict[str, dict[str, list[float]]] = {"validation_0": {"auc": []}}
+    for epoch in range(31):
+        log["validation_0"]["auc"].append(0.6)
+        if epoch < 30:
+            assert callback.after_iteration(None, epoch, log) is False
+    with pytest.raises(optuna.TrialPruned, match="at step 30"):
+        callback.after_iteration(None, 30, log)
 
 
 def test_a_shared_rdb_study_keeps_its_trials(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -91,6 +91,14 @@ class TuningConfig(StrictModel):
     pruning_warmup_steps: int = Field(
         5, ge=0, description="Intermediate reports before a trial may be pruned."
     )
+    prune_after_fraction: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A boosted trial may be pruned only once it has grown this share of its "
+        "rounds: a slow learning rate starts behind and can finish ahead, so judging it on "
+        "its first rounds keeps only the fast (and overfitting) ones. 0: from the warm-up on.",
+    )
 
 
 class TrainingConfig(StrictModel):
