@@ -46,9 +46,10 @@ def build_definitions(pipelines_dir: Path | None = None) -> Definitions:
     errors = dict(loaded.errors)
     pipelines: list[Definitions] = []
     configs = []
+    step_pods = environment.step_pod_jobs()
     for config in loaded.configs:
         try:
-            pipelines.append(build_pipeline_definitions(config))
+            pipelines.append(build_pipeline_definitions(config, step_pods=step_pods))
         except Exception as exc:  # a factory error in one pipeline spares the others
             errors[folder / f"{config.name}.yaml"] = f"{config.name}: {type(exc).__name__}: {exc}"
             continue
@@ -57,20 +58,29 @@ def build_definitions(pipelines_dir: Path | None = None) -> Definitions:
         logger.error("pipeline %s not loaded: %s", path.name, error)
     shared = Definitions(
         sensors=build_alert_sensors([c.name for c in configs if c.training is not None]),
-        resources=build_resources(
-            environment.state_dir(),
-            alerts_config=environment.alerts_config(),
-            lake_url=environment.lake_url(),
-            mlflow_uri=environment.mlflow_uri(),
-            landing_dir=environment.landing_dir(),
-            bentoml_home=environment.bentoml_home(),
-        ),
-        # Local runs execute in the run's own process: a step subprocess pays 15+ s of
-        # imports on 2 cores. Production swaps in the k8s_job_executor (deploy/).
+        resources=platform_resources(),
+        # Runs execute in the run's own process: a step subprocess pays 15+ s of imports on
+        # 2 cores. In production the jobs MLAP_STEP_PODS names run each step in its own pod
+        # (k8s_job_executor, set by the factory).
         executor=in_process_executor,
         metadata=_errors_metadata(errors),
     )
     return Definitions.merge(*pipelines, shared)
+
+
+def platform_resources() -> dict[str, Any]:
+    """The shared resources, where the running profile (`ml_assets.environment`) puts the
+    platform's state."""
+    return build_resources(
+        environment.state_dir(),
+        alerts_config=environment.alerts_config(),
+        lake_url=environment.lake_url(),
+        mlflow_uri=environment.mlflow_uri(),
+        landing_dir=environment.landing_dir(),
+        bentoml_home=environment.bentoml_home(),
+        mlflow_artifacts=environment.mlflow_artifacts_url(),
+        study_database=environment.study_database(),
+    )
 
 
 def _errors_metadata(errors: dict[Path, str]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from dagster import (
     DailyPartitionsDefinition,
     Definitions,
     DynamicPartitionsDefinition,
+    ExecutorDefinition,
     define_asset_job,
 )
 
@@ -44,6 +46,7 @@ from ml_assets.keys import (
     train_job_name,
 )
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.run_tags import TRAINING_TAG
 from sensors.arrival import build_arrival_sensor
 from sensors.batches import build_batch_sensor
 from sensors.retrain import build_retrain_sensor
@@ -62,13 +65,18 @@ def daily_partitions(config: PipelineConfig) -> DailyPartitionsDefinition | None
     )
 
 
-def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
-    """Assets, checks and jobs of one pipeline, all keyed under the pipeline's name."""
+def build_pipeline_definitions(
+    config: PipelineConfig, step_pods: Collection[str] = frozenset()
+) -> Definitions:
+    """Assets, checks and jobs of one pipeline, all keyed under the pipeline's name. The
+    jobs of the kinds in `step_pods` (`environment.STEP_POD_JOB_KINDS`) run each step in
+    its own Kubernetes pod; the others take the code location's executor."""
     partitions = daily_partitions(config)
     assets = [*build_dataset_assets(config, partitions), build_features_asset(config, partitions)]
     pipeline = AssetSelection.key_prefixes([config.name])
     batches = batch_partitions(config) if scoring_batches(config) else None
     batch_assets = build_batch_assets(config, batches) if batches else []
+    executors = _Executors(step_pods)
     ingest = define_asset_job(
         ingest_job_name(config.name),
         selection=pipeline
@@ -81,6 +89,7 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
             if partitions
             else f"Reads, validates and featurises the `{config.name}` table."
         ),
+        executor_def=executors.of("ingest"),
     )
     jobs: list[Any] = [ingest]
     sensors: list[Any] = []
@@ -111,17 +120,19 @@ def build_pipeline_definitions(config: PipelineConfig) -> Definitions:
                 "candidates, challenger, evaluation, explanation, champion decision and "
                 "the champion's bento."
             ),
+            tags={TRAINING_TAG: config.name},
+            executor_def=executors.of("train"),
         )
         jobs += [train, build_rollback_job(config), build_promote_job(config.name)]
         if partitions is not None:
-            jobs.append(_predict_job(config, partitions))
+            jobs.append(_predict_job(config, partitions, executors.of("predict")))
         if batches is not None:
             score = _score_batch_job(config, batch_assets, batches)
             assets += batch_assets
             jobs.append(score)
             sensors.append(build_batch_sensor(config, score, batches))
         if config.monitoring is not None and partitions is not None:
-            daily = _daily_job(config, partitions)
+            daily = _daily_job(config, partitions, executors.of("daily"))
             jobs.append(daily)
             sensors.append(build_retrain_sensor(config, train))
             if config.landing_folder is not None:
@@ -144,17 +155,41 @@ def _score_batch_job(
     )
 
 
-def _predict_job(config: PipelineConfig, partitions: DailyPartitionsDefinition) -> Any:
+class _Executors:
+    """The executor a job of each kind asks for: Dagster's `k8s_job_executor` (one pod per
+    step) for the kinds in `step_pods`, else None (the code location's executor)."""
+
+    def __init__(self, step_pods: Collection[str]) -> None:
+        self.step_pods = frozenset(step_pods)
+
+    def of(self, kind: str) -> ExecutorDefinition | None:
+        if kind not in self.step_pods:
+            return None
+        from dagster_k8s import k8s_job_executor  # the Kubernetes client, production only
+
+        return k8s_job_executor
+
+
+def _predict_job(
+    config: PipelineConfig,
+    partitions: DailyPartitionsDefinition,
+    executor: ExecutorDefinition | None,
+) -> Any:
     """Batch predictions of the selected days by the champion."""
     return define_asset_job(
         predict_job_name(config.name),
         selection=AssetSelection.assets(model_key(config.name, "batch_predictions")),
         partitions_def=partitions,
         description=f"Scores `{config.name}`'s feature partitions with the champion.",
+        executor_def=executor,
     )
 
 
-def _daily_job(config: PipelineConfig, partitions: DailyPartitionsDefinition) -> Any:
+def _daily_job(
+    config: PipelineConfig,
+    partitions: DailyPartitionsDefinition,
+    executor: ExecutorDefinition | None,
+) -> Any:
     """One day end to end: the event source's raw, validated and quarantined rows, features,
     the champion's predictions, drift and live performance (blocking checks stop the rest)."""
     event = config.event_source_name
@@ -174,4 +209,5 @@ def _daily_job(config: PipelineConfig, partitions: DailyPartitionsDefinition) ->
             f"One day of `{config.name}` as it arrives: validation, features, the champion's "
             "predictions, drift and live performance. The arrival sensor starts it."
         ),
+        executor_def=executor,
     )

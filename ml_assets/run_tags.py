@@ -1,4 +1,5 @@
-"""Run tags Dagster itself reads or writes, by their documented names.
+"""Run tags Dagster itself reads or writes, by their documented names, and the platform's
+own run tags.
 
 They are plain strings: Dagster's own constants for them live in `dagster._core`, which
 the project does not import outside `ml_assets/dagster_private.py`.
@@ -11,3 +12,8 @@ PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 # Set on runs a sensor starts: which sensor, and the run key it gave (one run per key).
 RUN_KEY_TAG = "dagster/run_key"
 SENSOR_NAME_TAG = "dagster/sensor_name"
+
+# The platform's own: every run of a pipeline's train job carries the pipeline's name
+# under this key. The production instance (deploy/dagster.yaml) limits runs to one per
+# value, so two trainings of one pipeline never run at once, whoever launched them.
+TRAINING_TAG = "mlap/training"

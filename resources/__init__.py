@@ -14,9 +14,13 @@ def build_resources(
     mlflow_uri: str | None = None,
     landing_dir: Path | None = None,
     bentoml_home: Path | None = None,
+    mlflow_artifacts: str | None = None,
+    study_database: str | None = None,
 ) -> dict[str, Any]:
     """Every resource of the code location, all state under `state` unless a location is
-    given: the code location and the tests build theirs here, so they cannot drift apart."""
+    given: the code location and the tests build theirs here, so they cannot drift apart.
+    `study_database` names the database, on the MLflow store's PostgreSQL server, of the
+    Optuna studies that processes share (the production profile)."""
     from resources.alerts import AlertsResource
     from resources.audit_store import AuditStoreResource
     from resources.bento_store import BentoStoreResource
@@ -35,8 +39,9 @@ def build_resources(
         "sources": SourcesResource(landing_root=str(landing_dir or state / "landing")),
         "model_registry": ModelRegistryResource(
             tracking_uri=mlflow_uri or f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
-            artifact_root=str(state / "mlflow" / "artifacts"),
+            artifact_root=mlflow_artifacts or str(state / "mlflow" / "artifacts"),
             lock_dir=str(state / "locks"),
+            study_database=study_database,
         ),
         "bento_store": BentoStoreResource(home=str(bentoml_home or state / "bentoml")),
         "audit_store": AuditStoreResource(root=str(state / "audit")),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from dagster import ConfigurableResource, InitResourceContext
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from ml_assets.lib.problems import Problem, ProblemKind
@@ -62,6 +62,12 @@ class ModelRegistryResource(ConfigurableResource):
     tracking_uri: str = Field(description="MLflow tracking URI, e.g. sqlite:////abs/mlflow.db.")
     artifact_root: str = Field(description="Folder or URL under which run artifacts are stored.")
     lock_dir: str = Field(description="Folder of the promotion locks (one file per pipeline).")
+    study_database: str | None = Field(
+        None,
+        description="Database on the tracking store's PostgreSQL server (same credentials) "
+        "that holds the Optuna studies of tunings, shared by processes; unset: each "
+        "pipeline's `training.tuning.storage`.",
+    )
 
     _loaded: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -235,14 +241,35 @@ class ModelRegistryResource(ConfigurableResource):
         MLflow aliases have no compare-and-set, so the decision (read champion, compare,
         move aliases) runs entirely inside this lock (see `resources.locks`).
         """
-        with promotion_lock(self.tracking_uri, Path(self.lock_dir), pipeline):
+        with promotion_lock(self._tracking_uri(), Path(self.lock_dir), pipeline):
             yield
+
+    def study_storage(self) -> str | None:
+        """The URL of the shared Optuna study database, or None when there is none."""
+        if self.study_database is None:
+            return None
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self._tracking_uri()).set(database=self.study_database)
+        return url.render_as_string(hide_password=False)
+
+    def _tracking_uri(self) -> str:
+        """The tracking URI. Inside a run Dagster has resolved an `EnvVar` (the production
+        profile's database URL) already; outside one (the CLI) it is resolved here."""
+        uri = self.tracking_uri
+        if not isinstance(uri, EnvVar):
+            return uri
+        value = uri.get_value()
+        if not value:
+            raise RuntimeError(f"model_registry: environment variable {uri.env_var_name} is unset")
+        return value
 
     def _client(self) -> MlflowClient:
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         import mlflow
 
-        return mlflow.MlflowClient(self.tracking_uri, self.tracking_uri)
+        uri = self._tracking_uri()
+        return mlflow.MlflowClient(uri, uri)
 
     def _experiment_id(self, pipeline: str) -> str:
         client = self._client()

@@ -127,3 +127,35 @@ def test_an_optuna_study_on_postgres_is_shared_by_two_processes(server: str) -> 
     assert len(trials) == 20
     assert sorted(t.number for t in trials) == list(range(20))
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
+def test_the_production_profile_puts_lock_and_studies_on_the_server(
+    server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The resources MLAP_PROFILE=production builds (ml_assets/environment.py), on this
+    server: the promotion lock is an advisory lock in the MLflow database, and tuning
+    studies go to the `_optuna` database beside it."""
+    import optuna
+    import sqlalchemy
+
+    from ml_assets.definitions import platform_resources
+
+    url = create_database(server, "platform")
+    create_database(server, "platform_optuna")
+    monkeypatch.setenv("MLAP_PROFILE", "production")
+    monkeypatch.setenv("MLAP_DATABASE_URL", url)
+    monkeypatch.setenv("MLAP_LAKE_URL", str(tmp_path / "lake"))
+    monkeypatch.setenv("MLAP_STATE_DIR", str(tmp_path / "state"))
+    registry = platform_resources()["model_registry"]
+    held = sqlalchemy.text(
+        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON l.database = d.oid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = 'platform'"
+    )
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    with registry.promotion_lock("flight_delays"), engine.connect() as connection:
+        assert connection.execute(held).scalar() == 1
+    storage = registry.study_storage()
+    optuna.create_study(study_name="profile", storage=storage)
+    assert storage == f"{server}/platform_optuna"
+    assert optuna.get_all_study_names(storage) == ["profile"]
+    engine.dispose()

@@ -289,3 +289,25 @@ def test_schemathesis_finds_no_5xx_and_no_answer_off_the_published_schema(
     assert result.exit_code == 0 and not result.failures, (result.failures, result.output)
     assert result.generated >= 400, result.generated  # 8 operations were exercised
     assert result.server_errors == 0
+
+
+def test_the_dashboard_queries_what_the_served_champion_exports(
+    server: str, sample: list[dict[str, Any]]
+) -> None:
+    """deploy/monitoring's dashboard against this real /metrics: BentoML's request series
+    are as tests/test_deploy.py lists them, and every query's series and labels exist. A
+    classifier never exports the regression-only `mlap_predicted_value` (BentoML's
+    multiprocess metrics leave out families without samples): that query is checked
+    against ScoringMetrics in tests/test_deploy.py only."""
+    from tests.test_deploy import BENTOML_SERIES, dashboard_queries, unexported
+
+    assert httpx.post(f"{server}/predict", json={"records": sample[:3]}, timeout=30).is_success
+    text = httpx.get(f"{server}/metrics", timeout=30).text
+    series: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            series.setdefault(s.name, set()).update(s.labels)
+    for name, labels in BENTOML_SERIES.items():
+        assert labels <= series[name], name
+    classifier_queries = [q for q in dashboard_queries() if "mlap_predicted_value" not in q[0]]
+    assert unexported(classifier_queries, series) == []

@@ -48,9 +48,12 @@ def tune_all(
     ensemble of the tuned ones, when it is enabled."""
     from ml_assets.lib.tuning import tune_candidate
 
-    config = where[0]
+    config, registry = where
     training = config.training
     assert training is not None
+    # A pipeline's own study storage wins; else the platform's shared one (production).
+    shared = registry.study_storage() if training.tuning.storage is None else None
+    tuning = training.tuning.model_copy(update={"storage": shared}) if shared else training.tuning
     spec, problem = model_kind
     windows, validation_truth = data.windows, data.truth["validation"]
     enabled = [f for f, c in training.candidates.items() if c.enabled]
@@ -62,7 +65,7 @@ def tune_all(
             return tune_candidate(
                 family,
                 training.candidates[family],  # type: ignore[index]
-                training.tuning,
+                tuning,
                 spec,
                 windows["train"],
                 windows["validation"],

@@ -86,7 +86,9 @@ class TuningConfig(StrictModel):
         "so the same seed gives the same trials on a busy or an idle machine.",
     )
     storage: str | None = Field(
-        None, description="Optuna RDB URL for a shared study; in-memory when unset."
+        None,
+        description="Optuna RDB URL for a shared study. Unset: in memory, or in the production "
+        "profile the platform's study database (`<MLAP_DATABASE_URL's database>_optuna`).",
     )
     pruning_warmup_steps: int = Field(
         5, ge=0, description="Intermediate reports before a trial may be pruned."
