@@ -67,9 +67,10 @@ endif
 demo: clean install
 	$(VENV)/bin/mlap demo
 
-# One worker per core (pytest-xdist); each test module runs whole on one worker.
+# One worker per core (pytest-xdist); each test file runs whole on one worker
+# (tests/conftest.py: pytest_xdist_make_scheduler).
 test: install browser postgres
-	$(VENV)/bin/python -m pytest -n auto --dist loadgroup
+	$(VENV)/bin/python -m pytest -n auto
 
 test-fast: install
 	$(VENV)/bin/python -m pytest -m "not slow"

@@ -5,6 +5,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,21 +24,33 @@ pytest_plugins = ["tests.served_champion"]
 FLIGHT_DELAYS_YAML = PROJECT_ROOT / "configs" / "pipelines" / "flight_delays.yaml"
 
 
-# Modules that share a session fixture run on one xdist worker, so that it is built once.
+# Test files that share a session fixture run on one xdist worker, so it is built once.
 SHARED_FIXTURE_GROUPS = {
-    "tests.test_serving": "served_champion",
-    "tests.test_serving_hardening": "served_champion",
+    "tests/test_serving.py": "served_champion",
+    "tests/test_serving_hardening.py": "served_champion",
 }
 
 
-@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `pytest -n N` (make test) a test file is one unit of work, so its module
+    fixtures (a trained pipeline, a server) are built once, on one worker; files that share
+    a session fixture (SHARED_FIXTURE_GROUPS) are one unit too. (pytest-xdist's own
+    `loadgroup` marks do not group under pytest 9.2: it sets a node id attribute that
+    pytest no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_FIXTURE_GROUPS.get(path, path)
+
+    return FileGroups(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `pytest -n N --dist loadgroup` (make test) a test module is one unit of work:
-    its module fixtures (a trained pipeline, a server) are built once, on one worker."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            module = item.module.__name__ if item.module else item.nodeid  # type: ignore[attr-defined]
-            item.add_marker(pytest.mark.xdist_group(SHARED_FIXTURE_GROUPS.get(module, module)))
+    """The `slow` files first (stable otherwise), so that workers do not end on the
+    longest one while the other waits."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -39,13 +39,11 @@ training:
   train_days: 120
   validation_days: 14
   test_days: 14
-  max_train_rows: 8000
-  refit_on_validation: false
+  max_train_rows: 12000
   tuning: {{n_trials: 2, timeout_seconds: 60}}
   candidates:
     logistic_regression: {{enabled: false}}
     hist_gradient_boosting: {{enabled: false}}
-    xgboost: {{params: {{n_estimators: 60}}}}
 promotion:
   baselines: [majority_class]  # one family, short windows: the loop is under test here
 monitoring:
