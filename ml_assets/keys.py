@@ -66,6 +66,10 @@ def daily_job_name(pipeline: str) -> str:
     return f"{pipeline}__daily"
 
 
+def served_traffic_job_name(pipeline: str) -> str:
+    return f"{pipeline}__served_traffic"
+
+
 def rollback_job_name(pipeline: str) -> str:
     return f"{pipeline}__rollback"
 
