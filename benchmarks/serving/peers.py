@@ -85,22 +85,40 @@ class Server:
         return total
 
 
+LOGGED = "BentoML + inference log"
+
+
 def peers(champion: Champion) -> list[Peer]:
     env = _server_env(champion)
     mlflow_dir = mlflow_model(champion)
+
+    def bentoml(port: int) -> list[str]:
+        return [
+            *[str(BIN / "bentoml"), "serve", champion.bento_tag],
+            *["--host", "127.0.0.1", "--port", str(port)],
+        ]
+
     return [
         Peer(
             name="BentoML",
-            command=lambda port: [
-                *[str(BIN / "bentoml"), "serve", champion.bento_tag],
-                *["--host", "127.0.0.1", "--port", str(port)],
-            ],
+            command=bentoml,
             env=env,
             ready_path="/readyz",
             predict_path="/predict",
             body_key="records",
             unwrap=lambda payload: payload,
             columnar_path="/predict_columns",
+        ),
+        # The same server writing the inference log (bentos/inference_log.py) to a lake
+        # folder of the benchmark's state, at the bundle's flush interval.
+        Peer(
+            name=LOGGED,
+            command=bentoml,
+            env={**env, "MLAP_INFERENCE_LOG_URL": str(champion.state / "inference_log_lake")},
+            ready_path="/readyz",
+            predict_path="/predict",
+            body_key="records",
+            unwrap=lambda payload: payload,
         ),
         Peer(
             name="FastAPI",
@@ -175,6 +193,7 @@ def serving(peer: Peer, log: Path) -> Iterator[Server]:
 def _server_env(champion: Champion) -> dict[str, str]:
     env = platform_env(champion.state)
     env.pop("MLAP_API_KEY", None)
+    env.pop("MLAP_INFERENCE_LOG_URL", None)  # only the logging peer logs
     # `mlflow models serve` starts `uvicorn` by name.
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return env
