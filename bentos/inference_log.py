@@ -3,8 +3,9 @@ background thread writes it to the lake every `flush_seconds` (ml_assets.lib.inf
 has the layout and the rows).
 
 An answer never waits for the log: appending takes a lock for a few list operations, the
-rows are built and written by the thread. Past `max_buffered_records` the oldest requests
-are dropped and counted. A write that fails (the lake unreachable) puts its requests back
+rows are built and written by the thread, every interval or as soon as half of
+`max_buffered_records` is buffered. Past `max_buffered_records` the oldest requests are
+dropped and counted. A write that fails (the lake unreachable) puts its requests back
 at the front of the buffer, within the same cap, and is tried again at the next interval.
 `close()` (the service's shutdown hook, and at interpreter exit) stops the thread and
 writes what is left; a crash loses at most the last interval.
@@ -49,6 +50,7 @@ class InferenceLog:
         self.dropped = 0
         self.written = 0
         self._stop = threading.Event()
+        self._due = threading.Event()  # half the cap is buffered: write before the interval
         self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -63,6 +65,9 @@ class InferenceLog:
             self._batches.append(batch)
             self._buffered += batch.rows
             dropped = self._trim()
+            due = self._buffered * 2 >= self._max_records
+        if due:
+            self._due.set()
         if dropped:
             self._on_dropped(dropped)
 
@@ -91,12 +96,16 @@ class InferenceLog:
         if self._stop.is_set():
             return
         self._stop.set()
+        self._due.set()
         self._thread.join(timeout)
         self.flush()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._flush_seconds):
-            self.flush()
+        while not self._stop.is_set():
+            self._due.wait(self._flush_seconds)
+            self._due.clear()
+            if not self._stop.is_set():
+                self.flush()
 
     def _put_back(self, taken: list[ScoredBatch]) -> None:
         with self._lock:

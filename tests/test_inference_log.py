@@ -165,6 +165,14 @@ def test_the_thread_writes_every_interval_and_a_failed_write_is_retried(
         time.sleep(0.05)
     assert good.written == 3 and good.buffered == 0  # by the thread, before any close
     good.close()
+    # Half the cap buffered: written at once, long before the interval.
+    early = _log(flight_config, tmp_path / "early", flush_seconds=3600.0, max_records=4)
+    early.append(_batch([_record(1), _record(2)]))
+    deadline = time.monotonic() + 10
+    while early.written < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (early.written, early.dropped) == (2, 0)
+    early.close()
 
 
 def test_labels_join_on_the_entity_key_without_adding_rows(flight_config: PipelineConfig) -> None:

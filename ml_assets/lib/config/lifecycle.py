@@ -226,8 +226,9 @@ class InferenceLogConfig(StrictModel):
         10.0,
         gt=0,
         le=3600,
-        description="Seconds between writes of the buffer; a crash loses at most this "
-        "much of the log (a clean shutdown writes what is buffered).",
+        description="Seconds between writes of the buffer (sooner once half of "
+        "`max_buffered_records` is buffered); a crash loses at most this much of the log "
+        "(a clean shutdown writes what is buffered).",
     )
     max_buffered_records: int = Field(
         100_000,
