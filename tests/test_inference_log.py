@@ -118,6 +118,14 @@ def test_rows_of_records_and_of_columns_are_the_same_and_dated_by_the_event(
     assert list(by_records["record"]) == [0, 1]
     assert list(outputs_of(by_columns)["label"]) == [False, True]
     assert "output_model_version" not in by_records.columns
+    # A multiclass answer's mapping per row comes back as the scored frame's columns.
+    shares = [{"a": 0.9, "b": 0.1}, {"a": 0.3, "b": 0.7}]
+    multiclass = pd.DataFrame({"output_label": ["a", "b"], "output_probabilities": shares})
+    assert outputs_of(multiclass).to_dict("list") == {
+        "label": ["a", "b"],
+        "probability[a]": [0.9, 0.3],
+        "probability[b]": [0.1, 0.7],
+    }
 
 
 def test_buffer_flushes_caps_and_writes_the_rest_on_close(

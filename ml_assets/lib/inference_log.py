@@ -246,6 +246,11 @@ def with_labels(
     return out.assign(actual=matched["actual"].to_numpy())
 
 
+# A response's mapping per row and the columns of a scored frame it comes from: a
+# multiclass answer's `probabilities` are the scored frame's `probability[<class>]`.
+_SCORED_NAME = {"probabilities": "probability"}
+
+
 def outputs_of(log: pd.DataFrame) -> pd.DataFrame:
     """The log's outputs under the names of a scored frame (`probability`, `label`, a
     mapping per row such as `probabilities` as one `probabilities[<key>]` column per key)."""
@@ -257,8 +262,7 @@ def outputs_of(log: pd.DataFrame) -> pd.DataFrame:
         mappings = [v for v in values if isinstance(v, Mapping)]
         if mappings:
             for key in mappings[0]:
-                single = "probability" if name == "probabilities" else name
-                outputs[f"{single}[{key}]"] = [
+                outputs[f"{_SCORED_NAME.get(name, name)}[{key}]"] = [
                     v.get(key) if isinstance(v, Mapping) else None for v in values
                 ]
         else:
