@@ -145,13 +145,19 @@ def event_days(typed: pd.DataFrame, served_at: pd.Series, config: PipelineConfig
     pipeline is partitioned on a request field, else (and for a missing time) the local
     date it was served on."""
     zone = config.timezone
-    served = served_at.dt.tz_convert(zone).dt.strftime("%Y-%m-%d")
+    served = _local_days(served_at, zone)
     column = f"{INPUT}{config.partitioning.time_column}" if config.partitioning else None
     if column is None or column not in typed.columns:
-        return served.astype("string")
+        return pd.Series(served, index=typed.index, dtype="string")
     times = pd.to_datetime(typed[column], utc=True)
-    days = times.dt.tz_convert(zone).dt.strftime("%Y-%m-%d")
-    return days.fillna(served).astype("string")
+    days = np.where(times.isna().to_numpy(), served, _local_days(times, zone))
+    return pd.Series(days, index=typed.index, dtype="string")
+
+
+def _local_days(times: pd.Series, zone: str) -> np.ndarray:
+    """`YYYY-MM-DD` of each UTC time in `zone` (strftime costs ~6 us a value; this ~0.1)."""
+    local = times.dt.tz_convert(zone).dt.tz_localize(None).to_numpy()
+    return np.datetime_as_string(local.astype("datetime64[D]"), unit="D")
 
 
 def write_log(base_url: str, pipeline: str, frame: pd.DataFrame) -> list[str]:
