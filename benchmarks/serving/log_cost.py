@@ -121,7 +121,8 @@ def log_cpu_ms(
 
     config = read_bundle_config(bundle)
     shape = response_shape(problem_for(config))
-    validated = [record_model(config).model_validate(r) for r in records]
+    model = record_model(config)
+    validated = [model.model_validate(r) for r in records]
     scored = scorer.score(scorer.events_frame([vars(r) for r in validated]))
     answers = [shape.prediction.model_validate(p) for p in shape.records(scored, "1")]
     requests = requests or max(20, 20_000 // len(records))
