@@ -17,6 +17,7 @@ SERVING_PACKAGES = (
     "bentoml",
     "pandas",
     "pyarrow",
+    "fsspec",
     "numpy",
     "scikit-learn",
     "xgboost",

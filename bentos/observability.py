@@ -97,6 +97,17 @@ class ScoringMetrics:
         self.value = prometheus_client.Summary(
             "mlap_predicted_value", "Predicted values (regression), by route.", ["route"]
         )
+        self.log_written = prometheus_client.Counter(
+            "mlap_inference_log_written", "Scored records written to the inference log."
+        )
+        self.log_dropped = prometheus_client.Counter(
+            "mlap_inference_log_dropped",
+            "Scored records dropped from the inference log's full buffer (oldest first).",
+        )
+        self.log_failures = prometheus_client.Counter(
+            "mlap_inference_log_write_failures",
+            "Writes of the inference log that failed (their records are retried).",
+        )
 
     def observe(self, route: str, predictions: Sequence[Any]) -> None:
         """Count one response's predictions (the route's response models)."""

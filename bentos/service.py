@@ -16,7 +16,11 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
+import time
+import uuid
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,11 +31,13 @@ from pydantic import BaseModel, Field
 from bentos.errors import Locate, Row, Score, failure_response, internal_error
 from bentos.guards import guard
 from bentos.image import serving_image
+from bentos.inference_log import InferenceLog
 from bentos.limits import CostGate, QueueFullError, explain_batch_limit
 from bentos.merging import RequestMerger
 from bentos.observability import scoring_metrics
 from bentos.openapi import too_busy, too_many_records
 from bentos.responses import listed, response_shape
+from ml_assets.lib.inference_log import ScoredBatch, log_frame, write_log
 from ml_assets.lib.problems import problem_for
 from ml_assets.lib.request_model import columns_model, record_model, row_count
 from ml_assets.lib.scoring import METADATA_FILE, Scorer, read_bundle_config
@@ -39,6 +45,9 @@ from ml_assets.lib.scoring import METADATA_FILE, Scorer, read_bundle_config
 logger = logging.getLogger("bentoml.service.champion")
 SCORING_ROUTES = ("/predict", "/predict_columns", "/explain")
 TIMEOUT_SECONDS = 30
+# The lake's base URL the inference log is written under; unset or empty: no log.
+INFERENCE_LOG_ENV = "MLAP_INFERENCE_LOG_URL"
+ARM = "champion"
 
 
 class BentoArguments(BaseModel):
@@ -112,6 +121,7 @@ class ChampionService:
         self._explain_gate = CostGate(TIMEOUT_SECONDS / 3, per_record, fallback_queue=5)
         # Concurrent requests are scored together (see bentos.merging).
         self._merger = RequestMerger(self._predict_now, _CONFIG.serving.max_batch_size)
+        self.inference_log = _inference_log(self.metrics) if self.scorer is not None else None
         # Everything loaded so far lives as long as the worker: move it out of the
         # collector's reach, so the full collections that a request's allocations trigger
         # do not walk the whole heap of bentoml, pandas and xgboost each time.
@@ -123,10 +133,12 @@ class ChampionService:
     @bentoml.api
     async def predict(self, records: Records) -> Predictions:  # type: ignore[valid-type]
         """Score a batch of records with the champion."""
-        self._scorer()  # not loaded: 503 at once
+        scorer = self._scorer()  # not loaded: 503 at once
+        started = time.perf_counter()
         try:
             predictions = await self._merger(records)
             self.metrics.observe("/predict", predictions)
+            self._log("/predict", started, scorer, len(records), records, None, predictions)
             return predictions
         except Exception as exc:  # answered by the error contract (bentos.errors)
             rows = [vars(r) for r in records]
@@ -139,9 +151,12 @@ class ChampionService:
         """Score a batch sent as columns (one list per field), with the same scorer as
         /predict; the answer holds one list per output, in the rows' order."""
         given = vars(columns)
+        started = time.perf_counter()
         try:
             predictions = self._predict_columns(given)
             self.metrics.observe_columns("/predict_columns", predictions)
+            count = row_count(columns)
+            self._log("/predict_columns", started, self._scorer(), count, None, given, predictions)
             return predictions
         except bentoml.exceptions.ServiceUnavailable:
             raise
@@ -164,6 +179,44 @@ class ChampionService:
             return await self._explain_gate.run(len(rows), lambda: self._explain(rows))
         except QueueFullError as exc:
             return too_busy("/explain", str(exc))
+
+    @bentoml.on_shutdown
+    def flush_inference_log(self) -> None:
+        """A clean shutdown writes what the inference log still buffers."""
+        if self.inference_log is not None:
+            self.inference_log.close()
+
+    def _log(
+        self,
+        route: str,
+        started: float,
+        scorer: Scorer,
+        rows: int,
+        records: Sequence[Any] | None,
+        columns: Mapping[str, Any] | None,
+        outputs: Any,
+    ) -> None:
+        """Hand an answered request to the inference log (references only: the rows are
+        built by its writer thread)."""
+        if self.inference_log is None:
+            return
+        batch = ScoredBatch(
+            request_id=uuid.uuid4().hex,
+            served_at=datetime.now(UTC),
+            route=route,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            model_version=scorer.model_version,
+            model_tag=MODEL_TAG,
+            arm=ARM,
+            rows=rows,
+            records=records,
+            columns=columns,
+            outputs=outputs,
+        )
+        try:
+            self.inference_log.append(batch)
+        except Exception:  # the log never fails an answer
+            logger.exception("inference log: a request could not be buffered")
 
     def _explain(self, rows: Sequence[Row]) -> Any:
         try:
@@ -247,6 +300,35 @@ class ChampionService:
         if self.scorer is None:
             raise bentoml.exceptions.ServiceUnavailable(f"model not loaded: {self.problem}")
         return self.scorer
+
+
+def _inference_log(metrics: Any) -> InferenceLog | None:
+    """The inference log of this worker, when the server is given a lake to write it to
+    (INFERENCE_LOG_ENV) and the pipeline's `serving.inference_log.enabled` is true."""
+    settings = _CONFIG.serving.inference_log
+    base_url = os.environ.get(INFERENCE_LOG_ENV, "").strip()
+    if not base_url or not settings.enabled:
+        return None
+
+    def write(batches: Sequence[ScoredBatch]) -> int:
+        frame = log_frame(batches, _CONFIG)
+        write_log(base_url, _CONFIG.name, frame)
+        return len(frame)
+
+    logger.info(
+        "inference log: every %s s to %s (at most %d records buffered)",
+        settings.flush_seconds,
+        base_url,
+        settings.max_buffered_records,
+    )
+    return InferenceLog(
+        write,
+        flush_seconds=settings.flush_seconds,
+        max_records=settings.max_buffered_records,
+        on_dropped=metrics.log_dropped.inc,
+        on_written=metrics.log_written.inc,
+        on_failed=lambda exc: metrics.log_failures.inc(),
+    )
 
 
 def _example_row() -> Row | None:

@@ -31,6 +31,7 @@ from ml_assets.assets.explanation import build_explanation_assets
 from ml_assets.assets.features import build_features_asset
 from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.assets.reference import build_reference_assets
+from ml_assets.assets.served_traffic import build_served_traffic_assets
 from ml_assets.assets.training import build_training_assets
 from ml_assets.keys import (
     DATASETS_GROUP,
@@ -43,12 +44,15 @@ from ml_assets.keys import (
     model_key,
     predict_job_name,
     score_batch_job_name,
+    served_traffic_job_name,
     train_job_name,
 )
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.inference_log import entity_key
 from ml_assets.run_tags import TRAINING_TAG
 from sensors.arrival import build_arrival_sensor
 from sensors.batches import build_batch_sensor
+from sensors.inference_log import build_inference_log_sensor
 from sensors.retrain import build_retrain_sensor
 
 
@@ -126,6 +130,11 @@ def build_pipeline_definitions(
         jobs += [train, build_rollback_job(config), build_promote_job(config.name)]
         if partitions is not None:
             jobs.append(_predict_job(config, partitions, executors.of("predict")))
+            served = build_served_traffic_assets(config, partitions)
+            assets += served
+            served_job = _served_traffic_job(config, partitions, [a.key for a in served])
+            jobs.append(served_job)
+            sensors.append(build_inference_log_sensor(config, served_job))
         if batches is not None:
             score = _score_batch_job(config, batch_assets, batches)
             assets += batch_assets
@@ -185,13 +194,29 @@ def _predict_job(
     )
 
 
+def _served_traffic_job(
+    config: PipelineConfig, partitions: DailyPartitionsDefinition, keys: list[AssetKey]
+) -> Any:
+    """One day of the service's inference log, and its performance where labels join."""
+    return define_asset_job(
+        served_traffic_job_name(config.name),
+        selection=AssetSelection.assets(*keys),
+        partitions_def=partitions,
+        description=(
+            f"Reads a day of `{config.name}`'s inference log (what the service answered) "
+            "and judges it against the day's labels. The inference-log sensor starts it."
+        ),
+    )
+
+
 def _daily_job(
     config: PipelineConfig,
     partitions: DailyPartitionsDefinition,
     executor: ExecutorDefinition | None,
 ) -> Any:
     """One day end to end: the event source's raw, validated and quarantined rows, features,
-    the champion's predictions, drift and live performance (blocking checks stop the rest)."""
+    the champion's predictions, drift and live performance (blocking checks stop the rest),
+    and the day's served traffic judged against the labels that came with the day."""
     event = config.event_source_name
     keys = [
         AssetKey([config.name, f"{stage}_{event}"]) for stage in ("raw", "validated", "quarantined")
@@ -201,6 +226,8 @@ def _daily_job(
         model_key(config.name, name)
         for name in ("batch_predictions", "drift_report", "live_performance")
     ]
+    if entity_key(config) is not None:  # served_performance is built (monitoring is set)
+        keys += [model_key(config.name, n) for n in ("inference_log", "served_performance")]
     return define_asset_job(
         daily_job_name(config.name),
         selection=AssetSelection.assets(*keys),

@@ -85,6 +85,10 @@ def score_batch_job_name(pipeline: str) -> str:
     return f"{pipeline}__score_batch"
 
 
+def served_traffic_job_name(pipeline: str) -> str:
+    return f"{pipeline}__served_traffic"
+
+
 def rollback_job_name(pipeline: str) -> str:
     return f"{pipeline}__rollback"
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import fsspec
@@ -21,6 +20,10 @@ from pydantic import Field
 
 from ml_assets.lib.features import EVENT_DATE
 from ml_assets.lib.hashing import frame_hash
+from ml_assets.lib.inference_log import log_days, read_day
+from ml_assets.lib.lake_files import atomic_write, lake_path
+
+__all__ = ["LakeIOManager", "LakeResource", "atomic_write", "lake_path"]
 
 
 class LakeIOManager(ConfigurableIOManager):
@@ -106,32 +109,21 @@ class LakeResource(ConfigurableResource):
         label = "/".join(asset_path) + (f"[{partition}]" if partition else "")
         return LakeIOManager._read(path, label)
 
+    def inference_log_days(self, pipeline: str) -> dict[str, list[str]]:
+        """Day -> the names of the service's inference log files for it (see
+        `ml_assets.lib.inference_log`)."""
+        return log_days(self.base_path, pipeline)
+
+    def read_inference_log(self, pipeline: str, day: str) -> tuple[pd.DataFrame, int]:
+        """Every record the service logged for a day, in the order served, and the number
+        of files they came from."""
+        return read_day(self.base_path, pipeline, day)
+
     def write_report(self, asset_path: Sequence[str], name: str, content: str) -> str:
         """Store a report file (an HTML drift report) next to an asset's partitions."""
         path = f"{self.base_path.rstrip('/')}/{'/'.join(asset_path)}/{name}"
         atomic_write(path, lambda handle: handle.write(content.encode()))
         return path
-
-
-def atomic_write(path: str, write: Callable[[Any], object]) -> None:
-    """Write through a temporary name in the same folder, then rename into place."""
-    fs, fs_path = fsspec.core.url_to_fs(path)
-    folder = fs_path.rsplit("/", 1)[0]
-    fs.makedirs(folder, exist_ok=True)
-    temporary = f"{folder}/.{uuid.uuid4().hex}.tmp"
-    try:
-        with fs.open(temporary, "wb") as handle:
-            write(handle)
-        fs.mv(temporary, fs_path)
-    finally:
-        if fs.exists(temporary):
-            fs.rm(temporary)
-
-
-def lake_path(base_path: str, asset_path: Sequence[str], partition: str | None) -> str:
-    base = base_path.rstrip("/")
-    folder = "/".join(asset_path)
-    return f"{base}/{folder}/{partition}.parquet" if partition else f"{base}/{folder}.parquet"
 
 
 def _split_by_partition(

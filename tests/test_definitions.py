@@ -81,12 +81,15 @@ def test_sensors_of_the_loop_are_defined_and_running_by_default(defs: Definition
     assert set(sensors) == {
         "flight_delays__arrival_sensor",
         "flight_delays__retrain_sensor",
+        "flight_delays__inference_log_sensor",
         "alert_on_checks_and_decisions",
         "alert_on_run_failure",
     }
     assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())
     assert sensors["flight_delays__arrival_sensor"].job_name == "flight_delays__daily"
     assert sensors["flight_delays__retrain_sensor"].job_name == "flight_delays__train"
+    served = sensors["flight_delays__inference_log_sensor"]
+    assert served.job_name == "flight_delays__served_traffic"
 
 
 def test_local_runs_execute_in_process(defs: Definitions) -> None:

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +102,19 @@ def bentoml_peer(champion: Champion, env: dict[str, str] | None = None) -> Peer:
     )
 
 
+LOGGED = "BentoML + inference log"
+
+
 def peers(champion: Champion) -> list[Peer]:
     env = _server_env(champion)
     mlflow_dir = mlflow_model(champion)
+
+    logged = {**env, "MLAP_INFERENCE_LOG_URL": str(champion.state / "inference_log_lake")}
     return [
         bentoml_peer(champion, env),
+        # The same server writing the inference log (bentos/inference_log.py) to a lake
+        # folder of the benchmark's state, at the bundle's flush interval.
+        replace(bentoml_peer(champion, logged), name=LOGGED, columnar_path=None),
         Peer(
             name="FastAPI",
             command=lambda port: [
@@ -180,6 +188,7 @@ def serving(peer: Peer, log: Path) -> Iterator[Server]:
 def _server_env(champion: Champion) -> dict[str, str]:
     env = platform_env(champion.state)
     env.pop("MLAP_API_KEY", None)
+    env.pop("MLAP_INFERENCE_LOG_URL", None)  # only the logging peer logs
     # `mlflow models serve` starts `uvicorn` by name.
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return env

@@ -10,6 +10,7 @@ from benchmarks.serving.load import Measurement
 
 BENTOML, FASTAPI, MLFLOW = "BentoML", "FastAPI", "MLflow"
 BENTOML_COLUMNAR = f"{BENTOML} columnar"
+LOGGED = f"{BENTOML} + inference log"
 
 
 @dataclass
@@ -72,7 +73,17 @@ def aims(results: Results) -> list[Aim]:
         }
 
     limit = batch.get(SCORE_EVENTS, {}).get(1)
+    logged = {
+        f"c={c}": ratio(m, single.get(BENTOML, {}).get(c), "rate")
+        for c, m in sorted(single.get(LOGGED, {}).items())
+    }
+    logged_batches = {
+        f"c={c}": ratio(m, batch.get(BENTOML, {}).get(c), "rate")
+        for c, m in sorted(batch.get(LOGGED, {}).items())
+    }
     return [
+        Aim(f"{LOGGED} / {BENTOML} requests/s (single records)", logged, 0.9, True),
+        Aim(f"{LOGGED} / {BENTOML} rows/s (batches)", logged_batches, 0.9, True),
         Aim("BentoML / FastAPI requests/s", by_level(FASTAPI, "rate"), 0.8, True),
         Aim("BentoML / MLflow requests/s", by_level(MLFLOW, "rate"), 1.5, True),
         Aim("BentoML p99 / FastAPI p99", by_level(FASTAPI, "p99"), 1.5, False),

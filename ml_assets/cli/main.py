@@ -163,7 +163,8 @@ def serve(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 3100,
 ) -> None:
-    """Serve the current champion's bento with `bentoml serve` on 127.0.0.1."""
+    """Serve the current champion's bento with `bentoml serve` on 127.0.0.1, logging what it
+    scores to the lake (MLAP_INFERENCE_LOG_URL; set it empty for no log)."""
     import os
 
     defs = code_location()
@@ -175,7 +176,13 @@ def serve(
         typer.echo(f"{pipeline} has no bento yet: run `mlap train {pipeline}` first", err=True)
         raise typer.Exit(2) from None
     command, env = resources["bento_store"].serve_command(bento.tag, "127.0.0.1", port)
+    # The service logs what it scores to this lake (an explicit value, even empty, wins).
+    env.setdefault("MLAP_INFERENCE_LOG_URL", resources["lake"].base_path)
     typer.echo(f"serving {bento.tag} on http://127.0.0.1:{port}")
+    if env["MLAP_INFERENCE_LOG_URL"]:
+        typer.echo(
+            f"inference log: {env['MLAP_INFERENCE_LOG_URL']}/{pipeline}/inference_log_files/"
+        )
     os.execvpe(command[0], command, env)
 
 

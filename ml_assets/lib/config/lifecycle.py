@@ -223,6 +223,39 @@ class PromotionConfig(StrictModel):
     )
 
 
+class InferenceLogConfig(StrictModel):
+    """The service's record of every scored record (request id, time, model, arm, inputs,
+    outputs, latency), buffered in memory and written to the lake as daily Parquet files
+    by a background thread. It is on when the server has `MLAP_INFERENCE_LOG_URL` (the
+    lake's base URL; `mlap serve` passes its lake) and `enabled` is true."""
+
+    enabled: bool = Field(
+        True, description="Log scored records when the server is given a lake to log to."
+    )
+    flush_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds between writes of the buffer (sooner once half of "
+        "`max_buffered_records` is buffered); a crash loses at most this much of the log "
+        "(a clean shutdown writes what is buffered).",
+    )
+    max_buffered_records: int = Field(
+        100_000,
+        ge=1,
+        description="Records the buffer holds between writes; past it the oldest are "
+        "dropped and counted (`mlap_inference_log_dropped_total` in /metrics), never an "
+        "answer delayed or failed.",
+    )
+    settle_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="The inference-log sensor ingests a day once no new log file for it "
+        "has been written for this long, so a day still being served is not re-read at "
+        "every write.",
+    )
+
+
 class ServingConfig(StrictModel):
     """The champion's BentoML service."""
 
@@ -254,3 +287,11 @@ class ServingConfig(StrictModel):
         "/metadata require its value in the X-API-Key header.",
     )
     workers: int = Field(1, ge=1, description="BentoML worker processes.")
+    inference_log: InferenceLogConfig = InferenceLogConfig()
+    entity_key: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Request fields that identify an event: served records are joined on "
+        "them to the labelled rows of their day. Unset: the event source's primary key, "
+        "when every column of it is a request field.",
+    )

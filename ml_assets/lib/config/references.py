@@ -219,6 +219,12 @@ def _serving(config: PipelineConfig) -> Iterator[Problem]:
             yield where, f"{column!r} is {hidden[column]}: requests cannot carry it for scoring"
         elif column == config.target.column and column not in config.features.forbidden_columns:
             yield where, f"{column!r} is the target's source column: a feature of the answer"
+    for i, column in enumerate(config.serving.entity_key or ()):
+        where = f"serving.entity_key.{i}"
+        if column not in config.event_source.columns:
+            yield where, f"{column!r} is not a column of the event source"
+        elif column in hidden:
+            yield where, f"{column!r} is {hidden[column]}: requests do not carry it"
 
 
 def _training(config: PipelineConfig) -> Iterator[Problem]:

@@ -1,0 +1,126 @@
+"""The service's inference log: answered requests go to a bounded in-memory buffer, and a
+background thread writes it to the lake every `flush_seconds` (ml_assets.lib.inference_log
+has the layout and the rows).
+
+An answer never waits for the log: appending takes a lock for a few list operations, the
+rows are built and written by the thread, every interval or as soon as half of
+`max_buffered_records` is buffered. Past `max_buffered_records` the oldest requests are
+dropped and counted. A write that fails (the lake unreachable) puts its requests back
+at the front of the buffer, within the same cap, and is tried again at the next interval.
+`close()` (the service's shutdown hook, and at interpreter exit) stops the thread and
+writes what is left; a crash loses at most the last interval.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from ml_assets.lib.inference_log import ScoredBatch
+
+logger = logging.getLogger("bentoml.service.inference_log")
+
+Write = Callable[[Sequence[ScoredBatch]], int]
+
+
+class InferenceLog:
+    """A bounded buffer of scored requests, written by a background thread."""
+
+    def __init__(
+        self,
+        write: Write,
+        *,
+        flush_seconds: float,
+        max_records: int,
+        on_dropped: Callable[[int], None] = lambda n: None,
+        on_written: Callable[[int], None] = lambda n: None,
+        on_failed: Callable[[Exception], None] = lambda exc: None,
+    ) -> None:
+        self._write = write
+        self._flush_seconds = flush_seconds
+        self._max_records = max_records
+        self._on_dropped, self._on_written, self._on_failed = on_dropped, on_written, on_failed
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # one write at a time: the thread's or close()'s
+        self._batches: deque[ScoredBatch] = deque()
+        self._buffered = 0
+        self.dropped = 0
+        self.written = 0
+        self._stop = threading.Event()
+        self._due = threading.Event()  # half the cap is buffered: write before the interval
+        self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    @property
+    def buffered(self) -> int:
+        return self._buffered
+
+    def append(self, batch: ScoredBatch) -> None:
+        """Buffer one answered request; drops the oldest past the cap (never blocks on I/O)."""
+        with self._lock:
+            self._batches.append(batch)
+            self._buffered += batch.rows
+            dropped = self._trim()
+            due = self._buffered * 2 >= self._max_records
+        if due:
+            self._due.set()
+        if dropped:
+            self._on_dropped(dropped)
+
+    def flush(self) -> int:
+        """Write what is buffered now; the records written (0 when the write failed)."""
+        with self._flushing:
+            with self._lock:
+                taken = list(self._batches)
+                self._batches.clear()
+                self._buffered = 0
+            if not taken:
+                return 0
+            try:
+                written = self._write(taken)
+            except Exception as exc:
+                logger.exception("inference log: writing %d request(s) failed", len(taken))
+                self._on_failed(exc)
+                self._put_back(taken)
+                return 0
+            self.written += written
+            self._on_written(written)
+            return written
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the thread and write what is left (idempotent)."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._due.set()
+        self._thread.join(timeout)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._due.wait(self._flush_seconds)
+            self._due.clear()
+            if not self._stop.is_set():
+                self.flush()
+
+    def _put_back(self, taken: list[ScoredBatch]) -> None:
+        with self._lock:
+            self._batches.extendleft(reversed(taken))
+            self._buffered += sum(b.rows for b in taken)
+            dropped = self._trim()
+        if dropped:
+            self._on_dropped(dropped)
+
+    def _trim(self) -> int:
+        """Drop the oldest requests while over the cap (caller holds the lock)."""
+        dropped = 0
+        while self._buffered > self._max_records and self._batches:
+            oldest = self._batches.popleft()
+            self._buffered -= oldest.rows
+            dropped += oldest.rows
+        self.dropped += dropped
+        return dropped
