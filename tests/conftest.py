@@ -28,6 +28,7 @@ FLIGHT_DELAYS_YAML = PROJECT_ROOT / "configs" / "pipelines" / "flight_delays.yam
 SHARED_FIXTURE_GROUPS = {
     "tests/test_serving.py": "served_champion",
     "tests/test_serving_hardening.py": "served_champion",
+    "tests/test_inference_log_served.py": "served_champion",
 }
 
 

@@ -1,6 +1,7 @@
 """Tier 5: the inference log of a real `bentoml serve`, landed in the lake, seen by the
 sensor, ingested by `inference_log` and joined to the day's labels by `served_performance`."""
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.features import compute_target
 from ml_assets.lib.inference_log import log_days
 from tests.helpers import pipeline_defs
-from tests.served_champion import DAYS, as_columns, bentoml_server, records, wait_ready
+from tests.processes import wait_ready
+from tests.served_champion import DAYS, as_columns, bentoml_server, records
 from tests.test_inference_log import _tick, settling
 
 
@@ -30,7 +32,7 @@ def test_served_records_are_logged_ingested_and_judged(
     columnar = second_day[:40]
     log = tmp_path / "serve.log"
     with bentoml_server(served["first"]["bento_tag"], log, MLAP_INFERENCE_LOG_URL=str(lake)) as url:
-        wait_ready(url)
+        wait_ready(url, log, time.monotonic() + 60)
         answers: list[dict[str, Any]] = []
         for batch in batches:
             response = httpx.post(f"{url}/predict", json={"records": batch}, timeout=60)

@@ -173,7 +173,7 @@ def _fit_reporting(
     the `prune_after` share of its rounds on."""
     if family == "xgboost":
         maximize = judge.problem.primary.greater_is_better
-        first = int(prune_after * model.get_params()["n_estimators"])
+        first = int(prune_after * model.get_num_boosting_rounds())  # its default when unset
         model.set_params(callbacks=[XGBoostPruning(trial, maximize, first)])
         model.fit(*train, eval_set=[validation], verbose=False)
         model.set_params(callbacks=None)
