@@ -106,6 +106,30 @@ def assert_problem(err: ConfigError, file: Path, key: str, expected: str) -> Non
             id="invalid-regex",
         ),
         pytest.param(
+            {"sources.flights.columns.time_hour.parts.hour": "hours"},
+            "sources.flights",
+            "time_hour.parts.hour names undeclared column 'hours'",
+            id="datetime-part-undeclared",
+        ),
+        pytest.param(
+            {"sources.flights.columns.time_hour.parts.day": "dest"},
+            "sources.flights",
+            "time_hour.parts.day: column 'dest' is str, not int",
+            id="datetime-part-not-int",
+        ),
+        pytest.param(
+            {"sources.flights.columns.time_hour.parts.timezone": "America/Gotham"},
+            "sources.flights.columns.time_hour.parts.timezone",
+            "unknown time zone 'America/Gotham'",
+            id="datetime-parts-unknown-zone",
+        ),
+        pytest.param(
+            {"sources.flights.columns.distance.parts": {"year": "year"}},
+            "sources.flights.columns.distance",
+            "'parts' only applies to datetime columns, not int",
+            id="parts-on-an-int",
+        ),
+        pytest.param(
             {"sources.weather.connector": {"kind": "excel", "path": "weather.xlsx"}},
             "sources.weather.connector",
             "Input tag 'excel' found using 'kind' does not match any of the expected tags: "

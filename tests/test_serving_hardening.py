@@ -214,6 +214,11 @@ STRICTLY_REFUSED = {
     "float_for_int": ({"hour": 17.0}, "hour", "valid integer"),
     "year_1": ({"time_hour": "0001-01-01T00:00:00Z"}, "time_hour", "year 1 is out of range"),
     "year_9999": ({"time_hour": "9999-12-31T23:00:00Z"}, "time_hour", "out of range"),
+    "before_the_schemas_years": (
+        {"time_hour": "1999-06-01T12:00:00Z"},
+        "time_hour",
+        "year 1999 is out of range: expected 2000 to 2100 (the schema's 'year' column",
+    ),
     "date_alone": ({"time_hour": "2013-03-18"}, "time_hour", "not a date alone"),
     "unix_time": ({"time_hour": 1363572000}, "time_hour", "not a number"),
 }
@@ -239,11 +244,36 @@ def test_valid_datetimes_in_other_spellings_still_score(
     server: str, sample: list[dict[str, Any]]
 ) -> None:
     spellings = ["2013-03-18T02:00:00Z", "2013-03-17T22:00:00-04:00", "2013-03-18 02:00"]
-    rows = [sample[0] | {"time_hour": t} for t in spellings]
+    new_york = {"year": 2013, "month": 3, "day": 17, "hour": 22}  # the parts of that instant
+    rows = [sample[0] | new_york | {"time_hour": t} for t in spellings]
     answer = httpx.post(f"{server}/predict", json={"records": rows}, timeout=30)
     assert answer.status_code == 200, answer.text
     first, offset, _naive = (p["probability"] for p in answer.json())
     assert first == offset  # the same instant, written with another offset
+
+
+def test_a_record_whose_parts_disagree_with_its_datetime_is_a_400_naming_both(
+    server: str, sample: list[dict[str, Any]]
+) -> None:
+    """The schema relates time_hour to year/month/day/hour (New York's clock): a record
+    that says otherwise is refused on both routes, with an answer the OpenAPI documents."""
+    spec = published_spec(server)
+    record = sample[0] | {"hour": (sample[0]["hour"] + 1) % 24}
+    for route, body in (
+        ("/predict", {"records": [sample[1], record]}),
+        ("/predict_columns", {"columns": as_columns([sample[1], record])}),
+    ):
+        answer = httpx.post(f"{server}{route}", json=body, timeout=30)
+        assert answer.status_code == 400, (route, answer.text)
+        (error,) = answer.json()["detail"]
+        assert "time_hour disagrees with hour (hour is" in error["msg"], (route, error)
+        assert_conforms(spec, route, answer)
+    (error,) = httpx.post(f"{server}/predict", json={"records": [record]}).json()["detail"]
+    assert error["loc"][:2] == ["records", 0], error
+    (error,) = httpx.post(
+        f"{server}/predict_columns", json={"columns": as_columns([sample[1], record])}
+    ).json()["detail"]
+    assert error["msg"].startswith("Value error, row 1: "), error
 
 
 def test_a_key_twice_in_one_object_is_a_400_naming_it(

@@ -276,6 +276,37 @@ def test_extra_column_is_ignored_and_listed(
     assert only_reason(outcome) == "distance: 'abc' is not a valid int"
 
 
+def test_parts_that_disagree_with_their_datetime_are_quarantined_naming_both(
+    raw: pd.DataFrame, columns: dict[str, ColumnSpec], primary_key: list[str]
+) -> None:
+    """The schema says year/month/day/hour repeat time_hour in New York's time."""
+    hour = int(raw.loc[BAD_ROW, "hour"])
+    raw.loc[BAD_ROW, "hour"] = str((hour + 1) % 24)
+
+    outcome = validate(raw, columns, primary_key)
+
+    assert only_reason(outcome) == (
+        f"time_hour disagrees with hour (hour is {(hour + 1) % 24}, not {hour}: "
+        f"2013-01-01 {hour:02d}:00 in America/New_York)"
+    )
+    assert outcome.reason_counts == {"time_hour disagrees with hour": 1}
+
+
+def test_the_year_columns_bounds_bound_the_datetime_and_one_reason_is_given(
+    raw: pd.DataFrame, columns: dict[str, ColumnSpec], primary_key: list[str]
+) -> None:
+    """1999 is before the year column's min (2000): refused for the range only, not also
+    for disagreeing with the row's 2013 parts."""
+    raw.loc[BAD_ROW, "time_hour"] = "1999-12-31T23:00:00Z"
+
+    outcome = validate(raw, columns, primary_key)
+
+    assert only_reason(outcome).startswith("time_hour: Timestamp('1999-12-31 23:00:00+0000'")
+    assert "fails in_range(2000-01-01 00:00:00-05:00, 2101-01-01 00:00:00-05:00)" in (
+        only_reason(outcome)
+    )
+
+
 def test_several_problems_in_one_row_are_all_given(
     raw: pd.DataFrame, columns: dict[str, ColumnSpec], primary_key: list[str]
 ) -> None:

@@ -9,16 +9,16 @@ field (`_value_type`), so both validate a value alike.
 Types are strict where a lax parse would hide a client's mistake: an int field takes a
 JSON integer only (not `true`, `"17"` or `17.0`), a float field a JSON number, a bool
 field `true` or `false`. A datetime field takes text with a date and a time of day (ISO
-8601 / RFC 3339, with or without an offset), not a Unix timestamp nor a date alone, from
-year DATETIME_YEARS[0] to DATETIME_YEARS[1]: the schema gives datetime columns no bounds,
-and outside those years a value is a client's error, never an event to score.
+8601 / RFC 3339, with or without an offset), not a Unix timestamp nor a date alone, in the
+years the schema allows (`datetime_parts.serving_years`); where the schema names columns
+that repeat a datetime's parts, a record whose parts disagree with it is refused.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -34,17 +34,18 @@ from pydantic import (
 )
 
 from .config.models import ColumnSpec, ColumnType, PipelineConfig
+from .datetime_parts import YearRange, record_disagreement, serving_years
 from .scoring import serving_columns
 
 # Tree models compute in float32: a larger number would reach them as infinity (XGBoost's
 # explanations refuse it), so a float without declared bounds is held to float32's range.
 FLOAT32_MAX = 3.4028234663852886e38
 
-DATETIME_YEARS = (1900, 2199)
 # After the year: month, day, a time of day (seconds and fraction optional), an offset.
 _AFTER_YEAR = r"-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}:?\d{2})?"
 _DATETIME_TEXT = re.compile(r"\d{4}" + _AFTER_YEAR)
-# The same with DATETIME_YEARS, for the OpenAPI page and its clients.
+# The same within GENERIC_YEARS, for the OpenAPI page and its clients (a schema's own
+# years are narrower: its fields' descriptions give them).
 DATETIME_PATTERN = "^(19|2[01])[0-9]{2}" + _AFTER_YEAR + "$"
 
 
@@ -59,37 +60,34 @@ def _datetime_text(value: Any) -> Any:
     return value
 
 
-def _datetime_in_range(value: datetime) -> datetime:
-    low, high = DATETIME_YEARS
-    if not low <= value.year <= high:
-        raise ValueError(f"year {value.year} is out of range: expected {low} to {high}")
-    return value
-
-
 _PYTHON_TYPES: dict[ColumnType, Any] = {
     ColumnType.INT: Annotated[int, Strict()],
     ColumnType.FLOAT: Annotated[float, Strict()],
     ColumnType.BOOL: Annotated[bool, Strict()],
     ColumnType.STR: str,
-    ColumnType.DATETIME: Annotated[
+}
+
+
+def _datetime_type(years: YearRange) -> Any:
+    return Annotated[
         datetime,
         BeforeValidator(_datetime_text),
-        AfterValidator(_datetime_in_range),
+        AfterValidator(years.check),
         Field(json_schema_extra={"pattern": DATETIME_PATTERN}),
-    ],
-}
+    ]
 
 
 def record_model(config: PipelineConfig, example: dict[str, Any] | None = None) -> type[BaseModel]:
     """A pydantic model of one event record as a caller sends it."""
     fields: dict[str, Any] = {}
+    schema = config.event_source.columns
     for name, spec in serving_columns(config).items():
         examples = [example[name]] if example and name in example else None
         fields[name] = (
-            _value_type(spec),
+            _value_type(name, schema),
             Field(
                 None if spec.nullable else ...,
-                description=_description(name, spec),
+                description=_description(name, schema),
                 examples=examples,
             ),
         )
@@ -97,6 +95,7 @@ def record_model(config: PipelineConfig, example: dict[str, Any] | None = None) 
         _model_name(config, "Record"),
         __config__=ConfigDict(extra="forbid", strict=False),
         __doc__=f"One `{config.event_source_name}` event of pipeline `{config.name}`.",
+        __validators__=_parts_validators(serving_columns(config), by_row=False),
         **fields,
     )
 
@@ -122,8 +121,9 @@ def columns_model(
     """
     max_rows = config.serving.max_batch_size
     fields: dict[str, Any] = {}
+    schema = config.event_source.columns
     for name, spec in serving_columns(config).items():
-        values: Any = list[_value_type(spec)]  # type: ignore[misc]  # built at runtime
+        values: Any = list[_value_type(name, schema)]  # type: ignore[misc]  # built at runtime
         absent = " Leave it out when every row's value is null." if spec.nullable else ""
         fields[name] = (
             values | None if spec.nullable else values,
@@ -131,7 +131,7 @@ def columns_model(
                 None if spec.nullable else ...,
                 min_length=1,
                 max_length=max_rows,
-                description=f"{_description(name, spec).rstrip('.')}; one value per row.{absent}",
+                description=f"{_description(name, schema).rstrip('.')}; one value per row.{absent}",
                 examples=[[example[name]]] if example and name in example else None,
             ),
         )
@@ -139,6 +139,7 @@ def columns_model(
     return create_model(
         _model_name(config, "Columns"),
         __base__=EventColumns,
+        __validators__=_parts_validators(serving_columns(config), by_row=True),
         __doc__=(
             f"`{source}` events of pipeline `{config.name}` as columns: one list per field, "
             f"all of the same length (1 to {max_rows} rows); row i is the i-th value of "
@@ -171,20 +172,53 @@ def _model_name(config: PipelineConfig, kind: str) -> str:
     return "".join(part.title() for part in config.event_source_name.split("_")) + kind
 
 
-def _description(name: str, spec: ColumnSpec) -> str:
-    return spec.description or f"{name} ({spec.type})"
+def _description(name: str, schema: Mapping[str, ColumnSpec]) -> str:
+    spec = schema[name]
+    text = spec.description or f"{name} ({spec.type})"
+    if spec.type != ColumnType.DATETIME:
+        return text
+    years = serving_years(name, schema)
+    return f"{text.rstrip('.')}. Years {years.first} to {years.last} ({years.origin})."
 
 
-def _value_type(spec: ColumnSpec) -> Any:
+def _value_type(name: str, schema: Mapping[str, ColumnSpec]) -> Any:
     """One value of the column: its type with the schema's constraints, None if nullable."""
-    value: Any = Annotated[_annotation(spec), Field(**_constraints(spec))]
+    spec = schema[name]
+    value: Any = Annotated[_annotation(name, schema), Field(**_constraints(spec))]
     return value | None if spec.nullable else value
 
 
-def _annotation(spec: ColumnSpec) -> Any:
+def _annotation(name: str, schema: Mapping[str, ColumnSpec]) -> Any:
+    spec = schema[name]
     if spec.type == ColumnType.CATEGORY:
         return Literal[tuple(spec.allowed or ())]
+    if spec.type == ColumnType.DATETIME:
+        return _datetime_type(serving_years(name, schema))
     return _PYTHON_TYPES[spec.type]
+
+
+def _parts_validators(columns: Mapping[str, ColumnSpec], *, by_row: bool) -> dict[str, Any]:
+    """A model validator refusing a record (or a row of columns) whose part columns
+    disagree with the datetime they repeat; none where the schema relates no columns."""
+    related = {name: spec for name, spec in columns.items() if spec.parts is not None}
+    if not related:
+        return {}
+
+    def parts_agree(model: BaseModel) -> BaseModel:
+        given = vars(model)
+        rows = range(row_count(model)) if by_row else [None]
+        for row in rows:
+            record = given if row is None else _row(given, row)
+            for name, spec in related.items():
+                if reason := record_disagreement(name, spec, record):
+                    raise ValueError(reason if row is None else f"row {row}: {reason}")
+        return model
+
+    return {"_parts_agree": model_validator(mode="after")(parts_agree)}
+
+
+def _row(columns: Mapping[str, Any], row: int) -> dict[str, Any]:
+    return {name: values[row] for name, values in columns.items() if values is not None}
 
 
 def _constraints(spec: ColumnSpec) -> dict[str, Any]:

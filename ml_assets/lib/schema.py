@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .config.models import ColumnSpec, ColumnType
+from .datetime_parts import schema_years
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -70,6 +71,10 @@ def to_pandera_schema(
             checks.append(pa.Check.isin(spec.allowed))
         if spec.pattern is not None:
             checks.append(pa.Check.str_matches(spec.pattern))
+        years = schema_years(column_name, columns) if spec.parts else None
+        if years is not None:
+            first, after = years.bounds()
+            checks.append(pa.Check.in_range(first, after, include_max=False))
         pa_columns[column_name] = pa.Column(
             PANDAS_DTYPES[spec.type],
             checks=checks,

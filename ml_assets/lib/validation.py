@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .config.models import ColumnSpec
+from .datetime_parts import disagreement_kind, frame_disagreements
 from .schema import coerce_column, empty_frame, to_pandera_schema
 
 REASON_COLUMN = "_quarantine_reason"
@@ -84,9 +85,13 @@ def validate_frame(
             problems.setdefault(row, []).append(f"{column}: {value!r} is not a valid {spec.type}")
             type_failed.add((row, column))
 
+    refused = set(type_failed)
     for row, column, text in _pandera_failures(coerced, columns, primary_key, name):
+        refused.add((row, column))
         if (row, column) not in type_failed:
             problems.setdefault(row, []).append(text)
+    for row, text in frame_disagreements(coerced, columns, skip=refused).items():
+        problems.setdefault(row, []).append(text)
     if READ_ERROR_COLUMN in raw.columns:
         unreadable = raw[READ_ERROR_COLUMN].notna().to_numpy()
         for row in map(int, np.flatnonzero(unreadable)):
@@ -151,6 +156,8 @@ def _reason_kind(text: str) -> str:
     if ": " in text and " fails " in text:
         column, rest = text.split(": ", 1)
         return f"{column} fails {rest.split(' fails ', 1)[1]}"
+    if kind := disagreement_kind(text):
+        return kind
     if " is not a valid " in text:
         column = text.split(": ", 1)[0]
         return f"{column} has values of the wrong type"

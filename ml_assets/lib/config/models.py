@@ -8,12 +8,10 @@ checked in `references.py`, after these models have validated each section alone
 
 from __future__ import annotations
 
-import re
-from enum import StrEnum
-
 from pydantic import Field, model_validator
 
 from .base import NAME_PATTERN, Name, StrictModel
+from .columns import NUMERIC_TYPES, ColumnSpec, ColumnType, DatetimeParts, check_datetime_parts
 from .connectors import (
     Connector,
     CsvConnector,
@@ -51,14 +49,18 @@ from .targets import BinaryTarget, MulticlassTarget, RegressionTarget, TargetCon
 
 __all__ = [
     "NAME_PATTERN",
+    "NUMERIC_TYPES",
     "AgeFeature",
     "BinaryTarget",
     "BucketFeature",
     "CandidateConfig",
     "CandidateFamily",
+    "ColumnSpec",
+    "ColumnType",
     "Connector",
     "CsvConnector",
     "DatetimePartFeature",
+    "DatetimeParts",
     "DifferenceFeature",
     "FeatureSpec",
     "HhmmToMinutesFeature",
@@ -87,54 +89,6 @@ __all__ = [
 ]
 
 
-class ColumnType(StrEnum):
-    INT = "int"
-    FLOAT = "float"
-    BOOL = "bool"
-    STR = "str"
-    CATEGORY = "category"
-    DATETIME = "datetime"
-
-
-NUMERIC_TYPES = {ColumnType.INT, ColumnType.FLOAT}
-
-
-class ColumnSpec(StrictModel):
-    """One declared column: its type and the constraints every value must meet; a row
-    that breaks one is quarantined with the reason."""
-
-    type: ColumnType = Field(description="Logical type the column is coerced to.")
-    nullable: bool = Field(False, description="Whether missing values are valid.")
-    min: float | None = Field(None, description="Smallest valid value (numeric columns).")
-    max: float | None = Field(None, description="Largest valid value (numeric columns).")
-    allowed: list[str] | None = Field(
-        None, description="Allowed values (required for category columns)."
-    )
-    pattern: str | None = Field(None, description="Regular expression for str columns.")
-    description: str | None = Field(
-        None, description="Free text about the column, kept in the validation schema."
-    )
-
-    @model_validator(mode="after")
-    def _check_constraints_fit_type(self) -> ColumnSpec:
-        if (self.min is not None or self.max is not None) and self.type not in NUMERIC_TYPES:
-            raise ValueError(f"min/max only apply to int or float columns, not {self.type}")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
-        if self.type == ColumnType.CATEGORY and not self.allowed:
-            raise ValueError("a category column needs a non-empty 'allowed' list")
-        if self.allowed is not None and self.type not in {ColumnType.CATEGORY, ColumnType.STR}:
-            raise ValueError(f"'allowed' only applies to category or str columns, not {self.type}")
-        if self.pattern is not None:
-            if self.type != ColumnType.STR:
-                raise ValueError("'pattern' only applies to str columns")
-            try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern {self.pattern!r} is not a valid regex: {exc}") from exc
-        return self
-
-
 class SourceConfig(StrictModel):
     """One data source: where its rows come from and the schema they must meet. The source
     named in `partitioning.source` (or `table.source`) holds the examples; every other one
@@ -161,6 +115,7 @@ class SourceConfig(StrictModel):
         unknown = [c for c in self.primary_key if c not in self.columns]
         if unknown:
             raise ValueError(f"primary_key names undeclared column(s): {', '.join(unknown)}")
+        check_datetime_parts(self.columns)
         return self
 
 
