@@ -3,7 +3,7 @@
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,11 +14,16 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
-    MetadataValue,
     Output,
     asset,
 )
 
+from ml_assets.assets.evaluation_view import (
+    HoldoutMetrics,
+    evaluation_metadata,
+    plots_markdown,
+    plots_markdown_images,
+)
 from ml_assets.keys import EVALUATION_GROUP, WINDOW, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.problems import Calibration, PrimaryMetric, Problem, ProblemKind, problem_for
@@ -26,12 +31,6 @@ from ml_assets.lib.refs import CandidateSet, ModelRef
 from resources.model_registry import ModelRegistryResource
 
 HOLDS_UP_ON_TEST = "holds_up_on_test"
-# Headline metrics of the challenger shown on the asset, in this order.
-HEADLINE_METRICS = {
-    ProblemKind.BINARY: ("roc_auc", "pr_auc", "log_loss", "brier", "f1"),
-    ProblemKind.MULTICLASS: ("roc_auc_ovr", "accuracy", "macro_f1", "weighted_f1", "log_loss"),
-    ProblemKind.REGRESSION: ("rmse", "mae", "r2", "mape"),
-}
 
 
 def build_evaluation_assets(config: PipelineConfig) -> list[AssetsDefinition]:
@@ -63,7 +62,12 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         code_version=code_version(
             _evaluation,
             training.slice_columns,
-            uses=("ml_assets.assets.evaluation", "ml_assets.lib.metrics", "ml_assets.lib.plots"),
+            uses=(
+                "ml_assets.assets.evaluation",
+                "ml_assets.assets.evaluation_view",
+                "ml_assets.lib.metrics",
+                "ml_assets.lib.plots",
+            ),
         ),
     )
     def evaluation(
@@ -100,7 +104,7 @@ def _evaluation(config: PipelineConfig) -> AssetsDefinition:
         )
         yield Output(
             results.table.reset_index(names="model"),
-            metadata=_evaluation_metadata(problem, results, len(y), pictures, run_id),
+            metadata=evaluation_metadata(problem, results, len(y), pictures, run_id),
         )
         yield _holds_up_on_test(results.table, problem.primary)
 
@@ -164,15 +168,6 @@ def _holdout_scores(
     return scores, served
 
 
-class _HoldoutMetrics(NamedTuple):
-    """The metric table (a row per model, the challenger first), and the challenger's
-    confusion matrix (classification) and metrics per slice."""
-
-    table: pd.DataFrame
-    confusion: dict[str, Any]
-    slices: pd.DataFrame
-
-
 def _problem_metrics(
     problem: Problem,
     test: pd.DataFrame,
@@ -180,7 +175,7 @@ def _problem_metrics(
     scores: dict[str, np.ndarray],
     served: dict[str, Calibration],
     slice_columns: list[str],
-) -> _HoldoutMetrics:
+) -> HoldoutMetrics:
     """The models' metrics on the test window for a multiclass or regression problem."""
     from ml_assets.lib.slices import problem_slices
 
@@ -199,7 +194,7 @@ def _problem_metrics(
             for i, actual in enumerate(problem.classes)
         }
     slices = problem_slices(test, y, challenger, slice_columns, problem)
-    return _HoldoutMetrics(table, confusion, slices)
+    return HoldoutMetrics(table, confusion, slices)
 
 
 def _holdout_metrics(
@@ -208,7 +203,7 @@ def _holdout_metrics(
     scores: dict[str, np.ndarray],
     thresholds: dict[str, float],
     slice_columns: list[str],
-) -> _HoldoutMetrics:
+) -> HoldoutMetrics:
     """The models' metrics on the test window, each labelled at its own threshold; the
     challenger is the first of `scores`."""
     from ml_assets.lib import metrics
@@ -221,7 +216,7 @@ def _holdout_metrics(
     threshold = thresholds[next(iter(scores))]
     confusion = metrics.confusion(y, (p_challenger >= threshold).astype(int))
     slices = metrics.slice_metrics(test, y, p_challenger, slice_columns, threshold)
-    return _HoldoutMetrics(table, confusion, slices)
+    return HoldoutMetrics(table, confusion, slices)
 
 
 def _log_evaluation(
@@ -229,7 +224,7 @@ def _log_evaluation(
     run_id: str,
     truth: tuple[Problem, np.ndarray],
     scores: dict[str, np.ndarray],
-    results: _HoldoutMetrics,
+    results: HoldoutMetrics,
     served: Calibration,
 ) -> str:
     """Log the challenger's test metrics, the plots and the metric and slice tables to its
@@ -245,7 +240,7 @@ def _log_evaluation(
         out = Path(folder)
         if problem.kind == ProblemKind.BINARY:
             title = f"{challenger_name} at {served.threshold or 0.5:.3f}"
-            pictures = _plots_markdown(y, scores, confusion, title, out)
+            pictures = plots_markdown(y, scores, confusion, title, out)
         else:
             images = problem.plots(y, scores[challenger_name], served, out)
             pictures = "\n\n".join(plots_markdown_images(images))
@@ -253,80 +248,6 @@ def _log_evaluation(
         table.to_csv(out / "metrics.csv")
         model_registry.log_files(run_id, out, "evaluation")
     return pictures
-
-
-def _plots_markdown(
-    y: np.ndarray,
-    scores: dict[str, np.ndarray],
-    confusion: dict[str, int],
-    confusion_title: str,
-    out: Path,
-) -> str:
-    """ROC, precision-recall, calibration and confusion-matrix PNGs written into `out`,
-    returned as Markdown with the images inline."""
-    from ml_assets.lib import metrics, plots
-
-    images = {
-        "ROC": plots.plot_roc(
-            {n: metrics.roc_points(y, p) for n, p in scores.items()}, out / "roc.png"
-        ),
-        "Precision-recall": plots.plot_pr(
-            {n: metrics.pr_points(y, p) for n, p in scores.items()}, out / "pr.png"
-        ),
-        "Calibration": plots.plot_calibration(
-            {n: metrics.calibration_table(y, p) for n, p in scores.items()},
-            out / "calibration.png",
-        ),
-        "Confusion matrix": plots.plot_confusion(confusion, out / "confusion.png", confusion_title),
-    }
-    return "\n\n".join(plots.markdown_image(path, name) for name, path in images.items())
-
-
-def plots_markdown_images(images: dict[str, Path]) -> list[str]:
-    from ml_assets.lib import plots
-
-    return [plots.markdown_image(path, name) for name, path in images.items()]
-
-
-def _evaluation_metadata(
-    problem: Problem, results: _HoldoutMetrics, rows: int, pictures: str, run_id: str
-) -> dict[str, Any]:
-    """The asset's metadata: the challenger's headline metrics, the models side by side,
-    the confusion matrix, the plots and the slices."""
-    table, confusion, slices = results
-    challenger_name = str(table.index[0])
-    main = table.loc[challenger_name]
-    return {
-        **{name: _number(main[name]) for name in HEADLINE_METRICS[problem.kind]},
-        "holdout_rows": rows,
-        "metrics": MetadataValue.md(_comparison_markdown(table, challenger_name)),
-        "confusion_matrix": MetadataValue.json(confusion),
-        "plots": MetadataValue.md(pictures),
-        "slices": MetadataValue.md(slices.head(40).to_markdown(index=False, floatfmt=".4f")),
-        "mlflow_run_id": run_id,
-    }
-
-
-def _comparison_markdown(table: pd.DataFrame, challenger_name: str) -> str:
-    """The models side by side, one short-named column each and a metric per row, so that
-    the table fits the UI's metadata value column (a row per model overflows it)."""
-    shown = table.drop(columns="n", errors="ignore").T
-    shown.columns = [str(name).split()[0] for name in shown.columns]
-    legend = {
-        "challenger": challenger_name.removeprefix("challenger ").strip("()"),
-        "logistic": "the tuned logistic-regression candidate",
-        "ridge": "the tuned ridge candidate",
-        "majority": "always the training window's majority class (or class shares)",
-        "mean": "always the training window's mean",
-    }
-    notes = "; ".join(f"{name}: {legend[name]}" for name in shown.columns if name in legend)
-    return f"{shown.to_markdown(floatfmt='.4f')}\n\n{notes}"
-
-
-def _number(value: Any) -> float:
-    """A headline metric for the UI, rounded to 4 decimals (the asset's table and MLflow keep
-    the exact values); NaN when the metric is undefined (e.g. a single-class window)."""
-    return round(float(value), 4) if value is not None and not pd.isna(value) else float("nan")
 
 
 __all__ = ["build_evaluation_assets"]
