@@ -13,6 +13,9 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
+# OpenMP threads wait without spinning: the platform runs several processes at once
+# (ml_assets/environment.py says what spinning cost).
+export OMP_WAIT_POLICY := PASSIVE
 export UV_PYTHON := $(PYTHON)
 
 .PHONY: help install browser postgres demo test test-fast serve ui lint format docs clean

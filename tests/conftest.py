@@ -16,6 +16,9 @@ os.environ["BENTOML_HOME"] = str(_SESSION_STATE / "bentoml")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Before any OpenMP library loads: with one xdist worker per core, spinning OpenMP waits
+# would steal the other worker's core (ml_assets.environment.TELEMETRY_OFF says more).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 (_SESSION_STATE / "dagster_home").mkdir(parents=True, exist_ok=True)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
