@@ -18,7 +18,7 @@ export DO_NOT_TRACK := 1
 export OMP_WAIT_POLICY := PASSIVE
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help install browser postgres demo test test-fast serve ui lint format docs clean
+.PHONY: help install browser postgres prometheus demo test test-fast serve ui lint format docs clean
 
 help:
 	@echo "make demo   - install, then run flight_delays end to end (clears var/ state first)"
@@ -70,9 +70,18 @@ endif
 demo: clean install
 	$(VENV)/bin/mlap demo
 
+# A real Prometheus scrapes the served champion in tests/test_prometheus_served.py.
+PROMETHEUS := /usr/bin/prometheus
+
+$(PROMETHEUS):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
+
+prometheus: $(PROMETHEUS)
+
 # One worker per core (pytest-xdist); each test file runs whole on one worker
 # (tests/conftest.py: pytest_xdist_make_scheduler).
-test: install browser postgres
+test: install browser postgres prometheus
 	$(VENV)/bin/python -m pytest -n auto
 
 test-fast: install
