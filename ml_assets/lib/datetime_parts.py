@@ -35,7 +35,10 @@ class YearRange:
 
     def check(self, value: datetime) -> datetime:
         """`value` if its year is in range; ValueError naming the range otherwise."""
-        year = _aware(value).astimezone(ZoneInfo(self.timezone)).year
+        try:
+            year = _aware(value).astimezone(ZoneInfo(self.timezone)).year
+        except OverflowError:  # year 1 or 9999 moved past datetime's own range
+            year = value.year
         if not self.first <= year <= self.last:
             raise ValueError(
                 f"year {year} is out of range: expected {self.first} to {self.last} ({self.origin})"
