@@ -2,8 +2,9 @@
 
 Every value is what the request model accepts for its column spec: numbers within
 min/max, a category from `allowed`, text fully matching `pattern`, None sometimes where
-the column is nullable, and times inside the partition range (in the partition's time
-zone). Records come as JSON-ready dicts, the way a client sends them.
+the column is nullable, times inside the partition range (in the partition's time zone),
+and the columns that repeat a datetime's parts in agreement with it. Records come as
+JSON-ready dicts, the way a client sends them.
 """
 
 from __future__ import annotations
@@ -63,12 +64,25 @@ def record_strategy(config: PipelineConfig) -> st.SearchStrategy[dict[str, Any]]
     else:  # an open-ended pipeline: a year of partitions
         end = partitioning.end_date or partitioning.start_date + timedelta(days=365)
         time_range = (partitioning.start_date, end)
-    return st.fixed_dictionaries(
-        {
-            name: value_strategy(spec, time_range, config.timezone)
-            for name, spec in serving_columns(config).items()
-        }
+    columns = serving_columns(config)
+    records = st.fixed_dictionaries(
+        {name: value_strategy(spec, time_range, config.timezone) for name, spec in columns.items()}
     )
+    return records.map(lambda record: agreeing_parts(record, columns))
+
+
+def agreeing_parts(record: dict[str, Any], columns: dict[str, ColumnSpec]) -> dict[str, Any]:
+    """`record` with the columns that repeat a datetime's parts (`parts:`) set from it, as
+    the schema requires of a valid record."""
+    out = dict(record)
+    for name, spec in columns.items():
+        if spec.parts is None or out.get(name) is None:
+            continue
+        local = datetime.fromisoformat(out[name]).astimezone(ZoneInfo(spec.parts.timezone))
+        for part, column in spec.parts.columns.items():
+            if column in out:
+                out[column] = getattr(local, part)
+    return out
 
 
 def batch_strategy(

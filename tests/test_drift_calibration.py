@@ -189,6 +189,8 @@ sources:
   flights:
     columns:
       hour: {{type: category, min: null, max: null, allowed: {json.dumps(hours)}}}
+      # A category hour no longer repeats time_hour's hour as a number.
+      time_hour: {{parts: {{hour: null}}}}
 features:
   definitions:
     hour_code: {{op: passthrough, column: hour}}

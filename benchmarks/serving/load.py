@@ -37,6 +37,8 @@ class Measurement:
     errors: int
     client_cpu_s: float
     server_cpu_s: float = float("nan")
+    # The machine's 1-minute load average when the level ended (set by the runner).
+    load_average: float = float("nan")
 
     @property
     def requests(self) -> int:

@@ -1,19 +1,27 @@
-"""Run the serving benchmark: in-process limits, then each HTTP peer in turn, one table.
+"""Run the serving benchmark: in-process limits and every HTTP peer, in rounds, idle and
+beside a background load the benchmark starts; one report section per load.
 
-    .venv/bin/python -m benchmarks.serving.run --duration 10 --concurrency 1,8,32
+    .venv/bin/python -m benchmarks.serving.run --duration 10 --rounds 3 --background-load 0,2
 
-Only one server runs at a time, on 127.0.0.1, and each is stopped before the next starts.
+Every server is up at once (one worker each, on 127.0.0.1, idle while another is measured)
+and they are measured in turns, their order rotated each round, so that a change of the
+machine's load spreads over all of them; the report gives the median and the spread of the
+rounds and the load average of each level. All servers are stopped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import logging
 import os
 import platform
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +31,14 @@ import numpy as np
 
 from benchmarks.serving import inprocess, workload
 from benchmarks.serving.load import Load, Measurement, measure
-from benchmarks.serving.peers import Server, columnar_body, peers, serving, unwrap_columns
+from benchmarks.serving.peers import (
+    Peer,
+    Server,
+    columnar_body,
+    peers,
+    serving,
+    unwrap_columns,
+)
 from benchmarks.serving.report import Results, render
 from benchmarks.serving.state import Champion, prepare
 from ml_assets.environment import PROJECT_ROOT, TELEMETRY_OFF
@@ -48,56 +63,113 @@ def main(argv: list[str] | None = None) -> None:
     champion = prepare(args.state)
     scorer = Scorer.from_bundle(champion.bundle)
     records = workload.load_records(champion.validated_flights, scorer, args.records)
-    singles = [[r] for r in records]
-    batches = workload.batches(records)
-    results = Results(_context(args, champion, scorer, len(records), load_before))
-
-    results.breakdown = inprocess.breakdown(scorer, records[:300])
-    for stage in inprocess.stages(scorer):
-        logger.info("measuring %s", stage.name)
-        one = inprocess.time_calls(stage, singles[:500], Load(1, args.duration, MAX_REQUESTS))
-        results.single[stage.name] = {1: one}
-        many = inprocess.time_calls(stage, batches, Load(1, args.duration, MAX_REQUESTS))
-        results.batch[stage.name] = {1: many}
-
     logs = champion.state / "logs"
     logs.mkdir(exist_ok=True)
-    for peer in peers(champion):
-        if args.peers and peer.name not in args.peers:
-            continue
-        logger.info("starting %s", peer.name)
-        with serving(peer, logs / f"{peer.name.lower()}.log") as server:
+    chosen = [p for p in peers(champion) if not args.peers or p.name in args.peers]
+    sections = []
+    with contextlib.ExitStack() as stack:
+        servers = {}
+        for peer in chosen:
+            logger.info("starting %s", peer.name)
+            server = stack.enter_context(serving(peer, logs / f"{peer.name.lower()}.log"))
             url = server.url + peer.predict_path
             _verify(peer.name, url, peer.body, peer.unwrap, scorer, records)
-            single_bodies = [peer.body(r) for r in singles]
-            batch_bodies = [peer.body(b) for b in batches]
-            results.single[peer.name] = _levels(
-                peer.name, url, server, single_bodies, args.concurrency, args.duration
-            )
-            results.batch[peer.name] = _levels(
-                peer.name, url, server, batch_bodies, args.batch_concurrency, args.duration
-            )
+            if peer.columnar_path is not None:
+                url = server.url + peer.columnar_path
+                _verify(peer.columnar_name, url, columnar_body, unwrap_columns, scorer, records)
+            servers[peer.name] = server
+        for busy in args.background_load:
+            with background_load(busy):
+                context = _context(args, champion, scorer, len(records), load_before)
+                context["background load"] = (
+                    f"{busy} busy process(es) at nice 19, started by the benchmark"
+                    if busy
+                    else "none started by the benchmark"
+                )
+                results = _rounds(args, Results(context), scorer, records, chosen, servers)
+                results.context["load average after (1/5/15 min)"] = _load_text()
+            title = "# Serving benchmark: " + ("idle" if not busy else f"{busy} busy processes")
+            sections.append(render(results, title))
+            load_before = None
+    args.out.write_text("\n".join(sections))
+    logger.info("wrote %s", args.out)
+    print("\n".join(sections))
+
+
+def _rounds(
+    args: argparse.Namespace,
+    results: Results,
+    scorer: Scorer,
+    records: list[dict[str, Any]],
+    chosen: list[Peer],
+    servers: dict[str, Server],
+) -> Results:
+    """Every in-process stage and every server at every level, once per round; each round
+    visits the servers in another order, so a drift of the machine's load spreads over all
+    of them instead of landing on whichever ran last."""
+    singles = [[r] for r in records]
+    batches = workload.batches(records)
+    for number in range(args.rounds):
+        logger.info("round %d of %d", number + 1, args.rounds)
+        if number == 0:
+            results.breakdown = inprocess.breakdown(scorer, records[:300])
+        for stage in inprocess.stages(scorer):
+            load = Load(1, args.duration, MAX_REQUESTS)
+            one = _with_load(inprocess.time_calls(stage, singles[:500], load))
+            Results.add(results.single, stage.name, 1, one)
+            many = _with_load(inprocess.time_calls(stage, batches, load))
+            Results.add(results.batch, stage.name, 1, many)
+        shift = number % len(chosen)
+        for peer in chosen[shift:] + chosen[:shift]:
+            server = servers[peer.name]
+            url = server.url + peer.predict_path
+            bodies = [peer.body(r) for r in singles]
+            for c, m in _levels(peer.name, url, server, bodies, args.concurrency, args).items():
+                Results.add(results.single, peer.name, c, m)
+            bodies = [peer.body(b) for b in batches]
+            levels = args.batch_concurrency
+            for c, m in _levels(peer.name, url, server, bodies, levels, args).items():
+                Results.add(results.batch, peer.name, c, m)
             if peer.columnar_path is not None:
                 # The same batches of the same records, sent as columns to the same server.
-                name, url = peer.columnar_name, server.url + peer.columnar_path
-                _verify(name, url, columnar_body, unwrap_columns, scorer, records)
-                columnar_bodies = [columnar_body(b) for b in batches]
-                results.batch[name] = _levels(
-                    name, url, server, columnar_bodies, args.batch_concurrency, args.duration
-                )
+                url = server.url + peer.columnar_path
+                bodies = [columnar_body(b) for b in batches]
+                for c, m in _levels(peer.columnar_name, url, server, bodies, levels, args).items():
+                    Results.add(results.batch, peer.columnar_name, c, m)
+    return results
 
-    results.context["load average after (1/5/15 min)"] = _load_text()
-    args.out.write_text(render(results))
-    logger.info("wrote %s", args.out)
-    print(render(results))
+
+@contextlib.contextmanager
+def background_load(processes: int) -> Iterator[None]:
+    """`processes` Python busy loops at the lowest priority, as a busy host has them."""
+    burners = [
+        subprocess.Popen(
+            ["nice", "-n", "19", sys.executable, "-c", "while True: pass"],
+            start_new_session=True,
+        )
+        for _ in range(processes)
+    ]
+    try:
+        if burners:
+            time.sleep(5)  # let the load average feel them
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
 
 
 def _levels(
-    name: str, url: str, server: Server, bodies: list[bytes], levels: list[int], duration: float
+    name: str,
+    url: str,
+    server: Server,
+    bodies: list[bytes],
+    levels: list[int],
+    args: argparse.Namespace,
 ) -> dict[int, Measurement]:
     out = {}
     for concurrency in levels:
-        load = Load(concurrency, duration, MAX_REQUESTS)
+        load = Load(concurrency, args.duration, MAX_REQUESTS)
         m = measure(
             url,
             bodies,
@@ -105,17 +177,23 @@ def _levels(
             warmup_requests=_warmup(concurrency),
             server_cpu=server.cpu_seconds,
         )
+        m = _with_load(m)
         logger.info(
-            "%s c=%d: %.1f req/s, p50 %.2f ms, p99 %.2f ms, %d errors",
+            "%s c=%d: %.1f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, load %.1f",
             name,
             concurrency,
             m.requests_per_s,
             m.percentile_ms(50),
             m.percentile_ms(99),
             m.errors,
+            m.load_average,
         )
         out[concurrency] = m
     return out
+
+
+def _with_load(measured: Measurement) -> Measurement:
+    return replace(measured, load_average=os.getloadavg()[0])
 
 
 def _warmup(concurrency: int) -> int:
@@ -185,7 +263,8 @@ def _context(
         f"{booster.num_boosted_rounds()} trees, {len(scorer.loaded.spec.columns)} features",
         "records": f"{records} real flights (last days of validated_flights), rotated",
         "per level": f"{args.duration:g} s, after max(50, 4 x concurrency) warm-up requests",
-        "servers": "one at a time, one worker each, on 127.0.0.1",
+        "servers": "all up at once, one worker each, on 127.0.0.1, measured in turns",
+        "rounds": f"{args.rounds}, the servers' order rotated each round",
         "client": "one asyncio aiohttp client in one process, pool = concurrency",
         "versions": versions,
         "state": str(champion.state),
@@ -201,6 +280,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="benchmark state folder; a champion is trained there if it has none",
     )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per level")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per level")
+    parser.add_argument(
+        "--background-load",
+        type=_ints,
+        default=[0, 2],
+        help="busy processes to run beside the servers, one whole measurement per value",
+    )
     parser.add_argument("--concurrency", type=_ints, default=[1, 8, 32])
     parser.add_argument("--batch-concurrency", type=_ints, default=[1, 2])
     parser.add_argument("--records", type=int, default=6000, help="distinct records rotated")
