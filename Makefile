@@ -87,7 +87,7 @@ podman:
 
 $(IMAGES)/base.tar: | podman
 	@mkdir -p $(IMAGES)
-	$(SUDO) mmdebstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+	$(SUDO) mmdebstrap --variant=minbase --format=tar --include=python3,python3-venv,ca-certificates \
 		bookworm $@.tmp
 	mv $@.tmp $@
 
