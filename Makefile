@@ -104,7 +104,7 @@ platform-image: base-image
 	echo "platform image $(PLATFORM_IMAGE): built in $$(( $$(date +%s) - start )) s," \
 		"$$($(PODMAN_ENV) podman image inspect --format '{{.Size}}' $(PLATFORM_IMAGE)) bytes"
 
-test-images: install platform-image
+test-images: install postgres platform-image
 	MLAP_BASE_IMAGE=$(BASE_IMAGE) MLAP_PLATFORM_IMAGE=$(PLATFORM_IMAGE) MLAP_EXTRA_CA=$(EXTRA_CA) \
 		$(VENV)/bin/python -m pytest --images tests/images
 

@@ -59,11 +59,16 @@ def image_size(tag: str) -> int:
 
 
 @contextmanager
-def container(image: str, args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`podman run` of `image` on the host's network (its servers bind 127.0.0.1), output to
-    `log`; removed on exit (`podman rm -f`), so no test leaves a container behind."""
+def container(
+    image: str, args: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`podman run` of `image` on the host's network (its servers bind 127.0.0.1) with the
+    variables `env`, output to `log`; removed on exit (`podman rm -f`), so no test leaves a
+    container behind."""
     name = f"mlap-test-{uuid.uuid4().hex[:12]}"
-    argv = ["podman", "run", "--rm", "--name", name, "--network", "host", image, *args]
+    variables = [f"--env={key}={value}" for key, value in (env or {}).items()]
+    argv = ["podman", "run", "--rm", "--name", name, "--network", "host", *variables, image]
+    argv += args
     with log.open("w") as out:
         process = subprocess.Popen(
             argv, env=environment(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -52,11 +52,11 @@ def image(
     folder = tmp_path_factory.mktemp("bento-image")
     context = write_context(store, champion["bento_tag"], folder / "context")
     seconds = build(context, IMAGE, folder / "build.log")
-    # The tier's measurement, printed whatever pytest captures (make test-images shows it).
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
+    # The tier's measurement, shown past pytest's capture (make test-images prints it).
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():
         size = image_size(IMAGE) / 1e9
-        reporter.write_line(f"bento image {IMAGE}: built in {seconds:.0f} s, {size:.2f} GB")
+        print(f"\nbento image {IMAGE}: built in {seconds:.0f} s, {size:.2f} GB")
     yield IMAGE
 
 
