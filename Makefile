@@ -18,11 +18,12 @@ export DO_NOT_TRACK := 1
 export OMP_WAIT_POLICY := PASSIVE
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help install browser postgres prometheus demo test test-fast serve ui lint format docs clean
+.PHONY: help install browser postgres prometheus demo test test-fast test-images serve ui lint format docs clean
 
 help:
 	@echo "make demo   - install, then run flight_delays end to end (clears var/ state first)"
 	@echo "make test   - install, then run the test suite"
+	@echo "make test-images - build the platform and bento images with podman, run them"
 	@echo "make serve  - serve the champion's bento on http://127.0.0.1:3100"
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000"
 	@echo "make lint   - ruff and mypy"
@@ -64,6 +65,51 @@ ifeq ($(POSTGRES),)
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
 endif
+
+# The image tier: the platform image (Dockerfile) and a champion's bento image
+# (bentos/Dockerfile) built and run with podman (Debian's packages). No registry image can
+# be pulled here, so the base is Debian bookworm made from Debian's archive with mmdebstrap
+# (cached in var/images) and imported; elsewhere BASE_IMAGE=python:3.11-slim works as is.
+# EXTRA_CA (the host's bundle when it has one) is trusted by the builds' downloads, for a
+# TLS-intercepting proxy. podman's defaults fail on these machines: deploy/images/containers.conf.
+IMAGES := $(STATE)/images
+BASE_IMAGE ?= localhost/mlap-base:bookworm
+PLATFORM_IMAGE ?= localhost/mlap-platform:test
+EXTRA_CA ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
+, := ,
+PODMAN_ENV := CONTAINERS_CONF=$(CURDIR)/deploy/images/containers.conf
+BUILD_FLAGS := --network host --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+	$(if $(EXTRA_CA),--secret id=extra_ca$(,)src=$(EXTRA_CA))
+
+.PHONY: podman base-image platform-image
+
+podman:
+	@command -v podman >/dev/null && command -v mmdebstrap >/dev/null || { \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends podman buildah runc mmdebstrap; }
+
+$(IMAGES)/base.tar: | podman
+	@mkdir -p $(IMAGES)
+	$(SUDO) mmdebstrap --variant=minbase --format=tar --include=python3,python3-venv,ca-certificates \
+		bookworm $@.tmp
+	mv $@.tmp $@
+
+# Imported once per machine (podman's store outlives the clone); only a missing image
+# needs the tarball.
+base-image: podman
+	@$(PODMAN_ENV) podman image exists $(BASE_IMAGE) || { \
+		$(MAKE) --no-print-directory $(IMAGES)/base.tar && \
+		$(PODMAN_ENV) podman import $(IMAGES)/base.tar $(BASE_IMAGE); }
+
+platform-image: base-image
+	@start=$$(date +%s); \
+	$(PODMAN_ENV) podman build $(BUILD_FLAGS) -t $(PLATFORM_IMAGE) . && \
+	echo "platform image $(PLATFORM_IMAGE): built in $$(( $$(date +%s) - start )) s," \
+		"$$($(PODMAN_ENV) podman image inspect --format '{{.Size}}' $(PLATFORM_IMAGE)) bytes"
+
+test-images: install postgres platform-image
+	MLAP_BASE_IMAGE=$(BASE_IMAGE) MLAP_PLATFORM_IMAGE=$(PLATFORM_IMAGE) MLAP_EXTRA_CA=$(EXTRA_CA) \
+		$(VENV)/bin/python -m pytest --images tests/images
 
 # The demo starts from an empty state so that it tells the same story every time: over the
 # previous demo's state every replayed day would already have its run.

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -157,6 +158,30 @@ class BentoStoreResource(ConfigurableResource):
         if bento is None:
             raise RuntimeError(f"bentoml build reported {tag!r}, but {self.home} has no such bento")
         return bento
+
+    def export(self, tag: str, folder: Path) -> Path:
+        """Copy bento `tag` into `folder` with the models it serves in its `models/` store
+        (a stored bento only references them), as `bentoml export` does for moving a bento;
+        `folder` must not exist. Returns `folder`."""
+        with tempfile.TemporaryDirectory(prefix="bento-export-") as scratch:
+            archive = Path(scratch) / "bento.tar.gz"
+            done = subprocess.run(
+                [*_bentoml(), "export", tag, str(archive)],
+                env=self._child_env(),
+                capture_output=True,
+                text=True,
+                timeout=BUILD_TIMEOUT_SECONDS,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(
+                    f"bentoml export of {tag!r} failed ({done.returncode}):\n"
+                    f"{(done.stdout + done.stderr)[-4000:]}"
+                )
+            folder.mkdir(parents=True)
+            with tarfile.open(archive) as tar:
+                tar.extractall(folder, filter="data")
+        return folder
 
     def serve_command(
         self, bento_tag: str, host: str = "127.0.0.1", port: int = 3000

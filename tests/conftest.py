@@ -25,6 +25,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # The champion served once for the session (loaded after the environment above is set).
 pytest_plugins = ["tests.served_champion"]
 FLIGHT_DELAYS_YAML = PROJECT_ROOT / "configs" / "pipelines" / "flight_delays.yaml"
+IMAGE_TIER = PROJECT_ROOT / "tests" / "images"
 
 
 # Test files that share a session fixture run on one xdist worker, so it is built once.
@@ -50,6 +51,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return SHARED_FIXTURE_GROUPS.get(path, path)
 
     return FileGroups(config, log)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--images",
+        action="store_true",
+        help="collect the image tier, tests/images (podman builds and containers): "
+        "`make test-images`, never `make test`",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/images is its own tier: it needs podman, a local base image and the platform
+    image that `make test-images` builds first, and takes minutes `make test` has not got."""
+    if collection_path == IMAGE_TIER and not config.getoption("--images"):
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

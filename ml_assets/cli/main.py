@@ -1,6 +1,7 @@
 """`mlap`: the platform's own verbs. Dagster, `dagster dev` and `bentoml` keep working as usual."""
 
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -184,6 +185,31 @@ def serve(
             f"inference log: {env['MLAP_INFERENCE_LOG_URL']}/{pipeline}/inference_log_files/"
         )
     os.execvpe(command[0], command, env)
+
+
+@app.command("bento-image")
+def bento_image(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
+    folder: Annotated[Path, typer.Argument(help="Build context to write (must not exist).")],
+) -> None:
+    """Write the build context of the current champion's serving image: its bento with the
+    models inside, this environment's exact package versions and bentos/Dockerfile. Build
+    it with podman, buildah or docker (`--build-arg BASE_IMAGE=...` to change the base)."""
+    from resources.bento_image import write_context
+
+    resources = code_location().resources or {}
+    try:
+        bento = resources["refs_io_manager"].read([pipeline, "champion_bento"])
+    except FileNotFoundError:
+        typer.echo(f"{pipeline} has no bento yet: run `mlap train {pipeline}` first", err=True)
+        raise typer.Exit(2) from None
+    if folder.exists():
+        typer.echo(f"{folder} exists: give a new folder", err=True)
+        raise typer.Exit(2)
+    write_context(resources["bento_store"], bento.tag, folder)
+    name, version = bento.tag.split(":")
+    typer.echo(f"wrote the build context of {bento.tag} to {folder}; build it with")
+    typer.echo(f"  podman build -t {name}:{version} {folder}")
 
 
 def _replay_loop(pipeline: str, start: str, end: str) -> "LoopSummary":
