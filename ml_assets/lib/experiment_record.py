@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any
 
 import fsspec
 import pandas as pd
@@ -120,7 +119,3 @@ def arm_counts(log: pd.DataFrame, record: ExperimentRecord) -> pd.DataFrame:
         latency_ms_p50=("latency_ms", "median"),
     )
     return table.reset_index()[columns]
-
-
-def as_row(record: ExperimentRecord) -> dict[str, Any]:
-    return asdict(record)
