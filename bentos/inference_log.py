@@ -15,15 +15,38 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from ml_assets.lib.inference_log import ScoredBatch
+from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.inference_log import ScoredBatch, log_frame, write_log
 
 logger = logging.getLogger("bentoml.service.inference_log")
 
 Write = Callable[[Sequence[ScoredBatch]], int]
+# The lake's base URL the inference log is written under; unset or empty: no log.
+INFERENCE_LOG_ENV = "MLAP_INFERENCE_LOG_URL"
+
+
+@dataclass(frozen=True)
+class Part:
+    """The rows of one answered request that one model answered (an A/B request has one
+    part per arm), as the log takes them."""
+
+    arm: str
+    model_version: str
+    model_tag: str
+    rows: int
+    records: Sequence[Any] | None
+    columns: Mapping[str, Any] | None
+    outputs: Any
+    positions: Sequence[int] | None = None
 
 
 class InferenceLog:
@@ -70,6 +93,34 @@ class InferenceLog:
             self._due.set()
         if dropped:
             self._on_dropped(dropped)
+
+    def append_parts(
+        self, request_id: str, route: str, started: float, parts: Sequence[Part]
+    ) -> None:
+        """Buffer an answered request, one batch per model that answered; never raises
+        (the log never fails an answer)."""
+        served_at = datetime.now(UTC)
+        latency_ms = (time.perf_counter() - started) * 1000
+        try:
+            for part in parts:
+                self.append(
+                    ScoredBatch(
+                        request_id=request_id,
+                        served_at=served_at,
+                        route=route,
+                        latency_ms=latency_ms,
+                        model_version=part.model_version,
+                        model_tag=part.model_tag,
+                        arm=part.arm,
+                        rows=part.rows,
+                        records=part.records,
+                        columns=part.columns,
+                        outputs=part.outputs,
+                        positions=part.positions,
+                    )
+                )
+        except Exception:
+            logger.exception("inference log: a request could not be buffered")
 
     def flush(self) -> int:
         """Write what is buffered now; the records written (0 when the write failed)."""
@@ -124,3 +175,32 @@ class InferenceLog:
             dropped += oldest.rows
         self.dropped += dropped
         return dropped
+
+
+def worker_log(config: PipelineConfig, metrics: Any) -> InferenceLog | None:
+    """The inference log of this worker, when the server is given a lake to write it to
+    (INFERENCE_LOG_ENV) and the pipeline's `serving.inference_log.enabled` is true."""
+    settings = config.serving.inference_log
+    base_url = os.environ.get(INFERENCE_LOG_ENV, "").strip()
+    if not base_url or not settings.enabled:
+        return None
+
+    def write(batches: Sequence[ScoredBatch]) -> int:
+        frame = log_frame(batches, config)
+        write_log(base_url, config.name, frame)
+        return len(frame)
+
+    logger.info(
+        "inference log: every %s s to %s (at most %d records buffered)",
+        settings.flush_seconds,
+        base_url,
+        settings.max_buffered_records,
+    )
+    return InferenceLog(
+        write,
+        flush_seconds=settings.flush_seconds,
+        max_records=settings.max_buffered_records,
+        on_dropped=metrics.log_dropped.inc,
+        on_written=metrics.log_written.inc,
+        on_failed=lambda exc: metrics.log_failures.inc(),
+    )

@@ -108,6 +108,12 @@ class ScoringMetrics:
             "mlap_inference_log_write_failures",
             "Writes of the inference log that failed (their records are retried).",
         )
+        self.shadow = prometheus_client.Counter(
+            "mlap_shadow_requests",
+            "Requests of a shadow experiment by outcome: scored by the challenger, skipped "
+            "(its queue was full), failed.",
+            ["outcome"],
+        )
 
     def observe(self, route: str, predictions: Sequence[Any]) -> None:
         """Count one response's predictions (the route's response models)."""

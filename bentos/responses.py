@@ -14,6 +14,29 @@ from pydantic import BaseModel, Field, TypeAdapter, create_model
 from ml_assets.lib.problems import Problem, ProblemKind
 
 VERSION_FIELD = (str, Field(description="Registered version of the model that scored it."))
+Arm = Literal["champion", "challenger"]
+ARM_FIELD: tuple[Any, Any] = (
+    Arm,
+    Field(
+        description="Which model answered: the champion, or in an A/B experiment the "
+        "challenger (model_version says which version).",
+    ),
+)
+ARMS_FIELD: tuple[Any, Any] = (
+    list[Arm],
+    Field(description="Per row, which model answered: champion or challenger (A/B)."),
+)
+CHALLENGER_VERSION_FIELD: tuple[Any, Any] = (
+    str | None,
+    Field(
+        None,
+        description="Registered version of the challenger that answered the rows whose arm "
+        "is `challenger`; null when none did (model_version answered the others).",
+        # BentoML's OpenAPI keeps the first branch of `anyOf` (string) and drops the null:
+        # OpenAPI 3.0's own flag keeps null valid.
+        json_schema_extra={"nullable": True},
+    ),
+)
 
 
 class Prediction(BaseModel):
@@ -22,6 +45,7 @@ class Prediction(BaseModel):
         description="Probability at or above the model's decision threshold (see /metadata)."
     )
     model_version: str = Field(description="Registered version of the model that scored it.")
+    arm: Arm = ARM_FIELD[1]
 
 
 class RegressionPrediction(BaseModel):
@@ -31,6 +55,7 @@ class RegressionPrediction(BaseModel):
     )
     upper: float | None = Field(description="Upper end of the prediction interval.")
     model_version: str = Field(description="Registered version of the model that scored it.")
+    arm: Arm = ARM_FIELD[1]
 
 
 class ColumnPredictions(BaseModel):
@@ -45,6 +70,8 @@ class ColumnPredictions(BaseModel):
     probability: list[float] = Field(description="Per row, probability that the label is true.")
     label: list[bool] = Field(description="Per row, probability at or above the threshold.")
     model_version: str = Field(description="Registered version of the model that scored them.")
+    arm: list[Arm] = ARMS_FIELD[1]
+    challenger_version: str | None = CHALLENGER_VERSION_FIELD[1]
 
 
 class RegressionColumns(BaseModel):
@@ -54,6 +81,8 @@ class RegressionColumns(BaseModel):
     lower: list[float | None] = Field(description="Per row, the interval's lower end.")
     upper: list[float | None] = Field(description="Per row, the interval's upper end.")
     model_version: str = Field(description="Registered version of the model that scored them.")
+    arm: list[Arm] = ARMS_FIELD[1]
+    challenger_version: str | None = CHALLENGER_VERSION_FIELD[1]
 
 
 class Contribution(BaseModel):
@@ -75,15 +104,20 @@ class ResponseShape:
     columns: type[BaseModel]
     explanation: type[BaseModel]
 
-    def records(self, scored: pd.DataFrame, version: str) -> list[dict[str, Any]]:
+    def records(
+        self, scored: pd.DataFrame, version: str, arm: str = "champion"
+    ) -> list[dict[str, Any]]:
         """One plain dict per scored row (a prediction body without validation)."""
         kind = self.problem.kind
         if kind == ProblemKind.BINARY:
             pairs = zip(scored["probability"].tolist(), scored["label"].tolist(), strict=True)
-            return [{"probability": p, "label": y, "model_version": version} for p, y in pairs]
+            return [
+                {"probability": p, "label": y, "model_version": version, "arm": arm}
+                for p, y in pairs
+            ]
         if kind == ProblemKind.REGRESSION:
             return [
-                {"prediction": p, "lower": lo, "upper": hi, "model_version": version}
+                {"prediction": p, "lower": lo, "upper": hi, "model_version": version, "arm": arm}
                 for p, lo, hi in zip(*(_values(scored, c) for c in _REGRESSION), strict=True)
             ]
         named = {c: scored[f"probability[{c}]"].tolist() for c in self.problem.classes}
@@ -93,17 +127,30 @@ class ResponseShape:
                 "probability": p,
                 "probabilities": {c: values[i] for c, values in named.items()},
                 "model_version": version,
+                "arm": arm,
             }
             for i, (label, p) in enumerate(
                 zip(scored["label"].tolist(), scored["probability"].tolist(), strict=True)
             )
         ]
 
-    def column_values(self, scored: pd.DataFrame, version: str) -> dict[str, Any]:
-        """The body of `/predict_columns`: one list per output."""
+    def column_values(
+        self,
+        scored: pd.DataFrame,
+        version: str,
+        arms: list[str] | None = None,
+        challenger_version: str | None = None,
+    ) -> dict[str, Any]:
+        """The body of `/predict_columns`: one list per output (`arms`: per row, the arm
+        that answered; all the champion's when not given)."""
         kind = self.problem.kind
+        answered = {
+            "model_version": version,
+            "arm": arms if arms is not None else ["champion"] * len(scored),
+            "challenger_version": challenger_version,
+        }
         if kind == ProblemKind.REGRESSION:
-            return {c: _values(scored, c) for c in _REGRESSION} | {"model_version": version}
+            return {c: _values(scored, c) for c in _REGRESSION} | answered
         values: dict[str, Any] = {
             "probability": scored["probability"].tolist(),
             "label": scored["label"].tolist(),
@@ -112,7 +159,7 @@ class ResponseShape:
             values["probabilities"] = {
                 c: scored[f"probability[{c}]"].tolist() for c in self.problem.classes
             }
-        return values | {"model_version": version}
+        return values | answered
 
 
 _REGRESSION = ("prediction", "lower", "upper")
@@ -150,6 +197,7 @@ def _multiclass_models(classes: tuple[str, ...]) -> tuple[type[BaseModel], type[
         probability=(float, Field(description="Probability of that class.")),
         probabilities=(dict[str, float], Field(description="Probability of every class.")),
         model_version=VERSION_FIELD,
+        arm=ARM_FIELD,
     )
     columns = create_model(
         "MulticlassColumns",
@@ -161,6 +209,8 @@ def _multiclass_models(classes: tuple[str, ...]) -> tuple[type[BaseModel], type[
             Field(description="Per class, its probability for every row."),
         ),
         model_version=VERSION_FIELD,
+        arm=ARMS_FIELD,
+        challenger_version=CHALLENGER_VERSION_FIELD,
     )
     return prediction, columns
 

@@ -16,28 +16,27 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio.to_thread
 import bentoml
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bentos.errors import Locate, Row, Score, failure_response, internal_error
+from bentos.experiment import LiveExperiment
+from bentos.experiment_setup import BentoArguments, experiment_mode, load_experiment
 from bentos.guards import guard
 from bentos.image import serving_image
-from bentos.inference_log import InferenceLog
+from bentos.inference_log import Part, worker_log
 from bentos.limits import CostGate, QueueFullError, explain_batch_limit
 from bentos.merging import RequestMerger
 from bentos.observability import scoring_metrics
 from bentos.openapi import too_busy, too_many_records
 from bentos.responses import listed, response_shape
-from ml_assets.lib.inference_log import ScoredBatch, log_frame, write_log
 from ml_assets.lib.problems import problem_for
 from ml_assets.lib.request_model import columns_model, record_model, row_count
 from ml_assets.lib.scoring import METADATA_FILE, Scorer, read_bundle_config
@@ -45,19 +44,6 @@ from ml_assets.lib.scoring import METADATA_FILE, Scorer, read_bundle_config
 logger = logging.getLogger("bentoml.service.champion")
 SCORING_ROUTES = ("/predict", "/predict_columns", "/explain")
 TIMEOUT_SECONDS = 30
-# The lake's base URL the inference log is written under; unset or empty: no log.
-INFERENCE_LOG_ENV = "MLAP_INFERENCE_LOG_URL"
-ARM = "champion"
-
-
-class BentoArguments(BaseModel):
-    """What a bento serves, fixed when it is built (`--arg model=...`)."""
-
-    model: str = Field(
-        min_length=1,
-        description="Tag of the BentoML model holding the serving bundle.",
-        examples=["pipeline_name:v3-1a2b3c4d"],
-    )
 
 
 def _arguments() -> BentoArguments:
@@ -72,9 +58,12 @@ def _arguments() -> BentoArguments:
         ) from exc
 
 
-MODEL_TAG = _arguments().model
+ARGUMENTS = _arguments()
+MODEL_TAG = ARGUMENTS.model
 _BUNDLE = Path(bentoml.models.get(MODEL_TAG).path)
 _CONFIG = read_bundle_config(_BUNDLE)
+# An experiment's challenger is packaged with the bento only when the mode uses it.
+CHALLENGER_TAG = ARGUMENTS.challenger if experiment_mode(ARGUMENTS, _CONFIG) != "off" else None
 _METADATA: dict[str, Any] = json.loads((_BUNDLE / METADATA_FILE).read_text())
 Record = record_model(_CONFIG, example=_METADATA.get("example_record"))
 Columns = columns_model(_CONFIG, example=_METADATA.get("example_record"))
@@ -101,6 +90,8 @@ class ChampionService:
     class and class probabilities, or value and interval) and the model version."""
 
     bundle = bentoml.models.BentoModel(MODEL_TAG)
+    if CHALLENGER_TAG is not None:
+        challenger_bundle = bentoml.models.BentoModel(CHALLENGER_TAG)
 
     def __init__(self) -> None:
         self.scorer: Scorer | None = None
@@ -121,7 +112,13 @@ class ChampionService:
         self._explain_gate = CostGate(TIMEOUT_SECONDS / 3, per_record, fallback_queue=5)
         # Concurrent requests are scored together (see bentos.merging).
         self._merger = RequestMerger(self._predict_now, _CONFIG.serving.max_batch_size)
-        self.inference_log = _inference_log(self.metrics) if self.scorer is not None else None
+        self.inference_log = worker_log(_CONFIG, self.metrics) if self.scorer is not None else None
+        self.experiment: LiveExperiment | None = None
+        try:
+            self.experiment = self._experiment() if self.scorer is not None else None
+        except ValueError as exc:  # the challenger's hashes: the bento is broken, never ready
+            self.scorer, self.problem = None, f"challenger not loaded: {exc}"
+            logger.error("challenger not loaded, /readyz will fail: %s", exc)
         # Everything loaded so far lives as long as the worker: move it out of the
         # collector's reach, so the full collections that a request's allocations trigger
         # do not walk the whole heap of bentoml, pandas and xgboost each time.
@@ -133,12 +130,18 @@ class ChampionService:
     @bentoml.api
     async def predict(self, records: Records) -> Predictions:  # type: ignore[valid-type]
         """Score a batch of records with the champion."""
-        scorer = self._scorer()  # not loaded: 503 at once
+        self._scorer()  # not loaded: 503 at once
         started = time.perf_counter()
         try:
-            predictions = await self._merger(records)
+            if self.experiment is not None and self.experiment.mode == "ab":
+                predictions, parts = await self.experiment.split_records(
+                    records, self._merger, self._champion_part
+                )
+            else:
+                predictions = await self._merger(records)
+                parts = [self._champion_part(records, predictions, None)]
             self.metrics.observe("/predict", predictions)
-            self._log("/predict", started, scorer, len(records), records, None, predictions)
+            self._log("/predict", started, parts, len(records), records, None)
             return predictions
         except Exception as exc:  # answered by the error contract (bentos.errors)
             rows = [vars(r) for r in records]
@@ -153,10 +156,20 @@ class ChampionService:
         given = vars(columns)
         started = time.perf_counter()
         try:
-            predictions = self._predict_columns(given)
-            self.metrics.observe_columns("/predict_columns", predictions)
             count = row_count(columns)
-            self._log("/predict_columns", started, self._scorer(), count, None, given, predictions)
+            if self.experiment is not None and self.experiment.mode == "ab":
+                body, parts = self.experiment.split_columns(given, count, self._scorer(), MODEL_TAG)
+                predictions = ColumnPredictions(**body)
+            else:
+                predictions = self._predict_columns(given)
+                scorer = self._scorer()
+                parts = [
+                    Part(
+                        "champion", scorer.model_version, MODEL_TAG, count, None, given, predictions
+                    )
+                ]
+            self.metrics.observe_columns("/predict_columns", predictions)
+            self._log("/predict_columns", started, parts, count, None, given)
             return predictions
         except bentoml.exceptions.ServiceUnavailable:
             raise
@@ -182,7 +195,10 @@ class ChampionService:
 
     @bentoml.on_shutdown
     def flush_inference_log(self) -> None:
-        """A clean shutdown writes what the inference log still buffers."""
+        """A clean shutdown writes what the inference log still buffers (after the shadow
+        challenger has scored what was handed to it)."""
+        if self.experiment is not None:
+            self.experiment.close()
         if self.inference_log is not None:
             self.inference_log.close()
 
@@ -190,33 +206,38 @@ class ChampionService:
         self,
         route: str,
         started: float,
-        scorer: Scorer,
+        parts: Sequence[Part],
         rows: int,
         records: Sequence[Any] | None,
         columns: Mapping[str, Any] | None,
-        outputs: Any,
     ) -> None:
-        """Hand an answered request to the inference log (references only: the rows are
-        built by its writer thread)."""
-        if self.inference_log is None:
-            return
-        batch = ScoredBatch(
-            request_id=uuid.uuid4().hex,
-            served_at=datetime.now(UTC),
-            route=route,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            model_version=scorer.model_version,
-            model_tag=MODEL_TAG,
-            arm=ARM,
-            rows=rows,
-            records=records,
-            columns=columns,
-            outputs=outputs,
+        """Hand an answered request to the inference log, one batch per model that answered,
+        and to a shadow challenger under the same request id (references only)."""
+        request_id = uuid.uuid4().hex
+        if self.experiment is not None:
+            self.experiment.shadow(request_id, route, rows, records, columns)
+        if self.inference_log is not None:
+            self.inference_log.append_parts(request_id, route, started, parts)
+
+    def _champion_part(
+        self, records: Sequence[Any], outputs: Any, where: Sequence[int] | None
+    ) -> Part:
+        version = self._scorer().model_version
+        return Part("champion", version, MODEL_TAG, len(records), records, None, outputs, where)
+
+    def _experiment(self) -> LiveExperiment | None:
+        """The experiment this bento runs (bentos.experiment_setup), or None."""
+        log = self.inference_log
+        bundle = Path(self.challenger_bundle.path) if CHALLENGER_TAG is not None else None
+        return load_experiment(
+            ARGUMENTS,
+            _CONFIG,
+            bundle,
+            _SHAPE,
+            PREDICTION_LIST.validate_python,
+            None if log is None else log.append,
+            lambda outcome: self.metrics.shadow.labels(outcome=outcome).inc(),
         )
-        try:
-            self.inference_log.append(batch)
-        except Exception:  # the log never fails an answer
-            logger.exception("inference log: a request could not be buffered")
 
     def _explain(self, rows: Sequence[Row]) -> Any:
         try:
@@ -274,7 +295,8 @@ class ChampionService:
             return internal_error("/metadata", exc)  # type: ignore[return-value]
 
     def _metadata(self) -> dict[str, Any]:
-        return {"explain_max_batch_size": self.explain_limit} | {
+        experiment = self.experiment.describe() if self.experiment is not None else None
+        return {"explain_max_batch_size": self.explain_limit, "experiment": experiment} | {
             key: _METADATA.get(key)
             for key in (
                 "pipeline",
@@ -300,35 +322,6 @@ class ChampionService:
         if self.scorer is None:
             raise bentoml.exceptions.ServiceUnavailable(f"model not loaded: {self.problem}")
         return self.scorer
-
-
-def _inference_log(metrics: Any) -> InferenceLog | None:
-    """The inference log of this worker, when the server is given a lake to write it to
-    (INFERENCE_LOG_ENV) and the pipeline's `serving.inference_log.enabled` is true."""
-    settings = _CONFIG.serving.inference_log
-    base_url = os.environ.get(INFERENCE_LOG_ENV, "").strip()
-    if not base_url or not settings.enabled:
-        return None
-
-    def write(batches: Sequence[ScoredBatch]) -> int:
-        frame = log_frame(batches, _CONFIG)
-        write_log(base_url, _CONFIG.name, frame)
-        return len(frame)
-
-    logger.info(
-        "inference log: every %s s to %s (at most %d records buffered)",
-        settings.flush_seconds,
-        base_url,
-        settings.max_buffered_records,
-    )
-    return InferenceLog(
-        write,
-        flush_seconds=settings.flush_seconds,
-        max_records=settings.max_buffered_records,
-        on_dropped=metrics.log_dropped.inc,
-        on_written=metrics.log_written.inc,
-        on_failed=lambda exc: metrics.log_failures.inc(),
-    )
 
 
 def _example_row() -> Row | None:

@@ -108,13 +108,15 @@ class BentoStoreResource(ConfigurableResource):
         bento_version: str,
         labels: Mapping[str, str],
         description: str,
+        arguments: Mapping[str, str] | None = None,
     ) -> StoredBento:
         """Build the champion service's bento for model `model_tag` with `bentoml build`.
 
         The bento is named after the service (the bundle's pipeline) and versioned
         `bento_version`; building a tag that exists fails, so look it up with `find_bento`
         first. Runs from the project root with `bentos/bentofile.yaml`, offline (the image
-        pins exact versions and does not lock).
+        pins exact versions and does not lock). `arguments` are more bento arguments (an
+        experiment's challenger and mode, see bentos/experiment_setup.py).
         """
         if not self.has_model(model_tag):
             raise LookupError(
@@ -132,6 +134,7 @@ class BentoStoreResource(ConfigurableResource):
                 str(bentofile),
                 "--arg",
                 f"{MODEL_ARGUMENT}={model_tag}",
+                *(arg for k, v in (arguments or {}).items() for arg in ("--arg", f"{k}={v}")),
                 "--version",
                 bento_version,
                 *(arg for k, v in labels.items() for arg in ("--label", f"{k}={v}")),

@@ -34,6 +34,7 @@ SHARED_FIXTURE_GROUPS = {
     "tests/test_serving_hardening.py": "served_champion",
     "tests/test_inference_log_served.py": "served_champion",
     "tests/test_prometheus_served.py": "served_champion",
+    "tests/test_experiment_served.py": "served_champion",
 }
 
 

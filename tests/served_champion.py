@@ -64,6 +64,8 @@ def served(flight_config, tmp_path_factory) -> Iterator[dict[str, Any]]:  # type
             "again": bento_rows(again),
             "champion": life.alias("champion"),
             "threshold": life.registry.by_alias("flight_delays", "champion").threshold,  # type: ignore[union-attr]
+            # The instance that holds the materialisations, for a test that trains again.
+            "lifecycle": life,
         }
 
 

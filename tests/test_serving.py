@@ -133,7 +133,8 @@ def test_columnar_predictions_equal_record_and_batch_predictions(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     got = response.json()
-    assert set(got) == {"probability", "label", "model_version"}
+    assert set(got) == {"probability", "label", "model_version", "arm", "challenger_version"}
+    assert set(got["arm"]) == {"champion"} and got["challenger_version"] is None
     assert got["model_version"] == served["champion"]
     probability, label = np.asarray(got["probability"]), np.asarray(got["label"])
     assert len(probability) == len(label) == 1000

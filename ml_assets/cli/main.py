@@ -2,12 +2,13 @@
 
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ml_assets import environment
 from ml_assets.cli.audit import audit
+from ml_assets.cli.experiment import experiment
 from ml_assets.cli.jobs import day_range, resolve_job
 from ml_assets.cli.location import code_location
 from ml_assets.cli.steering import monitor, predict, promote, rollback
@@ -21,6 +22,7 @@ app = typer.Typer(
     help="Dagster ML asset platform: the platform's own commands.", no_args_is_help=True
 )
 app.add_typer(audit, name="audit")
+app.add_typer(experiment, name="experiment")
 
 
 @app.callback()
@@ -164,8 +166,9 @@ def serve(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 3100,
 ) -> None:
-    """Serve the current champion's bento with `bentoml serve` on 127.0.0.1, logging what it
-    scores to the lake (MLAP_INFERENCE_LOG_URL; set it empty for no log)."""
+    """Serve the current champion's bento with `bentoml serve` on 127.0.0.1 (while an
+    experiment runs, its bento: the champion and the challenger), logging what it scores
+    to the lake (MLAP_INFERENCE_LOG_URL; set it empty for no log)."""
     import os
 
     defs = code_location()
@@ -176,10 +179,11 @@ def serve(
     except FileNotFoundError:
         typer.echo(f"{pipeline} has no bento yet: run `mlap train {pipeline}` first", err=True)
         raise typer.Exit(2) from None
-    command, env = resources["bento_store"].serve_command(bento.tag, "127.0.0.1", port)
+    target = _served_bento(pipeline, bento, resources["lake"].base_path)
+    command, env = resources["bento_store"].serve_command(target, "127.0.0.1", port)
     # The service logs what it scores to this lake (an explicit value, even empty, wins).
     env.setdefault("MLAP_INFERENCE_LOG_URL", resources["lake"].base_path)
-    typer.echo(f"serving {bento.tag} on http://127.0.0.1:{port}")
+    typer.echo(f"serving {target} on http://127.0.0.1:{port}")
     if env["MLAP_INFERENCE_LOG_URL"]:
         typer.echo(
             f"inference log: {env['MLAP_INFERENCE_LOG_URL']}/{pipeline}/inference_log_files/"
@@ -210,6 +214,26 @@ def bento_image(
     name, version = bento.tag.split(":")
     typer.echo(f"wrote the build context of {bento.tag} to {folder}; build it with")
     typer.echo(f"  podman build -t {name}:{version} {folder}")
+
+
+def _served_bento(pipeline: str, champion: Any, lake: str) -> str:
+    """The running experiment's bento while its champion is still the champion; else
+    the champion's own (a new champion ends what the experiment compared)."""
+    from ml_assets.lib.experiment_record import read_current
+
+    record = read_current(lake, pipeline)
+    if record is None:
+        return str(champion.tag)
+    if record.champion_version != str(champion.model.version):
+        typer.echo(
+            f"the {record.mode} experiment compares champion v{record.champion_version}, but"
+            f" the champion is now v{champion.model.version}: serving the champion alone"
+            f" (`mlap experiment stop {pipeline}`)",
+            err=True,
+        )
+        return str(champion.tag)
+    typer.echo(record.render())
+    return record.bento_tag
 
 
 def _replay_loop(pipeline: str, start: str, end: str) -> "LoopSummary":

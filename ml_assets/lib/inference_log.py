@@ -75,6 +75,9 @@ class ScoredBatch:
     columns: Mapping[str, Sequence[Any] | None] | None
     # The predictions (response models or mappings), or a columnar response.
     outputs: Sequence[Any] | Any
+    # Each record's position in its request, when the batch holds only some of the
+    # request's records (an A/B request's rows of one arm); None: 0, 1, 2, ...
+    positions: Sequence[int] | None = None
 
 
 def log_frame(batches: Sequence[ScoredBatch], config: PipelineConfig) -> pd.DataFrame:
@@ -88,7 +91,8 @@ def log_frame(batches: Sequence[ScoredBatch], config: PipelineConfig) -> pd.Data
     counts = [b.rows for b in batches]
     typed = typed_events(inputs, fields).add_prefix(INPUT)
     outs = pd.DataFrame.from_records(outputs, index=pd.RangeIndex(len(outputs)))
-    outs = outs.drop(columns=["model_version"], errors="ignore").add_prefix(OUTPUT)
+    # Who answered is the log's own columns (model_version, arm), not an output.
+    outs = outs.drop(columns=list(_ANSWERED_BY), errors="ignore").add_prefix(OUTPUT)
     served_at = pd.Series(
         pd.to_datetime(np.repeat([b.served_at for b in batches], counts), utc=True),
         index=pd.RangeIndex(len(typed)),
@@ -100,7 +104,15 @@ def log_frame(batches: Sequence[ScoredBatch], config: PipelineConfig) -> pd.Data
     meta = pd.DataFrame(
         {
             "request_id": repeated("request_id"),
-            "record": np.concatenate([np.arange(n, dtype="int64") for n in [0, *counts]]),
+            "record": np.concatenate(
+                [np.zeros(0, dtype="int64")]
+                + [
+                    np.arange(b.rows, dtype="int64")
+                    if b.positions is None
+                    else np.asarray(b.positions, dtype="int64")
+                    for b in batches
+                ]
+            ),
             "served_at": served_at,
             "pipeline": pd.array([config.name] * len(typed), "string"),
             "model_version": repeated("model_version"),
@@ -113,6 +125,9 @@ def log_frame(batches: Sequence[ScoredBatch], config: PipelineConfig) -> pd.Data
     )
     meta[EVENT_DATE] = event_days(typed, served_at, config)
     return pd.concat([meta, typed, outs], axis=1)
+
+
+_ANSWERED_BY = ("model_version", "arm", "challenger_version")
 
 
 def _input_rows(batch: ScoredBatch, fields: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -35,17 +35,14 @@ def package_champion(
     bento = store.find_bento(tag)
     built = bento is None
     if bento is None:
-        with tempfile.TemporaryDirectory() as folder:
-            bundle = Path(folder) / "bundle"
-            export_bundle(registry, lake, config, champion, bundle)
-            labels = {"pipeline": config.name, "model_version": str(champion.version)}
-            store.import_bundle(tag, bundle, labels)
-            bento = store.build(
-                model_tag=tag,
-                bento_version=tag.split(":", 1)[1],
-                labels=labels,
-                description=f"Champion v{champion.version} of pipeline `{config.name}`.",
-            )
+        labels = {"pipeline": config.name, "model_version": str(champion.version)}
+        package_model(registry, store, lake, config, champion)
+        bento = store.build(
+            model_tag=tag,
+            bento_version=tag.split(":", 1)[1],
+            labels=labels,
+            description=f"Champion v{champion.version} of pipeline `{config.name}`.",
+        )
     dockerfile = Path(bento.dockerfile)
     return BentoRef(
         tag=str(bento.tag),
@@ -55,6 +52,25 @@ def package_champion(
         dockerfile=str(dockerfile),
         dockerfile_sha256=hashlib.sha256(dockerfile.read_bytes()).hexdigest(),
     )
+
+
+def package_model(
+    registry: ModelRegistryResource,
+    store: BentoStoreResource,
+    lake: LakeResource,
+    config: PipelineConfig,
+    model: ModelRef,
+) -> str:
+    """A registered version as a BentoML model (its serving bundle), unless the store has
+    it; the model tag, which is also the tag of the bento that serves it as champion."""
+    tag = bento_tag(config.name, str(model.version), model.manifest_sha256)
+    if not store.has_model(tag):
+        with tempfile.TemporaryDirectory() as folder:
+            bundle = Path(folder) / "bundle"
+            export_bundle(registry, lake, config, model, bundle)
+            labels = {"pipeline": config.name, "model_version": str(model.version)}
+            store.import_bundle(tag, bundle, labels)
+    return tag
 
 
 def export_bundle(

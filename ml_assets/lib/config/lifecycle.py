@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from .base import StrictModel
+from .experiment import ExperimentConfig
 
 
 class SearchParam(StrictModel):
@@ -288,6 +289,7 @@ class ServingConfig(StrictModel):
     )
     workers: int = Field(1, ge=1, description="BentoML worker processes.")
     inference_log: InferenceLogConfig = InferenceLogConfig()
+    experiment: ExperimentConfig = ExperimentConfig()
     entity_key: list[str] | None = Field(
         None,
         min_length=1,

@@ -219,12 +219,25 @@ def _serving(config: PipelineConfig) -> Iterator[Problem]:
             yield where, f"{column!r} is {hidden[column]}: requests cannot carry it for scoring"
         elif column == config.target.column and column not in config.features.forbidden_columns:
             yield where, f"{column!r} is the target's source column: a feature of the answer"
-    for i, column in enumerate(config.serving.entity_key or ()):
-        where = f"serving.entity_key.{i}"
-        if column not in config.event_source.columns:
-            yield where, f"{column!r} is not a column of the event source"
-        elif column in hidden:
-            yield where, f"{column!r} is {hidden[column]}: requests do not carry it"
+    experiment = config.serving.experiment
+    for name, key in (
+        ("entity_key", config.serving.entity_key),
+        ("experiment.entity_key", experiment.entity_key),
+    ):
+        for i, column in enumerate(key or ()):
+            where = f"serving.{name}.{i}"
+            if column not in config.event_source.columns:
+                yield where, f"{column!r} is not a column of the event source"
+            elif column in hidden:
+                yield where, f"{column!r} is {hidden[column]}: requests do not carry it"
+    primary = config.event_source.primary_key or []
+    keyed = experiment.entity_key or config.serving.entity_key
+    if experiment.mode == "ab" and not keyed and (not primary or set(primary) & set(hidden)):
+        yield (
+            "serving.experiment.entity_key",
+            "an A/B experiment assigns arms by entity: give `serving.experiment.entity_key`"
+            " or `serving.entity_key` (the event source has no primary key that requests carry)",
+        )
 
 
 def _training(config: PipelineConfig) -> Iterator[Problem]:
