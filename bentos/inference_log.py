@@ -75,8 +75,13 @@ class InferenceLog:
         self._stop = threading.Event()
         self._due = threading.Event()  # half the cap is buffered: write before the interval
         self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
-        self._thread.start()
         atexit.register(self.close)
+
+    def start(self) -> InferenceLog:
+        """Start the background writer (every `flush_seconds`, sooner at half the cap).
+        Until then nothing is written but by `flush` and `close`."""
+        self._thread.start()
+        return self
 
     @property
     def buffered(self) -> int:
@@ -148,7 +153,8 @@ class InferenceLog:
             return
         self._stop.set()
         self._due.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
         self.flush()
 
     def _run(self) -> None:
@@ -203,4 +209,4 @@ def worker_log(config: PipelineConfig, metrics: Any) -> InferenceLog | None:
         on_dropped=metrics.log_dropped.inc,
         on_written=metrics.log_written.inc,
         on_failed=lambda exc: metrics.log_failures.inc(),
-    )
+    ).start()

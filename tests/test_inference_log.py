@@ -72,13 +72,14 @@ def _batch(records: list[dict[str, Any]], request: str = "r") -> ScoredBatch:
     )
 
 
-def _log(config: PipelineConfig, lake: Path, **options: Any) -> InferenceLog:
+def _log(config: PipelineConfig, lake: Path, start: bool = True, **options: Any) -> InferenceLog:
     def write(batches: Any) -> int:
         frame = log_frame(batches, config)
         write_log(str(lake), config.name, frame)
         return len(frame)
 
-    return InferenceLog(write, **{"flush_seconds": 3600.0, "max_records": 1000, **options})
+    log = InferenceLog(write, **{"flush_seconds": 3600.0, "max_records": 1000, **options})
+    return log.start() if start else log
 
 
 def test_rows_of_records_and_of_columns_are_the_same_and_dated_by_the_event(
@@ -132,7 +133,8 @@ def test_buffer_flushes_caps_and_writes_the_rest_on_close(
     flight_config: PipelineConfig, tmp_path: Path
 ) -> None:
     dropped: list[int] = []
-    log = _log(flight_config, tmp_path, max_records=5, on_dropped=dropped.append)
+    # No background writer: past half the cap it would write between the appends below.
+    log = _log(flight_config, tmp_path, start=False, max_records=5, on_dropped=dropped.append)
     log.append(_batch([_record(1), _record(2)], "first"))
     log.append(_batch([_record(3), _record(4)], "second"))
     assert log.flush() == 4
