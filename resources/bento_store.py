@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from dagster import ConfigurableResource
 from pydantic import Field
+
+from ml_assets.lib.archives import extract_tar
 
 if TYPE_CHECKING:
     from bentoml._internal.bento.bento import BentoStore
@@ -182,8 +183,7 @@ class BentoStoreResource(ConfigurableResource):
                     f"{(done.stdout + done.stderr)[-4000:]}"
                 )
             folder.mkdir(parents=True)
-            with tarfile.open(archive) as tar:
-                tar.extractall(folder, filter="data")
+            extract_tar(archive, folder)
         return folder
 
     def serve_command(
