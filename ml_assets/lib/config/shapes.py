@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from .base import Name, StrictModel
+from .base import Name, StrictModel, TimeZone
 from .connectors import LandingFolder
 
 
@@ -18,18 +17,9 @@ class PartitioningConfig(StrictModel):
 
     source: Name = Field(description="The event source, partitioned by day.")
     time_column: str = Field(description="Event-time column of that source (a datetime).")
-    timezone: str = Field("UTC", description="IANA zone in which a day starts and ends.")
+    timezone: TimeZone = Field("UTC", description="IANA zone in which a day starts and ends.")
     start_date: date = Field(description="First partition.")
     end_date: date | None = Field(None, description="Last partition (inclusive).")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _end_after_start(self) -> PartitioningConfig:
