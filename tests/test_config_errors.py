@@ -434,6 +434,60 @@ def assert_problem(err: ConfigError, file: Path, key: str, expected: str) -> Non
             "validation_fraction 0.5 + test_fraction 0.45 leave under 10% of the rows",
             id="static-split-without-room-to-train",
         ),
+        pytest.param(
+            {
+                "features.definitions.near_holiday": {
+                    "op": "holiday_distance",
+                    "column": "time_hour",
+                    "calendar": {"country": "XX"},
+                }
+            },
+            "features.definitions.near_holiday.calendar",
+            "unknown country 'XX': use an ISO 3166-1 alpha-2 code",
+            id="holiday-calendar-unknown-country",
+        ),
+        pytest.param(
+            {
+                "features.definitions.near_holiday": {
+                    "op": "holiday_distance",
+                    "column": "time_hour",
+                    "calendar": {"country": "US", "subdivision": "QQ"},
+                }
+            },
+            "features.definitions.near_holiday.calendar",
+            "US has no subdivision 'QQ' (it has: AK, AL,",
+            id="holiday-calendar-unknown-subdivision",
+        ),
+        pytest.param(
+            {
+                "features.definitions.near_holiday": {
+                    "op": "holiday_distance",
+                    "column": "time_hour",
+                    "calendar": {"country": "US", "dates": ["2013-07-04"]},
+                }
+            },
+            "features.definitions.near_holiday.calendar",
+            "give either `country` or `dates`, not both or neither",
+            id="holiday-calendar-two-sources",
+        ),
+        pytest.param(
+            {
+                "features.definitions.near_holiday": {
+                    "op": "holiday_distance",
+                    "column": "distance",
+                    "calendar": {"dates": ["2013-07-04"]},
+                }
+            },
+            "features.definitions.near_holiday.column",
+            "holiday_distance needs a datetime column, not 'distance'",
+            id="holiday-distance-of-a-number",
+        ),
+        pytest.param(
+            {"features.definitions.month.timezone": "Mars/Olympus"},
+            "features.definitions.month.timezone",
+            "Mars/Olympus",
+            id="feature-time-zone-unknown",
+        ),
     ],
 )
 def test_broken_config_names_file_key_and_expectation(

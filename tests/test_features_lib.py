@@ -1,5 +1,6 @@
 """Tier 1: feature ops, joins and the label, as plain functions."""
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -12,12 +13,15 @@ from ml_assets.lib.config.models import (
     BucketFeature,
     DatetimePartFeature,
     HhmmToMinutesFeature,
+    HolidayCalendar,
+    HolidayDistanceFeature,
     IsMissingFeature,
     JoinConfig,
     Log1pFeature,
     RatioFeature,
 )
 from ml_assets.lib.features import compute_feature, compute_target, feature_kinds, join_references
+from ml_assets.lib.holiday_calendar import days_from_nearest
 
 TIMES = pd.Series(pd.to_datetime(["2013-01-05T13:00:00Z", "2013-07-01T03:30:00Z", None], utc=True))
 
@@ -105,3 +109,57 @@ def test_feature_kinds_of_the_flight_pipeline(flight_config) -> None:  # type: i
         "plane_type",
     }
     assert kinds["sched_dep_minutes"] == "numeric"
+
+
+def _days(*values: str | None) -> np.ndarray:
+    return np.array([v or "NaT" for v in values], dtype="datetime64[D]")
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        ("2013-07-04", 0),  # on the holiday
+        ("2013-07-01", -3),  # before it: negative
+        ("2013-07-07", 3),  # after it: positive
+        ("2013-07-10", 6),  # nearer the past one (6) than the next (7)
+        ("2013-07-11", -6),  # nearer the next one
+        ("2013-01-01", -30),  # 61 days before the first: clipped
+        ("2013-12-31", 30),  # 161 days after the last: clipped
+    ],
+)
+def test_days_from_the_nearest_holiday(day: str, expected: int) -> None:
+    holidays = [dt.date(2013, 7, 4), dt.date(2013, 7, 17)]
+    assert days_from_nearest(_days(day), holidays, max_days=30).tolist() == [expected]
+
+
+def test_a_tie_goes_to_the_earlier_holiday_and_missing_days_stay_missing() -> None:
+    holidays = [dt.date(2013, 7, 4), dt.date(2013, 7, 8)]
+    out = days_from_nearest(_days("2013-07-06", None), holidays, max_days=30)
+    assert out[0] == 2 and math.isnan(out[1])
+    assert np.isnan(days_from_nearest(_days("2013-07-06"), [], max_days=30)).all()
+
+
+def test_holiday_distance_reads_the_local_date_and_sees_across_new_year() -> None:
+    times = pd.Series(
+        pd.to_datetime(
+            ["2013-07-05T02:00:00Z", "2013-07-05T12:00:00Z", "2013-12-31T12:00:00Z", None],
+            utc=True,
+        )
+    )
+    spec = HolidayDistanceFeature(
+        op="holiday_distance",
+        column="t",
+        calendar=HolidayCalendar(country="US", subdivision="NY"),
+    )
+    out = compute_feature(pd.DataFrame({"t": times}), spec, "America/New_York")
+    # 22:00 on the 4th of July in New York; the next morning; New Year's Eve, a day before
+    # the 2014 New Year's Day (a holiday of the next year's calendar).
+    assert [None if pd.isna(v) else int(v) for v in out] == [0, 1, -1, None]
+    assert str(out.dtype) == "Int64"
+
+
+def test_listed_holiday_dates_replace_the_country_calendar() -> None:
+    times = pd.Series(pd.to_datetime(["2013-03-01T12:00:00Z"], utc=True))
+    calendar = HolidayCalendar(dates=[dt.date(2013, 3, 4)])
+    spec = HolidayDistanceFeature(op="holiday_distance", column="t", calendar=calendar, max_days=2)
+    assert compute_feature(pd.DataFrame({"t": times}), spec, "UTC").tolist() == [-2]

@@ -144,6 +144,27 @@ def test_every_valid_batch_is_scored_on_every_route(pipeline: str, store: dict[s
     assert "error_id=" not in served_pipeline["log"].read_text()
 
 
+@pytest.mark.parametrize("pipeline", [*(p.stem for p in PIPELINE_FILES), "machine_failures"])
+def test_serving_features_equal_the_training_feature_code(
+    pipeline: str, store: dict[str, Any]
+) -> None:
+    """Every declared op (calendar parts, holidays, joins by index lookup...) gives the
+    served model what training gave it, for any valid batch."""
+    from ml_assets.lib.features import build_features
+    from ml_assets.lib.scoring import Scorer
+
+    scorer = Scorer.from_bundle(store["folder"] / pipeline / "bundle")
+
+    @settings(max_examples=25, deadline=None, database=None)
+    @given(batch=batch_strategy(store["pipelines"][pipeline]["config"], max_size=5))
+    def same(batch: list[dict[str, Any]]) -> None:
+        events = scorer.events_frame(batch)
+        expected = build_features(events, scorer.references, scorer.config, with_target=False)
+        pd.testing.assert_frame_equal(scorer.features(events), expected)
+
+    same()
+
+
 def test_the_record_strategy_gives_what_the_request_model_accepts() -> None:
     from ml_assets.lib.request_model import record_model
 

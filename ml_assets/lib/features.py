@@ -21,6 +21,7 @@ from .config.models import (
     DifferenceFeature,
     FeatureSpec,
     HhmmToMinutesFeature,
+    HolidayDistanceFeature,
     IsMissingFeature,
     JoinConfig,
     Log1pFeature,
@@ -32,6 +33,7 @@ from .config.models import (
     TargetConfig,
 )
 from .config.references import available_columns
+from .holiday_calendar import country_holidays, days_from_nearest, years_around
 
 EVENT_DATE = "event_date"
 FeatureKind = Literal["numeric", "categorical"]
@@ -188,6 +190,8 @@ def compute_feature(
         case BucketFeature(column=column, edges=edges):
             bins = pd.cut(inputs.floats(column), edges, labels=False, include_lowest=True)
             return bins.astype("Int64")
+        case HolidayDistanceFeature():
+            return _holiday_distance(inputs, spec, spec.timezone or default_tz)
     raise TypeError(f"unsupported feature spec {spec!r}")
 
 
@@ -201,6 +205,21 @@ def _datetime_part(inputs: FeatureInputs, op: str, column: str, tz: str) -> pd.S
     else:
         # A part of NaT is NaN (float), which Int64 takes as missing.
         part = pd.array(np.asarray(getattr(local, _DATETIME_PARTS[op])), dtype="Int64")
+    return pd.Series(part, index=source.index, name=source.name)
+
+
+def _holiday_distance(inputs: FeatureInputs, spec: HolidayDistanceFeature, tz: str) -> pd.Series:
+    """Signed days from the local date to the nearest holiday of the calendar, as Int64."""
+    source = inputs[spec.column]
+    local = inputs.local_time(spec.column, tz)
+    days = local.tz_localize(None).to_numpy().astype("datetime64[D]")
+    calendar = spec.calendar
+    if calendar.country is not None:
+        marks: Any = country_holidays(calendar.country, calendar.subdivision, years_around(days))
+    else:
+        marks = calendar.dates or []
+    distance = days_from_nearest(days, marks, spec.max_days)
+    part = pd.array(distance, dtype="Int64")
     return pd.Series(part, index=source.index, name=source.name)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from .base import StrictModel
+from .base import StrictModel, TimeZone
 
 
 class _FeatureBase(StrictModel):
@@ -31,7 +32,7 @@ class DatetimePartFeature(_FeatureBase):
         description="Which calendar part."
     )
     column: str = Field(description="A datetime column.")
-    timezone: str | None = Field(None, description="Defaults to the partitioning time zone.")
+    timezone: TimeZone | None = Field(None, description="Defaults to the partitioning time zone.")
 
 
 class HhmmToMinutesFeature(_FeatureBase):
@@ -95,6 +96,45 @@ class BucketFeature(_FeatureBase):
         return edges
 
 
+class HolidayCalendar(StrictModel):
+    """Which days are holidays: a country's public holidays (optionally one of its
+    subdivisions, e.g. a state), as the `holidays` package knows them, or listed dates."""
+
+    country: str | None = Field(
+        None, description="ISO 3166-1 alpha-2 code of the country, e.g. `US`, `GB`, `DE`."
+    )
+    subdivision: str | None = Field(
+        None, description="The country's subdivision code (a state, province), e.g. `NY`."
+    )
+    dates: list[dt.date] | None = Field(
+        None, min_length=1, description="The holidays themselves, instead of a country."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HolidayCalendar:
+        if (self.country is None) == (self.dates is None):
+            raise ValueError("give either `country` or `dates`, not both or neither")
+        if self.subdivision is not None and self.country is None:
+            raise ValueError("`subdivision` needs `country`")
+        if self.country is not None:
+            from ml_assets.lib.holiday_calendar import check_calendar
+
+            check_calendar(self.country, self.subdivision)
+        return self
+
+
+class HolidayDistanceFeature(_FeatureBase):
+    """Days from the nearest holiday to the event's local date, known from the calendar
+    before the event: negative before the holiday, 0 on it, positive after (the earlier
+    holiday wins a tie); clipped to +-`max_days`."""
+
+    op: Literal["holiday_distance"]
+    column: str = Field(description="A datetime column.")
+    calendar: HolidayCalendar = Field(description="Which days are holidays.")
+    max_days: int = Field(30, ge=1, le=366, description="Distances beyond are clipped to it.")
+    timezone: TimeZone | None = Field(None, description="Defaults to the partitioning time zone.")
+
+
 FeatureSpec = Annotated[
     PassthroughFeature
     | DatetimePartFeature
@@ -104,6 +144,7 @@ FeatureSpec = Annotated[
     | AgeFeature
     | Log1pFeature
     | IsMissingFeature
-    | BucketFeature,
+    | BucketFeature
+    | HolidayDistanceFeature,
     Field(discriminator="op"),
 ]

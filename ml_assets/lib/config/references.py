@@ -12,6 +12,7 @@ from .models import (
     NUMERIC_TYPES,
     ColumnType,
     DatetimePartFeature,
+    HolidayDistanceFeature,
     LandingZoneConnector,
     PipelineConfig,
 )
@@ -179,7 +180,7 @@ def _target_and_features(config: PipelineConfig) -> Iterator[Problem]:
                 )
             elif column not in columns:
                 yield f"{where}.{field}", f"unknown column {column!r}"
-            elif isinstance(feature, DatetimePartFeature):
+            elif isinstance(feature, DatetimePartFeature | HolidayDistanceFeature):
                 if columns[column] != ColumnType.DATETIME:
                     yield (
                         f"{where}.{field}",
