@@ -26,7 +26,7 @@ from ml_assets.lib.artifacts import save_model
 from ml_assets.lib.candidates import build_model
 from ml_assets.lib.config import PipelineConfig, load_pipeline_config
 from ml_assets.lib.feature_spec import FeatureSpec
-from ml_assets.lib.features import EVENT_DATE, build_features, feature_kinds
+from ml_assets.lib.features import EVENT_DATE, build_features, feature_kinds, history_ops
 from ml_assets.lib.problems import problem_for
 from ml_assets.lib.scoring import serving_columns, write_bundle
 from ml_assets.lib.validation import validate_frame
@@ -64,7 +64,8 @@ def make_bundle(config: PipelineConfig, days: int, version: str, folder: Path) -
         references[join.source] = validate_frame(table, source.columns, source.primary_key).valid
     features = build_features(events, references, config)
     features = features[features[config.target.name].notna()]  # cancelled flights: no label
-    spec = FeatureSpec.fit(features, feature_kinds(config), config.target.name)
+    label = config.target.name
+    spec = FeatureSpec.fit(features, feature_kinds(config), label, history_ops(config))
     problem = problem_for(config)
     model = build_model("xgboost", {"n_estimators": 20, "max_depth": 3}, spec, 0, problem.kind)
     matrix, target = spec.matrix(features), features[config.target.name]

@@ -483,6 +483,22 @@ def assert_problem(err: ConfigError, file: Path, key: str, expected: str) -> Non
             id="holiday-distance-of-a-number",
         ),
         pytest.param(
+            {"features.definitions.late_rate": {"op": "target_rate", "group": ["month"]}},
+            "features.definitions.late_rate.group.0",
+            "'month' is not a categorical feature",
+            id="target-rate-by-a-number",
+        ),
+        pytest.param(
+            {
+                "features.definitions.late_rate": {"op": "target_rate", "group": ["origin"]},
+                "partitioning": DELETE,
+                "table": {"source": "flights"},
+            },
+            "features.definitions.late_rate",
+            "target_rate counts the days before an event: it needs `partitioning`",
+            id="target-rate-without-days",
+        ),
+        pytest.param(
             {"features.definitions.month.timezone": "Mars/Olympus"},
             "features.definitions.month.timezone",
             "Mars/Olympus",

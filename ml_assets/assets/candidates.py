@@ -21,7 +21,7 @@ from dagster import (
 from ml_assets.keys import MODELS_GROUP, WINDOW, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.feature_spec import FeatureSpec
-from ml_assets.lib.features import EVENT_DATE, feature_kinds
+from ml_assets.lib.features import EVENT_DATE, feature_kinds, history_ops
 from ml_assets.lib.folds import Fold, earlier_folds, selection_score
 from ml_assets.lib.problems import Problem, problem_for
 from ml_assets.lib.quality_gates import beats_baselines, clears_floor
@@ -78,8 +78,18 @@ def window_truth(training_set: pd.DataFrame, label: str, problem: Problem) -> di
 
 
 def fit_spec(config: PipelineConfig, training_set: pd.DataFrame) -> FeatureSpec:
+    """Category levels from the training window; history tables from the days the final
+    model is fitted on (train and validation when it is refit on both), so that the test
+    window and serving read the same, latest history."""
     train = training_set[training_set[WINDOW] == "train"]
-    return FeatureSpec.fit(train, feature_kinds(config), config.target.name)
+    training = config.training
+    refit = training is not None and training.refit_on_validation
+    fitted = training_set[
+        training_set[WINDOW].isin(["train", "validation"] if refit else ["train"])
+    ]
+    return FeatureSpec.fit(
+        train, feature_kinds(config), config.target.name, history_ops(config), fitted
+    )
 
 
 def _candidates(config: PipelineConfig) -> AssetsDefinition:

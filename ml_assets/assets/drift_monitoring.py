@@ -59,7 +59,7 @@ def drift_report_asset(
     key = model_key(config.name, "drift_report")
     kinds: dict[str, ColumnKind] = {
         name: "numerical" if kind == "numeric" else "categorical"
-        for name, kind in feature_kinds(config).items()
+        for name, kind in feature_kinds(config, with_history=False).items()
     }
 
     @asset(

@@ -34,7 +34,7 @@ def build_features_asset(
     joined_sources = sorted({join.source for join in config.joins})
     ins = {"events": AssetIn(validated_key(config.name, event_source))}
     ins |= {f"ref_{name}": AssetIn(validated_key(config.name, name)) for name in joined_sources}
-    kinds = feature_kinds(config)
+    kinds = feature_kinds(config, with_history=False)
     if partitions is None:
         rows = f"`{event_source}` row"
     else:

@@ -20,7 +20,7 @@ from ml_assets.lib.drift_calibration import (
     typical_day_rows,
 )
 from ml_assets.lib.drift_stats import ColumnKind
-from ml_assets.lib.features import EVENT_DATE, feature_kinds
+from ml_assets.lib.features import EVENT_DATE, feature_kinds, frame_features
 from ml_assets.lib.hashing import frame_hash
 from ml_assets.lib.problems import Calibration as ProblemCalibration
 from ml_assets.lib.problems import Problem, ProblemKind, problem_for
@@ -35,7 +35,7 @@ def build_reference_assets(config: PipelineConfig) -> list[AssetsDefinition]:
 
 
 def reference_columns(config: PipelineConfig) -> list[str]:
-    return [*config.features.definitions, config.target.name]
+    return [*frame_features(config), config.target.name]
 
 
 def calibrated_tests(config: PipelineConfig) -> dict[str, tuple[ColumnKind, str]]:
@@ -43,7 +43,7 @@ def calibrated_tests(config: PipelineConfig) -> dict[str, tuple[ColumnKind, str]
     assert config.monitoring is not None
     policy = config.monitoring.drift
     tests: dict[str, tuple[ColumnKind, str]] = {}
-    for name, kind in feature_kinds(config).items():
+    for name, kind in feature_kinds(config, with_history=False).items():
         if name not in policy.ignore_columns:
             column_kind: ColumnKind = "numerical" if kind == "numeric" else "categorical"
             tests[name] = (column_kind, configured_test(name, column_kind, policy).method)

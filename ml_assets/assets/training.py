@@ -13,6 +13,7 @@ from dagster import (
 
 from ml_assets.keys import MODELS_GROUP, WINDOW, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.features import frame_features
 from ml_assets.lib.problems import problem_for
 from ml_assets.lib.split import TemporalSplit, latest_complete_day, missing_days, training_split
 from ml_assets.lib.static_split import WINDOWS, SplitError, window_from_column, window_of_rows
@@ -62,7 +63,7 @@ def _training_set(config: PipelineConfig) -> AssetsDefinition:
                 data,
                 WINDOW,
                 label,
-                list(config.features.definitions),
+                frame_features(config),
                 config.target.problem_type,
                 problem_for(config).classes,
             )

@@ -1,7 +1,9 @@
 """The model's view of the features: column order, kinds, categories, saved as JSON.
 
 The same spec turns a features frame into a model matrix at training, evaluation and
-serving time, so a category unseen in training becomes missing, never a crash.
+serving time, so a category unseen in training becomes missing, never a crash. It also
+carries the history tables of `target_rate` features (fitted on the rows the model is
+fitted on), which it computes for each row from the row's group and day.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .features import Columns, FeatureKind
+from .config.feature_ops import TargetRateFeature
+from .features import EVENT_DATE, Columns, FeatureKind
+from .target_history import TargetHistory
 
 
 @dataclass(frozen=True)
@@ -23,24 +27,64 @@ class FeatureSpec:
     label: str
     numeric: list[str]
     categorical: dict[str, list[str]] = field(default_factory=dict)
+    history: dict[str, TargetHistory] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
         return [*self.numeric, *self.categorical]
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, kinds: Mapping[str, FeatureKind], label: str) -> FeatureSpec:
-        """Learn the category levels from training rows; numeric columns keep their order."""
+    def fit(
+        cls,
+        frame: pd.DataFrame,
+        kinds: Mapping[str, FeatureKind],
+        label: str,
+        history: Mapping[str, TargetRateFeature] | None = None,
+        history_rows: pd.DataFrame | None = None,
+    ) -> FeatureSpec:
+        """Learn the category levels from training rows; numeric columns keep their order.
+        `history` features are fitted on `history_rows` (default: the training rows), the
+        labelled rows with their day (`event_date`) that the model is finally fitted on."""
         numeric = [name for name, kind in kinds.items() if kind == "numeric"]
         categorical = {
             name: sorted(str(v) for v in frame[name].dropna().unique())
             for name, kind in kinds.items()
             if kind == "categorical"
         }
-        return cls(label=label, numeric=numeric, categorical=categorical)
+        rows = frame if history_rows is None else history_rows
+        tables = {
+            name: TargetHistory.fit(
+                [rows[g] for g in op.group],
+                rows[EVENT_DATE],
+                rows[label],
+                group=op.group,
+                days=op.days,
+                prior_rows=op.prior_rows,
+            )
+            for name, op in (history or {}).items()
+        }
+        return cls(label=label, numeric=numeric, categorical=categorical, history=tables)
+
+    def with_history(self, frame: pd.DataFrame | Columns) -> Any:
+        """`frame` with the history features computed from its groups and `event_date`
+        (a DataFrame stays one; columns stay a dict)."""
+        if not self.history:
+            return frame
+        if EVENT_DATE not in frame:
+            raise KeyError(f"history features need the event's day ({EVENT_DATE!r})")
+        days = frame[EVENT_DATE]
+        added = {
+            name: table.transform([frame[g] for g in table.group], days)
+            for name, table in self.history.items()
+        }
+        if isinstance(frame, pd.DataFrame):
+            return frame.assign(**added)
+        index = days.index
+        return dict(frame) | {n: pd.Series(v, index=index, name=n) for n, v in added.items()}
 
     def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Model input: numeric as float64, categorical with the training levels only."""
+        frame = self.with_history(frame)
         self._check_columns(frame)
         out: dict[str, Any] = {name: self._numeric(frame[name]) for name in self.numeric}
         for name, dtype in self._category_dtypes.items():
@@ -53,6 +97,7 @@ class FeatureSpec:
         same input without a DataFrame, which costs more than the model on a small request;
         so `frame` may also be the features' columns, not yet made a frame.
         """
+        frame = self.with_history(frame)
         self._check_columns(frame)
         rows = len(frame[self.columns[0]]) if self.columns else len(frame)
         out = np.empty((rows, len(self.columns)), dtype="float64")
@@ -94,11 +139,14 @@ class FeatureSpec:
         return label.astype(bool).astype("int64")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "numeric": self.numeric, "categorical": self.categorical}
+        out = {"label": self.label, "numeric": self.numeric, "categorical": self.categorical}
+        if self.history:
+            out["history"] = {name: table.to_dict() for name, table in self.history.items()}
+        return out
 
     def to_json(self) -> str:
-        # Key order is column order: never sort the keys.
-        return json.dumps(self.to_dict(), indent=2)
+        # Key order is column order: never sort the keys. History tables are large: compact.
+        return json.dumps(self.to_dict(), indent=None if self.history else 2)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
@@ -106,6 +154,10 @@ class FeatureSpec:
             label=str(data["label"]),
             numeric=list(data["numeric"]),
             categorical={k: list(v) for k, v in data["categorical"].items()},
+            history={
+                name: TargetHistory.from_dict(table)
+                for name, table in data.get("history", {}).items()
+            },
         )
 
     @classmethod

@@ -31,6 +31,7 @@ from .config.models import (
     RatioFeature,
     RegressionTarget,
     TargetConfig,
+    TargetRateFeature,
 )
 from .config.references import available_columns
 from .holiday_calendar import country_holidays, days_from_nearest, years_around
@@ -86,9 +87,13 @@ def feature_columns(
         out[column] = joined[column]
     if EVENT_DATE in joined:
         out[EVENT_DATE] = joined[EVENT_DATE]
+    elif history_ops(config) and config.partitioning is not None:
+        # The day history features are read for: at serving, the event time's local date.
+        out[EVENT_DATE] = local_days(joined[config.partitioning.time_column], config.timezone)
     default_tz = config.timezone
     for name, spec in config.features.definitions.items():
-        out[name] = compute_feature(inputs, spec, default_tz)
+        if not isinstance(spec, TargetRateFeature):  # the model's feature spec computes those
+            out[name] = compute_feature(inputs, spec, default_tz)
     if with_target:
         out[config.target.name] = compute_target(joined, config.target)
     return out
@@ -223,6 +228,28 @@ def _holiday_distance(inputs: FeatureInputs, spec: HolidayDistanceFeature, tz: s
     return pd.Series(part, index=source.index, name=source.name)
 
 
+def local_days(times: pd.Series, tz: str) -> pd.Series:
+    """`YYYY-MM-DD` of each time in `tz`, as the partitions name days; missing stays missing."""
+    local = pd.DatetimeIndex(times).tz_convert(tz).tz_localize(None)
+    days = np.datetime_as_string(local.to_numpy().astype("datetime64[D]"), unit="D")
+    return pd.Series(days, index=times.index, dtype="string").where(~np.asarray(local.isna()))
+
+
+def history_ops(config: PipelineConfig) -> dict[str, TargetRateFeature]:
+    """The `target_rate` features, which the model's feature spec fits and computes."""
+    return {
+        name: spec
+        for name, spec in config.features.definitions.items()
+        if isinstance(spec, TargetRateFeature)
+    }
+
+
+def frame_features(config: PipelineConfig) -> list[str]:
+    """The declared features a features frame holds (all but the history features)."""
+    history = history_ops(config)
+    return [name for name in config.features.definitions if name not in history]
+
+
 def compute_target(frame: pd.DataFrame | Columns, target: TargetConfig) -> pd.Series:
     """The label; null where the target column is null (e.g. an event that never took
     place). Binary: a boolean; multiclass: the class name (null for a value the mapping
@@ -238,11 +265,15 @@ def compute_target(frame: pd.DataFrame | Columns, target: TargetConfig) -> pd.Se
     return pd.Series(label, index=values.index).astype("boolean").where(values.notna())
 
 
-def feature_kinds(config: PipelineConfig) -> dict[str, FeatureKind]:
-    """Whether each feature is numeric or categorical, as a model needs to know."""
+def feature_kinds(config: PipelineConfig, *, with_history: bool = True) -> dict[str, FeatureKind]:
+    """Whether each feature is numeric or categorical, as a model needs to know; without
+    the history features, those of a features frame."""
     columns = available_columns(config)
     kinds: dict[str, FeatureKind] = {}
+    history = {} if with_history else history_ops(config)
     for name, spec in config.features.definitions.items():
+        if name in history:
+            continue
         categorical = isinstance(spec, PassthroughFeature) and columns[spec.column] in {
             ColumnType.STR,
             ColumnType.CATEGORY,

@@ -212,8 +212,8 @@ class Scorer:
     def contributions(self, events: pd.DataFrame, top_k: int) -> list[list[dict[str, Any]]]:
         """Each record's `top_k` features by |contribution| to what the model explains:
         its log-odds (binary), its most probable class's margin (multiclass), its value on
-        the fitted scale (regression)."""
-        features = self.features(events)
+        the fitted scale (regression). History features are shown with their values."""
+        features = self.loaded.spec.with_history(self.features(events))
         if self.loaded.manifest.flavor == "xgboost":
             import xgboost
 

@@ -135,6 +135,25 @@ class HolidayDistanceFeature(_FeatureBase):
     timezone: TimeZone | None = Field(None, description="Defaults to the partitioning time zone.")
 
 
+class TargetRateFeature(_FeatureBase):
+    """The target's mean (the positive rate of a binary target) in the event's group over
+    the `days` days before the event's day, never the day itself: known before the event.
+    Fitted with the model on the days it is fitted on and stored with it; past those days
+    (the test window, serving) the latest `days` days it holds are used. Shrunk towards
+    the mean of all groups over the same days by `prior_rows` pseudo-events."""
+
+    op: Literal["target_rate"]
+    group: list[str] = Field(
+        min_length=1,
+        description="Categorical features (passthrough of a text, category, int or bool "
+        "column) whose values together make the group, e.g. `[origin]`, `[origin, dest]`.",
+    )
+    days: int = Field(7, ge=1, le=366, description="Days before the event's day counted.")
+    prior_rows: float = Field(
+        20.0, ge=0, description="Pseudo-events at the all-groups mean added to each group."
+    )
+
+
 FeatureSpec = Annotated[
     PassthroughFeature
     | DatetimePartFeature
@@ -145,6 +164,7 @@ FeatureSpec = Annotated[
     | Log1pFeature
     | IsMissingFeature
     | BucketFeature
-    | HolidayDistanceFeature,
+    | HolidayDistanceFeature
+    | TargetRateFeature,
     Field(discriminator="op"),
 ]

@@ -35,6 +35,7 @@ from .feature_ops import (
     Log1pFeature,
     PassthroughFeature,
     RatioFeature,
+    TargetRateFeature,
 )
 from .lifecycle import (
     CandidateConfig,
@@ -88,6 +89,7 @@ __all__ = [
     "StrictModel",
     "TableConfig",
     "TargetConfig",
+    "TargetRateFeature",
     "TrainingConfig",
     "TuningConfig",
 ]

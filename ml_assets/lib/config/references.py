@@ -14,7 +14,9 @@ from .models import (
     DatetimePartFeature,
     HolidayDistanceFeature,
     LandingZoneConnector,
+    PassthroughFeature,
     PipelineConfig,
+    TargetRateFeature,
 )
 from .target_checks import target_problems
 
@@ -42,6 +44,7 @@ def find_reference_problems(config: PipelineConfig) -> list[Problem]:
         *_partitioning(config),
         *_joins(config),
         *_target_and_features(config),
+        *_history(config),
         *_serving(config),
         *_training(config),
         *_monitoring(config),
@@ -192,6 +195,36 @@ def _target_and_features(config: PipelineConfig) -> Iterator[Problem]:
                 yield f"{where}.{field}", f"{feature.op} needs a numeric column, not {column!r}"
 
 
+_GROUP_TYPES = {ColumnType.STR, ColumnType.CATEGORY, ColumnType.INT, ColumnType.BOOL}
+
+
+def _history(config: PipelineConfig) -> Iterator[Problem]:
+    """`target_rate` features count days before the event, by groups of categorical
+    features, of a target that has a mean."""
+    if config.event_source_name not in config.sources:
+        return
+    definitions = config.features.definitions
+    columns = available_columns(config)
+    for name, feature in definitions.items():
+        if not isinstance(feature, TargetRateFeature):
+            continue
+        where = f"features.definitions.{name}"
+        if config.partitioning is None:
+            yield where, "target_rate counts the days before an event: it needs `partitioning`"
+        if config.target.problem_type == "multiclass_classification":
+            yield where, "target_rate needs a binary or regression target (a class has no rate)"
+        for i, group in enumerate(feature.group):
+            source = definitions.get(group)
+            if not isinstance(source, PassthroughFeature) or (
+                columns.get(source.column) not in _GROUP_TYPES
+            ):
+                yield (
+                    f"{where}.group.{i}",
+                    f"{group!r} is not a categorical feature (a passthrough of a text, "
+                    "category, int or bool column)",
+                )
+
+
 def _serving(config: PipelineConfig) -> Iterator[Problem]:
     """Every event column that scoring reads must be a field of the request: the service
     takes the schema minus the forbidden columns and the target's source column, so a
@@ -215,6 +248,9 @@ def _serving(config: PipelineConfig) -> Iterator[Problem]:
             column = getattr(feature, field, None)
             if column is not None and column in config.event_source.columns:
                 needed.append((f"features.definitions.{name}.{field}", column))
+        if isinstance(feature, TargetRateFeature) and config.partitioning is not None:
+            # Serving reads the event's day from the partitioning time column.
+            needed.append(("partitioning.time_column", config.partitioning.time_column))
     for where, column in needed:
         if column in hidden and not where.startswith("features.definitions"):
             yield where, f"{column!r} is {hidden[column]}: requests cannot carry it for scoring"
