@@ -22,6 +22,15 @@ RESULTS = PROJECT_ROOT / "benchmarks" / "quality" / "RESULTS.md"
 PIPELINE = "flight_delays"
 SPLITS = ("2013-12-31", "2013-08-31")
 FLAML_ESTIMATORS = ["lgbm", "rf", "extra_tree", "lrl1"]
+# The history features the `history` variant adds (issue 20): they must earn their place
+# on each split, against the same pipeline without them.
+HISTORY_FEATURES: dict[str, dict[str, Any]] = {
+    "origin_late_rate_1d": {"op": "target_rate", "group": ["origin"], "days": 1},
+    "origin_late_rate_7d": {"op": "target_rate", "group": ["origin"], "days": 7},
+    "carrier_late_rate_28d": {"op": "target_rate", "group": ["carrier"], "days": 28},
+    "route_late_rate_28d": {"op": "target_rate", "group": ["origin", "dest"], "days": 28},
+}
+VARIANTS = ("base", "history")
 
 
 def main() -> None:
@@ -34,6 +43,13 @@ def main() -> None:
     parser.add_argument("--state", help="state folder to reuse (default: a temporary one)")
     parser.add_argument("--skip-backfill", action="store_true", help="state already holds 2013")
     parser.add_argument("--out", default=str(RESULTS), help="where to write the results")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        choices=VARIANTS,
+        help="base: the pipeline's YAML; history: plus target-rate history features",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlap-quality-") as scratch:
         state = Path(args.state or scratch)
@@ -44,10 +60,10 @@ def main() -> None:
 
         environment.quiet_telemetry()
         environment.dagster_home()
-        run(state, args.as_of, not args.skip_backfill, Path(args.out))
+        run(state, args.as_of, not args.skip_backfill, Path(args.out), args.variants)
 
 
-def run(state: Path, splits: list[str], backfill: bool, out: Path) -> None:
+def run(state: Path, splits: list[str], backfill: bool, out: Path, variants: list[str]) -> None:
     from dagster import DagsterInstance
 
     from ml_assets.definitions import build_definitions
@@ -65,11 +81,12 @@ def run(state: Path, splits: list[str], backfill: bool, out: Path) -> None:
             if not getattr(summary, "success", True):
                 sys.exit(f"backfill failed: {summary}")
         for as_of in splits:
-            sections.append(split(state, date.fromisoformat(as_of), instance))
-            write(out, sections, time.perf_counter() - begun)
+            for variant in variants:
+                sections.append(split(state, date.fromisoformat(as_of), instance, variant))
+                write(out, sections, time.perf_counter() - begun)
 
 
-def split(state: Path, as_of: date, instance: Any) -> str:
+def split(state: Path, as_of: date, instance: Any, variant: str = "base") -> str:
     from ml_assets import environment
     from ml_assets.keys import WINDOW
     from ml_assets.lib.config import load_pipeline_config
@@ -80,8 +97,10 @@ def split(state: Path, as_of: date, instance: Any) -> str:
     config = config.model_copy(
         update={"training": config.training.model_copy(update={"as_of": as_of})}
     )
+    if variant == "history":
+        config = with_history_features(config)
     defs = _defs(config, state)
-    print(f"[{as_of}] platform training ...", flush=True)
+    print(f"[{as_of}] platform training ({variant}) ...", flush=True)
     summary = run_training(defs, PIPELINE, instance, log_level="WARNING")
     if not summary.success:
         sys.exit(f"training failed: {summary.error}")
@@ -131,7 +150,7 @@ def split(state: Path, as_of: date, instance: Any) -> str:
     candidates = pd.DataFrame(candidate_set.rows())
     counts = ", ".join(f"{w} {len(r):,}" for w, r in rows.items())
     return (
-        f"\n## Test window ending {as_of}\n\n"
+        f"\n## Test window ending {as_of}, {variant} features\n\n"
         f"Rows: {counts}. Platform training {summary.seconds:.0f} s, tuning "
         f"{tuning_seconds:.0f} s (sum of the candidates'); won: {best.model.family}.\n\n"
         + table.to_markdown(index=False, floatfmt=".4f")
@@ -143,6 +162,15 @@ def split(state: Path, as_of: date, instance: Any) -> str:
         + candidates.to_markdown(index=False, floatfmt=".4f")
         + f"\n\nValidation-test gaps: `{json.dumps(gaps)}`\n"
     )
+
+
+def with_history_features(config: Any) -> Any:
+    """The config with HISTORY_FEATURES added to its features, validated again."""
+    from ml_assets.lib.config import PipelineConfig
+
+    data = config.model_dump(mode="json")
+    data["features"]["definitions"] |= HISTORY_FEATURES
+    return PipelineConfig.model_validate(data)
 
 
 def _defs(config: Any, state: Path) -> Any:
