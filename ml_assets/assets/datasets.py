@@ -5,12 +5,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
-    AssetKey,
     AssetOut,
     AssetsDefinition,
     BackfillPolicy,
@@ -22,6 +18,7 @@ from dagster import (
     multi_asset,
 )
 
+from ml_assets.assets.validation_checks import validation_check_specs, validation_checks
 from ml_assets.keys import DATASETS_GROUP, code_version, quarantine_key, raw_key, validated_key
 from ml_assets.lib.config import PipelineConfig, SourceConfig
 from ml_assets.lib.features import EVENT_DATE
@@ -32,10 +29,6 @@ from resources.sources import SourcesResource
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
-
-NOT_EMPTY = "not_empty"
-QUARANTINE_RATE = "quarantine_rate_below_threshold"
-SCHEMA_AS_DECLARED = "schema_as_declared"
 
 
 def build_dataset_assets(
@@ -108,14 +101,19 @@ def validation_asset(
         validation_asset,
         source.model_dump(mode="json"),
         quality.model_dump(),
-        uses=("ml_assets.assets.datasets", "ml_assets.lib.validation", "ml_assets.lib.schema"),
+        uses=(
+            "ml_assets.assets.datasets",
+            "ml_assets.assets.validation_checks",
+            "ml_assets.lib.validation",
+            "ml_assets.lib.schema",
+        ),
     )
 
     @multi_asset(
         name=f"{config.name}__validate_{name}",
         ins={"raw": AssetIn(raw_key(config.name, name))},
         outs=_validation_outs(config, name, schema, version),
-        check_specs=_validation_check_specs(valid_key, quality.max_quarantine_rate),
+        check_specs=validation_check_specs(valid_key, quality.max_quarantine_rate),
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run() if partitions else None,
     )
@@ -129,7 +127,7 @@ def validation_asset(
         )
         days = list(context.partition_keys) if partition_column else [None]
         yield from _validation_outputs(raw, outcome)
-        yield from _checks(
+        yield from validation_checks(
             outcome,
             (days, partition_column),
             quality.min_rows_per_partition,
@@ -173,29 +171,6 @@ def _validation_outs(
     }
 
 
-def _validation_check_specs(valid_key: AssetKey, max_rate: float) -> list[AssetCheckSpec]:
-    return [
-        AssetCheckSpec(
-            NOT_EMPTY,
-            asset=valid_key,
-            blocking=True,
-            description="Each partition has at least the configured rows.",
-        ),
-        AssetCheckSpec(
-            QUARANTINE_RATE,
-            asset=valid_key,
-            blocking=True,
-            description=f"Each partition quarantines at most {max_rate:.1%} of its rows.",
-        ),
-        AssetCheckSpec(
-            SCHEMA_AS_DECLARED,
-            asset=valid_key,
-            blocking=True,
-            description="Every declared column is present with its declared type.",
-        ),
-    ]
-
-
 def _validation_outputs(raw: pd.DataFrame, outcome: ValidationOutcome) -> Iterator[Output[Any]]:
     """The validated and quarantined outputs, each with its data version and metadata."""
     summary: dict[str, Any] = {
@@ -216,94 +191,3 @@ def _validation_outputs(raw: pd.DataFrame, outcome: ValidationOutcome) -> Iterat
         data_version=DataVersion(frame_hash(outcome.quarantined)),
         metadata={"quarantined_rows": len(outcome.quarantined)},
     )
-
-
-def _checks(
-    outcome: ValidationOutcome,
-    partitions: tuple[list[str | None], str | None],
-    min_rows: int,
-    max_rate: float,
-    asset_key: AssetKey,
-) -> Iterator[AssetCheckResult]:
-    days, column = partitions
-    valid_per_day = _rows_per_day(outcome.valid, days, column)
-    quarantined_per_day = _rows_per_day(outcome.quarantined, days, column)
-    yield _not_empty_check(valid_per_day, min_rows, asset_key)
-    rates = {
-        day: quarantined_per_day[day] / total
-        for day in days
-        if (total := valid_per_day[day] + quarantined_per_day[day])
-    }
-    yield _quarantine_rate_check(rates, max_rate, list(outcome.reason_counts)[:3], asset_key)
-    yield _schema_check(outcome, asset_key)
-
-
-def _not_empty_check(
-    valid_per_day: dict[str | None, int], min_rows: int, asset_key: AssetKey
-) -> AssetCheckResult:
-    short = [d or "table" for d, n in valid_per_day.items() if n < min_rows]
-    return AssetCheckResult(
-        asset_key=asset_key,
-        check_name=NOT_EMPTY,
-        passed=not short,
-        description=(
-            f"{len(short)} partition(s) with fewer than {min_rows} valid rows: "
-            f"{', '.join(short[:10])}"
-        )
-        if short
-        else None,
-        metadata={
-            "min_valid_rows": min(valid_per_day.values(), default=0),
-            "partitions_below_minimum": len(short),
-        },
-    )
-
-
-def _quarantine_rate_check(
-    rates: dict[str | None, float], max_rate: float, top_reasons: list[str], asset_key: AssetKey
-) -> AssetCheckResult:
-    over = {d or "table": r for d, r in rates.items() if r > max_rate}
-    worst = max(rates.items(), key=lambda item: item[1], default=(None, 0.0))
-    return AssetCheckResult(
-        asset_key=asset_key,
-        check_name=QUARANTINE_RATE,
-        passed=not over,
-        description=(
-            f"quarantine rate over {max_rate:.1%} in {len(over)} partition(s), worst "
-            f"{worst[1]:.1%} on {worst[0] or 'table'}; top reasons: {top_reasons}"
-        )
-        if over
-        else None,
-        metadata={
-            "worst_rate": round(worst[1], 6),
-            "worst_partition": str(worst[0] or "table"),
-            "partitions_over_threshold": len(over),
-        },
-    )
-
-
-def _schema_check(outcome: ValidationOutcome, asset_key: AssetKey) -> AssetCheckResult:
-    return AssetCheckResult(
-        asset_key=asset_key,
-        check_name=SCHEMA_AS_DECLARED,
-        passed=not outcome.missing_columns,
-        description=(
-            f"missing declared column(s): {', '.join(outcome.missing_columns)}"
-            if outcome.missing_columns
-            else None
-        ),
-        metadata={
-            "missing_columns": ", ".join(outcome.missing_columns) or "none",
-            "ignored_columns": ", ".join(outcome.ignored_columns) or "none",
-        },
-        severity=AssetCheckSeverity.ERROR,
-    )
-
-
-def _rows_per_day(
-    frame: pd.DataFrame, days: list[str | None], column: str | None
-) -> dict[str | None, int]:
-    if column is None:
-        return {None: len(frame)}
-    counts = frame[column].value_counts() if column in frame.columns else pd.Series()
-    return {day: int(counts.get(day, 0)) for day in days}
