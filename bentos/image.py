@@ -27,6 +27,7 @@ SERVING_PACKAGES = (
     "scipy",
     "shap",
     "matplotlib",
+    "holidays",  # holiday_distance features read the calendar at serving too
 )
 
 

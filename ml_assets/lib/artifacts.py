@@ -10,12 +10,10 @@ model is deserialised, and skops loads only types from an explicit allow-list.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import os
 import platform
-import zipfile
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -25,6 +23,22 @@ import numpy as np
 import pandas as pd
 
 from .feature_spec import FeatureSpec
+from .untrusted import (
+    TRUSTED_MODULES,
+    TRUSTED_NAMES,
+    UntrustedModelError,
+    contains_pickle,
+    is_trusted_type,
+    load_skops,
+)
+
+__all__ = [
+    "TRUSTED_MODULES",
+    "TRUSTED_NAMES",
+    "UntrustedModelError",
+    "contains_pickle",
+    "is_trusted_type",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +47,6 @@ Flavor = Literal["xgboost", "sklearn"]
 MANIFEST_FILE = "manifest.json"
 SPEC_FILE = "feature_spec.json"
 MODEL_FILES: dict[str, str] = {"xgboost": "model.ubj", "sklearn": "model.skops"}
-
-# Modules whose types a skops file may contain. `builtins` is narrowed further to classes
-# (so `eval`, `exec` or `open` as a FunctionTransformer's func are refused); functools.partial
-# appears in HistGradientBoosting's preprocessing and wraps a function that skops audits too.
-TRUSTED_MODULES = ("sklearn", "numpy", "scipy", "collections")
-TRUSTED_NAMES = frozenset({"functools.partial"})
-
-_PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".cloudpickle", ".dill")
 
 
 class ArtifactIntegrityError(ValueError):
@@ -51,10 +57,6 @@ class ArtifactIntegrityError(ValueError):
         self.file = file
         self.expected = expected
         self.actual = actual
-
-
-class UntrustedModelError(ValueError):
-    """A skops file contains types outside the allow-list; it is not loaded."""
 
 
 @dataclass(frozen=True)
@@ -181,18 +183,8 @@ def load_model(folder: Path, expected_manifest_sha256: str | None = None) -> Loa
         model: Any = wrapper()
         model.load_model(bytearray(payload))
     else:
-        model = _load_skops(payload, folder / manifest.model_file)
+        model = load_skops(payload, folder / manifest.model_file)
     return LoadedModel(model=model, spec=spec, manifest=manifest)
-
-
-def is_trusted_type(name: str) -> bool:
-    """Whether a fully qualified type name from a skops file is on the allow-list."""
-    module, _, attribute = name.rpartition(".")
-    if name in TRUSTED_NAMES or module.split(".")[0] in TRUSTED_MODULES:
-        return True
-    if module == "builtins":
-        return isinstance(getattr(importlib.import_module("builtins"), attribute, None), type)
-    return False
 
 
 def predict_proba(loaded: LoadedModel, frame: pd.DataFrame) -> np.ndarray:
@@ -209,33 +201,6 @@ def predict_proba(loaded: LoadedModel, frame: pd.DataFrame) -> np.ndarray:
     if len(positive) != 1 or proba.ndim != 2:
         raise ValueError(f"model is not a binary 0/1 classifier (classes: {classes})")
     return proba[:, positive[0]]
-
-
-def contains_pickle(folder: Path) -> bool:
-    """Whether any file in `folder`, or any member of a zip in it (skops), is a pickle.
-
-    Looks for a pickle-like suffix, a pickle protocol 2-5 header at offset 0, or a .npy
-    member with an object dtype (numpy stores those as pickles).
-    """
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if path.suffix in _PICKLE_SUFFIXES:
-            return True
-        with path.open("rb") as handle:
-            if _is_pickle_header(handle.read(2)):
-                return True
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                for member in archive.namelist():
-                    head = archive.open(member).read(256)
-                    if member.endswith(_PICKLE_SUFFIXES) or _is_pickle_header(head[:2]):
-                        return True
-                    if member.endswith(".npy") and b"'descr': '|O'" in head:
-                        return True
-    return False
-
-
-def _is_pickle_header(head: bytes) -> bool:
-    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def _read_checked(folder: Path, name: str, expected: str | None) -> bytes:
@@ -264,20 +229,6 @@ def read_manifest(folder: Path, expected: str | None = None) -> ModelManifest:
             f"{folder / MANIFEST_FILE} is not a valid manifest: {exc}",
         ) from exc
     return manifest
-
-
-def _load_skops(payload: bytes, path: Path) -> Any:
-    import skops.io as sio
-
-    found = sio.get_untrusted_types(data=payload)
-    refused = [name for name in found if not is_trusted_type(name)]
-    if refused:
-        raise UntrustedModelError(
-            f"{path} contains types outside the allow-list and was not loaded: "
-            f"{', '.join(refused)}. Allowed: modules {', '.join(TRUSTED_MODULES)} and their "
-            f"submodules, classes from builtins, and {', '.join(sorted(TRUSTED_NAMES))}."
-        )
-    return sio.loads(payload, trusted=found)
 
 
 def _write_atomic(path: Path, payload: bytes) -> None:
