@@ -9,7 +9,6 @@ logistic regression tuned and scored on the test window next to the majority bas
 
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -121,18 +120,3 @@ def test_text_candidates_beat_the_majority_baseline_on_test(flow: Any) -> None:
     meta = _latest(flow, "text_candidates").metadata
     assert meta["best_family"].value in {"embedding_classifier", "tfidf_logistic_regression"}
     print(table[["roc_auc_ovr", "accuracy", "macro_f1", "log_loss", "validation_score"]])
-
-
-def test_an_unknown_family_for_text_is_a_load_error(tmp_path: Path) -> None:
-    from ml_assets.lib.config import ConfigError
-
-    text = YAML.read_text().replace(
-        "    embedding_classifier:\n", "    xgboost: {}\n    embedding_classifier:\n", 1
-    )
-    bad = YAML.parent / "_bad_text_family.yaml"
-    try:
-        bad.write_text(text)
-        with pytest.raises(ConfigError, match="xgboost is not a text_classification candidate"):
-            load_pipeline_config(bad)
-    finally:
-        bad.unlink(missing_ok=True)
