@@ -33,6 +33,7 @@ from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.assets.reference import build_reference_assets
 from ml_assets.assets.served_traffic import build_served_traffic_assets
 from ml_assets.assets.text_candidates import build_text_candidate_assets
+from ml_assets.assets.text_champion import build_text_champion_assets
 from ml_assets.assets.text_examples import build_text_example_assets
 from ml_assets.assets.training import build_training_assets
 from ml_assets.keys import (
@@ -100,16 +101,22 @@ def build_pipeline_definitions(
     jobs: list[Any] = [ingest]
     sensors: list[Any] = []
     if config.training is not None and config.target.problem_type == "text_classification":
-        # Text pipelines train through their own assets so far (issue 17): the champion,
-        # bento and monitoring halves of the tabular path do not read texts yet.
-        assets += [*build_text_example_assets(config), *build_text_candidate_assets(config)]
+        # Text pipelines train through their own assets so far (issue 17): the tabular
+        # candidates, evaluation, MLflow registry and monitoring do not read texts yet.
+        assets += [
+            *build_text_example_assets(config),
+            *build_text_candidate_assets(config),
+            *build_text_champion_assets(config),
+        ]
         jobs.append(
             define_asset_job(
                 train_job_name(config.name),
-                selection=pipeline & AssetSelection.groups(MODELS_GROUP, EVALUATION_GROUP),
+                selection=pipeline & AssetSelection.groups(MODELS_GROUP, EVALUATION_GROUP)
+                | AssetSelection.assets(model_key(config.name, "text_bento")),
                 description=(
                     f"Trains `{config.name}`'s text candidates: example store, embeddings, "
-                    "tuned candidates next to the majority baseline."
+                    "tuned candidates next to the majority baseline, the champion decision "
+                    "and the champion's bento."
                 ),
                 tags={TRAINING_TAG: config.name},
                 executor_def=executors.of("train"),

@@ -9,6 +9,7 @@ logistic regression tuned and scored on the test window next to the majority bas
 
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -120,3 +121,84 @@ def test_text_candidates_beat_the_majority_baseline_on_test(flow: Any) -> None:
     meta = _latest(flow, "text_candidates").metadata
     assert meta["best_family"].value in {"embedding_classifier", "tfidf_logistic_regression"}
     print(table[["roc_auc_ovr", "accuracy", "macro_f1", "log_loss", "validation_score"]])
+
+
+def test_the_first_text_champion_is_promoted_and_packaged(flow: Any) -> None:
+    refs = flow["defs"].resources["refs_io_manager"]
+    champion = refs.read([PIPELINE, "text_champion"])
+    assert champion.decision.action == "promote"
+    assert "no current champion" in champion.decision.reason
+    assert champion.model_tag.startswith(f"{PIPELINE}_text:v1-")
+    assert champion.encoder.startswith("wordllama-")
+    store = flow["defs"].resources["bento_store"]
+    assert store.has_model(champion.model_tag)
+    bento = refs.read([PIPELINE, "text_bento"])
+    assert bento.built and bento.model_tag == champion.model_tag
+    assert store.find_bento(bento.tag) is not None
+
+
+@pytest.fixture(scope="module")
+def retrained(flow: Any) -> Any:
+    """The train job run again on the same days: the same challenger meets the champion."""
+    from ml_assets.keys import train_job_name
+
+    job = flow["defs"].resolve_job_def(train_job_name(PIPELINE))
+    result = job.execute_in_process(instance=flow["instance"], raise_on_error=False)
+    assert result.success
+    return flow["defs"].resources["refs_io_manager"]
+
+
+def test_an_equal_challenger_is_not_promoted_and_the_bento_is_kept(retrained: Any) -> None:
+    champion = retrained.read([PIPELINE, "text_champion"])
+    assert champion.decision.action == "keep", champion.decision.reason
+    assert champion.decision.champion_version_before == "1"
+    assert champion.decision.details["difference"] == pytest.approx(0.0, abs=1e-9)
+    assert champion.model_tag.startswith(f"{PIPELINE}_text:v1-")
+    bento = retrained.read([PIPELINE, "text_bento"])
+    assert bento.built is False
+
+
+def test_the_text_service_answers_label_probability_and_nearest_examples(
+    flow: Any, retrained: Any, tmp_path: Path
+) -> None:
+    import asyncio
+    import inspect
+    import sys
+    import time
+
+    import bentoml
+    import httpx
+
+    from tests.processes import wait_ready
+    from tests.test_bento_store import served
+
+    store = flow["defs"].resources["bento_store"]
+    bento = store.find_bento(retrained.read([PIPELINE, "text_bento"]).tag)
+    examples = flow["defs"].resources["lake"].read([PIPELINE, "example_store"])
+    stored = examples[examples["window"] != "test"].iloc[0]
+    texts = [str(stored["text"]), "Thank you Iowa! Make America Great Again!"]
+    # The class called directly, from the built bento (which names its model).
+    bentoml.load(str(bento.path), reload=True)
+    module = sys.modules["bentos.text_service"]
+    service = module.TextService.inner()
+    direct = service.predict(texts)
+    if inspect.isawaitable(direct):
+        direct = asyncio.run(direct)
+    assert {p.label for p in direct} <= {"android", "iphone", "web_client"}
+    assert direct[0].nearest_examples[0].example_id == stored["example_id"]
+    assert direct[0].nearest_examples[0].similarity == pytest.approx(1.0, abs=1e-4)
+    assert sum(direct[1].probabilities.values()) == pytest.approx(1.0)
+    # One served request to a real `bentoml serve` of the bento.
+    log = tmp_path / "serve.log"
+    with served(store, bento, log) as url:
+        wait_ready(url, log, time.monotonic() + 120)
+        answer = httpx.post(f"{url}/predict", json={"texts": texts}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        blank = httpx.post(f"{url}/predict", json={"texts": ["  "]}, timeout=30)
+    assert [b["label"] for b in body] == [p.label for p in direct]
+    assert body[1]["probability"] == pytest.approx(direct[1].probability, rel=1e-6)
+    ids = [n["example_id"] for n in body[0]["nearest_examples"]]
+    assert ids[0] == stored["example_id"] and len(ids) == 5
+    assert set(ids) <= set(examples["example_id"])
+    assert blank.status_code == 400 and "texts" in blank.text

@@ -1,6 +1,8 @@
 """Text classification's model half: the text candidates tuned and compared on the
 example store's windows, next to the majority-class baseline."""
 
+import json
+
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
@@ -83,7 +85,7 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
                 "model": r.family,
                 "validation_score": r.validation_score,
                 "trials": r.trials,
-                "params": str(r.params),
+                "params": json.dumps(r.params, sort_keys=True),
                 **r.test_metrics,
             }
             for r in results
