@@ -35,6 +35,7 @@ from ml_assets.assets.served_traffic import build_served_traffic_assets
 from ml_assets.assets.text_candidates import build_text_candidate_assets
 from ml_assets.assets.text_champion import build_text_champion_assets
 from ml_assets.assets.text_examples import build_text_example_assets
+from ml_assets.assets.text_prompts import build_prompt_assets
 from ml_assets.assets.training import build_training_assets
 from ml_assets.keys import (
     DATASETS_GROUP,
@@ -104,6 +105,7 @@ def build_pipeline_definitions(
         # Text pipelines train through their own assets so far (issue 17): the tabular
         # candidates, evaluation, MLflow registry and monitoring do not read texts yet.
         assets += [
+            *build_prompt_assets(config),
             *build_text_example_assets(config),
             *build_text_candidate_assets(config),
             *build_text_champion_assets(config),

@@ -19,8 +19,10 @@ import pytest
 from ml_assets.keys import model_key
 from ml_assets.lib.config import PipelineConfig, load_pipeline_config
 from ml_assets.lib.config.models import CandidateConfig, TrainingConfig, TuningConfig
+from ml_assets.lib.config.text import LlmConfig
 from ml_assets.lib.hashing import frame_hash
 from tests.flows import PROJECT_ROOT, trained
+from tests.llm_server import LlmServer, llm_server
 
 YAML = PROJECT_ROOT / "configs" / "examples" / "tweet_devices.yaml"
 PIPELINE = "tweet_devices"
@@ -28,25 +30,36 @@ DAYS = ("2015-11-30", "2016-01-10")  # 42 days: train 28, validation 7, test 7
 
 
 @pytest.fixture(scope="module")
-def config() -> PipelineConfig:
+def llm() -> Iterator[LlmServer]:
+    """The stand-in OpenAI-compatible endpoint, for the training run's LLM candidate."""
+    with llm_server(api_key=None) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def config(llm: LlmServer) -> PipelineConfig:
     written = load_pipeline_config(YAML)
-    assert written.training is not None
+    assert written.training is not None and written.text is not None
     space = written.training.candidates
+    text = written.text.model_copy(
+        update={"llm": LlmConfig(prompt="tweet_devices", base_url=llm.url, model="stand-in")}
+    )
     training = TrainingConfig(
         as_of=date.fromisoformat(DAYS[1]),
         train_days=28,
         validation_days=7,
         test_days=7,
         seed=7,
-        tuning=TuningConfig(n_trials=3, timeout_seconds=60),
+        tuning=TuningConfig(n_trials=2, timeout_seconds=60),
         candidates={
             "embedding_classifier": space["embedding_classifier"],
             "tfidf_logistic_regression": CandidateConfig(
                 params={"min_df": 1}, search_space=space["tfidf_logistic_regression"].search_space
             ),
+            "llm_few_shot": CandidateConfig(),
         },
     )
-    return written.model_copy(update={"training": training})
+    return written.model_copy(update={"training": training, "text": text})
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +123,13 @@ def test_text_candidates_beat_the_majority_baseline_on_test(flow: Any) -> None:
     assert set(table.index) == {
         "embedding_classifier",
         "tfidf_logistic_regression",
+        "llm_few_shot",
         "majority_class",
     }
     assert table.loc["majority_class", "roc_auc_ovr"] == pytest.approx(0.5)
     for family in ("embedding_classifier", "tfidf_logistic_regression"):
         assert table.loc[family, "roc_auc_ovr"] > 0.6, table.loc[family]
-        assert table.loc[family, "trials"] == 3
+        assert table.loc[family, "trials"] == 2
     for name in ("android", "iphone", "web_client"):
         assert {f"precision[{name}]", f"recall[{name}]", f"support[{name}]"} <= set(table.columns)
     meta = _latest(flow, "text_candidates").metadata
@@ -139,11 +153,16 @@ def test_the_first_text_champion_is_promoted_and_packaged(flow: Any) -> None:
 
 @pytest.fixture(scope="module")
 def retrained(flow: Any) -> Any:
-    """The train job run again on the same days: the same challenger meets the champion."""
+    """The champion decision and the bento run again on the same candidates: the same
+    challenger meets the champion."""
     from ml_assets.keys import train_job_name
 
     job = flow["defs"].resolve_job_def(train_job_name(PIPELINE))
-    result = job.execute_in_process(instance=flow["instance"], raise_on_error=False)
+    result = job.execute_in_process(
+        instance=flow["instance"],
+        raise_on_error=False,
+        asset_selection=[model_key(PIPELINE, "text_champion"), model_key(PIPELINE, "text_bento")],
+    )
     assert result.success
     return flow["defs"].resources["refs_io_manager"]
 
@@ -202,3 +221,50 @@ def test_the_text_service_answers_label_probability_and_nearest_examples(
     assert ids[0] == stored["example_id"] and len(ids) == 5
     assert set(ids) <= set(examples["example_id"])
     assert blank.status_code == 400 and "texts" in blank.text
+
+
+def test_the_llm_candidate_is_scored_with_the_versioned_template(flow: Any, llm: LlmServer) -> None:
+    import json
+
+    lake = flow["defs"].resources["lake"]
+    table = lake.read([PIPELINE, "text_candidates"]).set_index("model")
+    prompts = lake.read([PIPELINE, "prompt_templates"])
+    version = prompts.loc[0, "version"]
+    params = json.loads(table.loc["llm_few_shot", "params"])
+    assert params["prompt"] == "tweet_devices" and params["prompt_version"] == version
+    assert params["invalid_answers"] == 0
+    # One request per validation and test example.
+    examples = lake.read([PIPELINE, "example_store"])
+    scored = int((examples["window"] != "train").sum())
+    assert len(llm.requests) == scored
+    assert {r["body"]["metadata"]["prompt_version"] for r in llm.requests} == {version}
+    # The stand-in answers the majority label of the 4 nearest examples: a kNN, better than
+    # the class shares.
+    assert table.loc["llm_few_shot", "roc_auc_ovr"] > 0.55
+    assert _latest(flow, "prompt_templates").metadata["prompt_version"].value == version
+
+
+def test_editing_a_template_changes_the_prompt_asset_version(
+    config: PipelineConfig, tmp_path: Path
+) -> None:
+    from ml_assets.factory import build_pipeline_definitions
+
+    def prompt_version(folder: Path) -> str | None:
+        assert config.text is not None
+        changed = config.model_copy(
+            update={"text": config.text.model_copy(update={"prompts": str(folder)})}
+        )
+        key = model_key(PIPELINE, "prompt_templates")
+        (asset,) = [
+            a
+            for a in build_pipeline_definitions(changed).assets or []
+            if key in getattr(a, "keys", ())
+        ]
+        return asset.code_versions_by_key[key]
+
+    template = (PROJECT_ROOT / "configs" / "prompts" / "tweet_devices.yaml").read_text()
+    (tmp_path / "tweet_devices.yaml").write_text(template)
+    before = prompt_version(tmp_path)
+    assert before == prompt_version(tmp_path)
+    (tmp_path / "tweet_devices.yaml").write_text(template.replace("exactly one", "one"))
+    assert prompt_version(tmp_path) != before

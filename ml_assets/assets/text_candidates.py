@@ -2,6 +2,8 @@
 example store's windows, next to the majority-class baseline."""
 
 import json
+import os
+from typing import Any
 
 import pandas as pd
 from dagster import (
@@ -30,8 +32,12 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
     training = config.training
     assert training is not None
 
+    llm = config.text.llm if config.text else None
+    uses_llm = llm is not None and "llm_few_shot" in training.candidates
+
     @asset(
         key=model_key(config.name, "text_candidates"),
+        deps=[model_key(config.name, "prompt_templates")] if uses_llm else [],
         ins={
             "examples": AssetIn(model_key(config.name, "example_store")),
             "embeddings": AssetIn(model_key(config.name, "embeddings")),
@@ -61,6 +67,7 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
         from ml_assets.lib.text.selection import (
             MAJORITY,
             best_candidate,
+            evaluate_llm_candidate,
             majority_metrics,
             tune_text_candidate,
             windows_of,
@@ -75,7 +82,11 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
         except ValueError as exc:
             raise Failure(f"text candidates cannot train: {exc}") from exc
         results = [
-            tune_text_candidate(family, candidate, training.tuning, windows, problem, training.seed)
+            evaluate_llm_candidate(_llm_classifier(config, problem.classes), windows, problem)
+            if family == "llm_few_shot"
+            else tune_text_candidate(
+                family, candidate, training.tuning, windows, problem, training.seed
+            )
             for family, candidate in training.candidates.items()
             if candidate.enabled
         ]
@@ -108,6 +119,32 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
         )
 
     return text_candidates
+
+
+def _llm_classifier(config: PipelineConfig, classes: tuple[str, ...]) -> Any:
+    """The LLM classifier of `text.llm`, its template validated; the API key read from
+    its environment variable when the run needs it (never at import)."""
+    from ml_assets.lib.text.llm import LlmClassifier
+    from ml_assets.lib.text.prompts import PromptError, load_prompt, prompt_path
+
+    assert config.text is not None and config.text.llm is not None
+    llm = config.text.llm
+    try:
+        template = load_prompt(prompt_path(config.text.prompts, llm.prompt))
+    except PromptError as exc:
+        raise Failure(str(exc)) from exc
+    key = os.environ.get(llm.api_key_env) if llm.api_key_env else None
+    if llm.api_key_env and not key:
+        raise Failure(f"text.llm.api_key_env: {llm.api_key_env} is not set")
+    return LlmClassifier(
+        template=template,
+        classes=classes,
+        base_url=llm.base_url,
+        model=llm.model,
+        api_key=key,
+        examples=llm.examples,
+        timeout_seconds=llm.timeout_seconds,
+    )
 
 
 def _rounded(value: object) -> float | None:

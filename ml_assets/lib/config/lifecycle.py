@@ -48,6 +48,7 @@ CandidateFamily = Literal[
     "stacking",
     "embedding_classifier",
     "tfidf_logistic_regression",
+    "llm_few_shot",
 ]
 
 
@@ -65,6 +66,7 @@ FAMILIES_BY_KIND: dict[str, frozenset[str]] = {
     # Text classification reads the text itself: its own families, none of the tabular ones.
     "embedding_classifier": frozenset({"text_classification"}),
     "tfidf_logistic_regression": frozenset({"text_classification"}),
+    "llm_few_shot": frozenset({"text_classification"}),
 }
 
 
@@ -158,7 +160,8 @@ class TrainingConfig(StrictModel):
         "ridge, hist_gradient_boosting, xgboost, random_forest, mlp; any: stacking (an "
         "ensemble of the other tuned scikit-learn candidates, not tuned itself); text "
         "classification: embedding_classifier (a logistic head on the encoder's embeddings, "
-        "with the nearest examples), tfidf_logistic_regression.",
+        "with the nearest examples), tfidf_logistic_regression, llm_few_shot (an LLM asked "
+        "with a prompt template and the most similar examples; needs `text.llm`).",
     )
     slice_columns: list[str] = Field(
         default_factory=list, description="Feature or entity columns to report metrics by."

@@ -63,6 +63,11 @@ def _text(config: PipelineConfig, target: TextClassificationTarget) -> Iterator[
             yield f"target.metadata_columns.{i}", f"{column!r} is the label's or the text's column"
     if config.monitoring is not None:
         yield "monitoring", "monitoring of text_classification pipelines is not built yet"
+    llm = config.training.candidates.get("llm_few_shot") if config.training else None
+    if llm is not None and llm.enabled and (config.text is None or config.text.llm is None):
+        yield "training.candidates.llm_few_shot", "the LLM classifier needs `text.llm`"
+    if llm is not None and llm.search_space:
+        yield "training.candidates.llm_few_shot.search_space", "llm_few_shot is not tuned"
 
 
 def _multiclass(

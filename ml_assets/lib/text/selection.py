@@ -129,6 +129,42 @@ def tune_text_candidate(
     )
 
 
+def evaluate_llm_candidate(classifier: Any, windows: Windows, problem: Problem) -> TextCandidate:
+    """The LLM classifier (`llm.LlmClassifier`) on validation (examples drawn from the
+    train window) and on test (from train + validation), like a tuned family; nothing
+    is fitted or tuned, `params` records the template and its version."""
+    started = time.perf_counter()
+    train_texts, train_vectors, train_truth = windows.train
+    val_texts, val_vectors, val_truth = windows.validation
+    labels = [problem.classes[int(c)] for c in train_truth]
+    validation = classifier.predict(val_texts, val_vectors, train_texts, labels, train_vectors)
+    store_texts = train_texts + val_texts
+    store_labels = labels + [problem.classes[int(c)] for c in val_truth]
+    test_texts, test_vectors, test_truth = windows.test
+    predictions = classifier.predict(
+        test_texts, test_vectors, store_texts, store_labels, np.vstack([train_vectors, val_vectors])
+    )
+    template = classifier.template
+    return TextCandidate(
+        family="llm_few_shot",
+        params={
+            "prompt": template.name,
+            "prompt_version": template.version,
+            "model": classifier.model,
+            "examples": classifier.examples,
+            "invalid_answers": classifier.invalid_answers,
+        },
+        validation_score=problem.score(val_truth, validation),
+        trials=1,
+        seconds=time.perf_counter() - started,
+        model=None,
+        test_predictions=predictions,
+        test_metrics=problem.metrics(
+            test_truth, predictions, problem.calibrate(test_truth, predictions, {})
+        ),
+    )
+
+
 def majority_metrics(windows: Windows, problem: Problem) -> Metrics:
     """The majority-class baseline (training class shares for every row) on test."""
     train_truth = np.concatenate([windows.train[2], windows.validation[2]])
