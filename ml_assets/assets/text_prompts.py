@@ -23,8 +23,9 @@ def build_prompt_assets(config: PipelineConfig) -> list[AssetsDefinition]:
     if text is None or text.llm is None:
         return []
     path = prompt_path(text.prompts, text.llm.prompt)
-    # The file's bytes are part of the code version: editing the template makes the asset
-    # (and what reads it) stale in the UI, and gives a new data version when materialised.
+    # The file's bytes (not its path: versions must not depend on the checkout's folder)
+    # are part of the code version: editing the template marks the asset changed in the
+    # UI, and gives a new data version when materialised.
     content = path.read_bytes().hex() if path.is_file() else "missing"
 
     @asset(
@@ -33,7 +34,7 @@ def build_prompt_assets(config: PipelineConfig) -> list[AssetsDefinition]:
         kinds={"pandas", "yaml"},
         owners=list(config.owners),
         code_version=code_version(
-            build_prompt_assets, str(path), content, uses=("ml_assets.lib.text.prompts",)
+            build_prompt_assets, text.llm.prompt, content, uses=("ml_assets.lib.text.prompts",)
         ),
     )
     def prompt_templates(context: AssetExecutionContext) -> Output[pd.DataFrame]:
