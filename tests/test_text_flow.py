@@ -134,6 +134,8 @@ def test_text_candidates_beat_the_majority_baseline_on_test(flow: Any) -> None:
         assert {f"precision[{name}]", f"recall[{name}]", f"support[{name}]"} <= set(table.columns)
     meta = _latest(flow, "text_candidates").metadata
     assert meta["best_family"].value in {"embedding_classifier", "tfidf_logistic_regression"}
+    curve = meta["few_shot_curve"].value
+    assert curve[0]["examples_per_class"] == 1 and curve[-1]["examples_per_class"] == "all"
     print(table[["roc_auc_ovr", "accuracy", "macro_f1", "log_loss", "validation_score"]])
 
 

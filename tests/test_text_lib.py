@@ -238,3 +238,29 @@ def test_a_broken_text_pipeline_names_the_key(
     )
     with pytest.raises(ConfigError, match=message):
         load_pipeline_config(bad)
+
+
+def test_the_few_shot_curve_fits_k_examples_per_class(
+    tweets: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    from ml_assets.lib.text.selection import few_shot_curve, windows_of
+
+    config = load_pipeline_config(YAML)
+    problem = problem_for(config)
+    examples, vectors = tweets
+    # Three windows in time order: the first half trains, the next quarters validate and test.
+    n = len(examples)
+    window = np.where(np.arange(n) < n // 2, "train", "validation")
+    window[3 * n // 4 :] = "test"
+    windows = windows_of(examples.assign(window=window), vectors, "window", problem)
+    curve = few_shot_curve(windows, problem, {"C": 1.0}, seed=3, sizes=(1, 4, 16, 10_000))
+    fitted = np.concatenate([windows.train[2], windows.validation[2]])
+    per_class = np.bincount(fitted, minlength=len(problem.classes))
+    assert [row["examples_per_class"] for row in curve] == [1, 4, 16, "all"]
+    for row in curve[:-1]:
+        k = int(row["examples_per_class"])
+        assert row["rows"] == int(np.minimum(per_class[per_class > 0], k).sum())
+    assert curve[-1]["rows"] == len(fitted)
+    assert all(0 <= row["roc_auc_ovr"] <= 1 for row in curve)
+    # Every example beats one per class on these tweets.
+    assert curve[-1]["roc_auc_ovr"] > curve[0]["roc_auc_ovr"]

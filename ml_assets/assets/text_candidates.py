@@ -62,12 +62,15 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
         regression) tuned by Optuna on the validation window, refit on train + validation
         and scored on the test window, next to the majority-class baseline. One row per
         model with every metric of the classification evaluation (per class precision,
-        recall, support); the best on validation is named in `best_family`."""
+        recall, support); the best on validation is named in `best_family`. Metadata
+        `few_shot_curve`: the embedding classifier's test quality against the number of
+        examples per class it is fitted on."""
         from ml_assets.lib.problems import problem_for
         from ml_assets.lib.text.selection import (
             MAJORITY,
             best_candidate,
             evaluate_llm_candidate,
+            few_shot_curve,
             majority_metrics,
             tune_text_candidate,
             windows_of,
@@ -102,6 +105,12 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
             for r in results
         ]
         rows.append({"model": MAJORITY, **majority_metrics(windows, problem)})
+        embedding = next((r for r in results if r.family == "embedding_classifier"), None)
+        curve = (
+            few_shot_curve(windows, problem, embedding.params, training.seed)
+            if embedding is not None
+            else []
+        )
         table = pd.DataFrame(rows)
         shown = {str(row["model"]): {k: _rounded(row.get(k)) for k in _HEADLINE} for row in rows}
         context.log.info(f"text candidates on test: {shown}; best on validation: {best.family}")
@@ -115,6 +124,12 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
                     {k: _rounded(v) for k, v in best.test_metrics.items() if "[" in k}
                 ),
                 "seconds": MetadataValue.json({r.family: round(r.seconds, 1) for r in results}),
+                "few_shot_curve": MetadataValue.json(
+                    [
+                        {k: _rounded(v) if isinstance(v, float) else v for k, v in row.items()}
+                        for row in curve
+                    ]
+                ),
             },
         )
 

@@ -178,3 +178,50 @@ def best_candidate(candidates: list[TextCandidate], problem: Problem) -> TextCan
     if not candidates:
         raise ValueError("no text candidate was trained")
     return min(candidates, key=lambda c: problem.primary.rank_key(c.validation_score))
+
+
+FEW_SHOT_SIZES = (1, 2, 4, 8, 16, 32, 64)
+
+
+def few_shot_curve(
+    windows: Windows,
+    problem: Problem,
+    params: Mapping[str, Any],
+    seed: int,
+    sizes: tuple[int, ...] = FEW_SHOT_SIZES,
+) -> list[dict[str, Any]]:
+    """Quality against the number of examples per class: the embedding classifier with
+    `params` fitted on `k` examples of each class (drawn with `seed` from train +
+    validation; a class with fewer gives them all) and scored on the test window, for
+    each `k` below the largest class, then on every example. One row per size: `k`,
+    the rows fitted, the primary metric, accuracy and macro F1."""
+    _, train_vectors, train_truth = windows.train
+    _, val_vectors, val_truth = windows.validation
+    vectors = np.vstack([train_vectors, val_vectors])
+    truth = np.concatenate([train_truth, val_truth])
+    _, test_vectors, test_truth = windows.test
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(truth))
+    largest = int(np.bincount(truth).max())
+    rows = []
+    for k in [*(s for s in sizes if s < largest), None]:
+        if k is None:
+            chosen = order
+        else:
+            chosen = np.concatenate([order[truth[order] == c][:k] for c in np.unique(truth)])
+        if len(np.unique(truth[chosen])) < 2:
+            continue
+        model = build_text_model("embedding_classifier", params, seed)
+        model.fit(vectors[chosen], truth[chosen])
+        proba = class_probabilities(model, test_vectors, len(problem.classes))
+        metrics = problem.metrics(test_truth, proba, problem.calibrate(test_truth, proba, {}))
+        rows.append(
+            {
+                "examples_per_class": "all" if k is None else k,
+                "rows": len(chosen),
+                problem.primary.name: metrics[problem.primary.name],
+                "accuracy": metrics.get("accuracy"),
+                "macro_f1": metrics.get("macro_f1"),
+            }
+        )
+    return rows
