@@ -19,6 +19,7 @@ import bentoml
 from pydantic import BaseModel, Field, StringConstraints
 
 from bentos.experiment_setup import BentoArguments
+from bentos.guards import guard
 from bentos.image import serving_image
 from ml_assets.lib.config.models import PipelineConfig
 from ml_assets.lib.text.bundle import BUNDLE_FILE, CONFIG_FILE, TextScorer
@@ -97,3 +98,8 @@ class TextService:
         example store version."""
         keys = ("version", "family", "encoder", "classes", "example_store_version")
         return {"pipeline": _CONFIG.name, **{k: _DOCUMENT.get(k) for k in keys}}
+
+
+# The champion service's middlewares: the API key (`serving.api_key_env`), JSON only, the
+# body limit, no repeated keys, and the error statuses in the OpenAPI document.
+guard(TextService, _CONFIG.serving, scoring=("/predict",), others=("/metadata",))

@@ -217,12 +217,18 @@ def test_the_text_service_answers_label_probability_and_nearest_examples(
         assert answer.status_code == 200, answer.text
         body = answer.json()
         blank = httpx.post(f"{url}/predict", json={"texts": ["  "]}, timeout=30)
+        form = httpx.post(f"{url}/predict", data={"texts": "x"}, timeout=30)
+        documented = httpx.get(f"{url}/docs.json", timeout=30).json()
     assert [b["label"] for b in body] == [p.label for p in direct]
     assert body[1]["probability"] == pytest.approx(direct[1].probability, rel=1e-6)
     ids = [n["example_id"] for n in body[0]["nearest_examples"]]
     assert ids[0] == stored["example_id"] and len(ids) == 5
     assert set(ids) <= set(examples["example_id"])
     assert blank.status_code == 400 and "texts" in blank.text
+    # The champion service's guards: JSON only, and every status in the OpenAPI document.
+    assert form.status_code == 415
+    statuses = documented["paths"]["/predict"]["post"]["responses"]
+    assert {"200", "400", "401", "413", "415"} <= set(statuses)
 
 
 def test_the_llm_candidate_is_scored_with_the_versioned_template(flow: Any, llm: LlmServer) -> None:
