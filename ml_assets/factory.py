@@ -32,6 +32,7 @@ from ml_assets.assets.features import build_features_asset
 from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.assets.reference import build_reference_assets
 from ml_assets.assets.served_traffic import build_served_traffic_assets
+from ml_assets.assets.text_audit import build_text_audit_assets
 from ml_assets.assets.text_candidates import build_text_candidate_assets
 from ml_assets.assets.text_champion import build_text_champion_assets
 from ml_assets.assets.text_examples import build_text_example_assets
@@ -109,12 +110,15 @@ def build_pipeline_definitions(
             *build_text_example_assets(config),
             *build_text_candidate_assets(config),
             *build_text_champion_assets(config),
+            *build_text_audit_assets(config),
         ]
         jobs.append(
             define_asset_job(
                 train_job_name(config.name),
                 selection=pipeline & AssetSelection.groups(MODELS_GROUP, EVALUATION_GROUP)
-                | AssetSelection.assets(model_key(config.name, "text_bento")),
+                | AssetSelection.assets(
+                    model_key(config.name, "text_bento"), model_key(config.name, "text_passport")
+                ),
                 description=(
                     f"Trains `{config.name}`'s text candidates: example store, embeddings, "
                     "tuned candidates next to the majority baseline, the champion decision "

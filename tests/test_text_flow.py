@@ -276,3 +276,47 @@ def test_editing_a_template_changes_the_prompt_asset_version(
     assert before == prompt_version(tmp_path)
     (tmp_path / "tweet_devices.yaml").write_text(template.replace("exactly one", "one"))
     assert prompt_version(tmp_path) != before
+
+
+def test_the_passport_names_the_example_store_and_the_prompt_version(flow: Any) -> None:
+    examples = flow["defs"].resources["lake"].read([PIPELINE, "example_store"])
+    prompts = flow["defs"].resources["lake"].read([PIPELINE, "prompt_templates"])
+    passport = flow["defs"].resources["audit_store"].read_passport(PIPELINE, "1")
+    assert passport["example_store_version"] == frame_hash(examples)
+    assert passport["prompt_version"] == prompts.loc[0, "version"]
+    assert passport["model_tag"].startswith(f"{PIPELINE}_text:v1-")
+    assert passport["encoder"].startswith("wordllama-")
+    assert len(passport["training_partitions"]) == 42
+    assert passport["missing"] == []
+    assert passport["assets"]["text_candidates"]["code_version"]
+    meta = _latest(flow, "text_passport").metadata
+    assert meta["prompt_version"].value == prompts.loc[0, "version"]
+
+
+def test_an_edited_template_shows_in_the_next_passport(flow: Any, tmp_path: Path) -> None:
+    from ml_assets.keys import train_job_name
+    from tests.helpers import pipeline_defs
+
+    config = flow["config"]
+    template = (PROJECT_ROOT / "configs" / "prompts" / "tweet_devices.yaml").read_text()
+    (tmp_path / "tweet_devices.yaml").write_text(template.replace("exactly one", "only one"))
+    edited = config.model_copy(
+        update={"text": config.text.model_copy(update={"prompts": str(tmp_path)})}
+    )
+    before = flow["defs"].resources["audit_store"].read_passport(PIPELINE, "1")
+    defs = pipeline_defs(edited, flow["state"])
+    names = ("prompt_templates", "text_candidates", "text_champion", "text_bento", "text_passport")
+    result = defs.resolve_job_def(train_job_name(PIPELINE)).execute_in_process(
+        instance=flow["instance"],
+        raise_on_error=False,
+        asset_selection=[model_key(PIPELINE, name) for name in names],
+    )
+    assert result.success
+    after = defs.resources["audit_store"].read_passport(PIPELINE, "1")
+    assert after["prompt_version"] != before["prompt_version"]
+    assert (
+        after["prompt_version"]
+        == defs.resources["lake"].read([PIPELINE, "prompt_templates"]).loc[0, "version"]
+    )
+    assert after["example_store_version"] == before["example_store_version"]
+    assert after["passport_id"] != before["passport_id"]
