@@ -31,14 +31,15 @@ SERVING_PACKAGES = (
 )
 
 
-def serving_pins() -> list[str]:
-    """`name==version` of each serving package, as installed in this environment."""
-    return [f"{name}=={importlib.metadata.version(name)}" for name in SERVING_PACKAGES]
+def serving_pins(extra: tuple[str, ...] = ()) -> list[str]:
+    """`name==version` of each serving package (and `extra` ones), as installed here."""
+    names = (*SERVING_PACKAGES, *extra)
+    return [f"{name}=={importlib.metadata.version(name)}" for name in names]
 
 
-def serving_image() -> Image:
+def serving_image(extra: tuple[str, ...] = ()) -> Image:
     import bentoml
 
     return bentoml.images.Image(
         python_version=PYTHON_VERSION, lock_python_packages=False
-    ).python_packages(*serving_pins())
+    ).python_packages(*serving_pins(extra))

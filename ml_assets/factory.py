@@ -32,6 +32,11 @@ from ml_assets.assets.features import build_features_asset
 from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.assets.reference import build_reference_assets
 from ml_assets.assets.served_traffic import build_served_traffic_assets
+from ml_assets.assets.text_audit import build_text_audit_assets
+from ml_assets.assets.text_candidates import build_text_candidate_assets
+from ml_assets.assets.text_champion import build_text_champion_assets
+from ml_assets.assets.text_examples import build_text_example_assets
+from ml_assets.assets.text_prompts import build_prompt_assets
 from ml_assets.assets.training import build_training_assets
 from ml_assets.keys import (
     DATASETS_GROUP,
@@ -97,7 +102,33 @@ def build_pipeline_definitions(
     )
     jobs: list[Any] = [ingest]
     sensors: list[Any] = []
-    if config.training is not None:
+    if config.training is not None and config.target.problem_type == "text_classification":
+        # Text pipelines train through their own assets so far (issue 17): the tabular
+        # candidates, evaluation, MLflow registry and monitoring do not read texts yet.
+        assets += [
+            *build_prompt_assets(config),
+            *build_text_example_assets(config),
+            *build_text_candidate_assets(config),
+            *build_text_champion_assets(config),
+            *build_text_audit_assets(config),
+        ]
+        jobs.append(
+            define_asset_job(
+                train_job_name(config.name),
+                selection=pipeline & AssetSelection.groups(MODELS_GROUP, EVALUATION_GROUP)
+                | AssetSelection.assets(
+                    model_key(config.name, "text_bento"), model_key(config.name, "text_passport")
+                ),
+                description=(
+                    f"Trains `{config.name}`'s text candidates: example store, embeddings, "
+                    "tuned candidates next to the majority baseline, the champion decision "
+                    "and the champion's bento."
+                ),
+                tags={TRAINING_TAG: config.name},
+                executor_def=executors.of("train"),
+            )
+        )
+    elif config.training is not None:
         assets += [
             *build_training_assets(config),
             *build_candidate_assets(config),

@@ -110,6 +110,7 @@ class BentoStoreResource(ConfigurableResource):
         labels: Mapping[str, str],
         description: str,
         arguments: Mapping[str, str] | None = None,
+        service: str | None = None,
     ) -> StoredBento:
         """Build the champion service's bento for model `model_tag` with `bentoml build`.
 
@@ -117,7 +118,8 @@ class BentoStoreResource(ConfigurableResource):
         `bento_version`; building a tag that exists fails, so look it up with `find_bento`
         first. Runs from the project root with `bentos/bentofile.yaml`, offline (the image
         pins exact versions and does not lock). `arguments` are more bento arguments (an
-        experiment's challenger and mode, see bentos/experiment_setup.py).
+        experiment's challenger and mode, see bentos/experiment_setup.py); `service` another
+        service of bentos/ than the champion service (`bentos.text_service:TextService`).
         """
         if not self.has_model(model_tag):
             raise LookupError(
@@ -127,7 +129,10 @@ class BentoStoreResource(ConfigurableResource):
             # `bentoml build` has no --description; the bentofile can say it.
             bentofile = Path(scratch) / "bentofile.yaml"
             config = yaml.safe_load(BENTOFILE.read_text())
-            bentofile.write_text(yaml.safe_dump({**config, "description": description}))
+            config = {**config, "description": description}
+            if service is not None:  # another service of bentos/ (the text service)
+                config["service"] = service
+            bentofile.write_text(yaml.safe_dump(config))
             argv = [
                 *_bentoml(),
                 "build",

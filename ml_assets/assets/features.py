@@ -90,9 +90,9 @@ def build_features_asset(
 
 def label_profile(label: pd.Series, problem_type: str) -> dict[str, Any]:
     """What the known labels of a partition look like: the positive rate (binary), the
-    class shares (multiclass), the mean (regression)."""
+    class shares (multiclass, text), the mean (regression)."""
     known = label.dropna()
-    if problem_type == "multiclass_classification":
+    if problem_type in ("multiclass_classification", "text_classification"):
         shares = known.astype("string").value_counts(normalize=True)
         return {
             "class_shares": MetadataValue.json(

@@ -32,6 +32,7 @@ from .config.models import (
     RegressionTarget,
     TargetConfig,
     TargetRateFeature,
+    TextClassificationTarget,
 )
 from .config.references import available_columns
 from .holiday_calendar import country_holidays, days_from_nearest, years_around
@@ -85,6 +86,10 @@ def feature_columns(
     out: dict[str, pd.Series] = {}
     for column in config.features.entity_columns:
         out[column] = joined[column]
+    if isinstance(config.target, TextClassificationTarget):
+        # The text and its metadata travel with the example, as entity columns do.
+        for column in [config.target.text_column, *config.target.metadata_columns]:
+            out.setdefault(column, joined[column])
     if EVENT_DATE in joined:
         out[EVENT_DATE] = joined[EVENT_DATE]
     elif history_ops(config) and config.partitioning is not None:
@@ -255,7 +260,7 @@ def compute_target(frame: pd.DataFrame | Columns, target: TargetConfig) -> pd.Se
     place). Binary: a boolean; multiclass: the class name (null for a value the mapping
     does not name); regression: the number as a float."""
     values = frame[target.column]
-    if isinstance(target, MulticlassTarget):
+    if isinstance(target, MulticlassTarget | TextClassificationTarget):
         text = values.astype("string")
         classes = text.map(target.mapping) if target.mapping else text
         return pd.Series(classes, index=values.index, dtype="string").where(values.notna())

@@ -146,6 +146,28 @@ class BentoRef:
 
 
 @dataclass(frozen=True)
+class TextChampionRef:
+    """A text pipeline's champion decision and the champion after it: the BentoML model
+    holding its verified text bundle (None until a first promotion), its family, encoder
+    and the example store version its nearest examples come from."""
+
+    decision: Decision
+    model_tag: str | None
+    family: str | None
+    encoder: str | None
+    example_store_version: str | None
+
+
+@dataclass(frozen=True)
+class TextBentoRef:
+    """The bento serving a text pipeline's champion (`bentos.text_service`)."""
+
+    tag: str
+    model_tag: str
+    built: bool
+
+
+@dataclass(frozen=True)
 class PassportRef:
     """Where a champion version's audit passport was written."""
 
@@ -157,7 +179,17 @@ class PassportRef:
 
 REF_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (ModelRef, Candidate, CandidateSet, Decision, ChampionRef, BentoRef, PassportRef)
+    for cls in (
+        ModelRef,
+        Candidate,
+        CandidateSet,
+        Decision,
+        ChampionRef,
+        BentoRef,
+        PassportRef,
+        TextChampionRef,
+        TextBentoRef,
+    )
 }
 
 
@@ -182,6 +214,7 @@ _NESTED: dict[tuple[type, str], type] = {
     (ChampionRef, "decision"): Decision,
     (ChampionRef, "champion"): ModelRef,
     (BentoRef, "model"): ModelRef,
+    (TextChampionRef, "decision"): Decision,
 }
 
 

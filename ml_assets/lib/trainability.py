@@ -46,7 +46,7 @@ def _profile(labels: pd.Series, window: str, problem_type: str, classes: Sequenc
                 f"{len(values)} rows): there is nothing to predict"
             )
         return round(float(values.mean()), 4)
-    if problem_type == "multiclass_classification":
+    if problem_type in ("multiclass_classification", "text_classification"):
         shares = labels.astype("string").value_counts(normalize=True)
         absent = [c for c in classes if c not in shares.index]
         if window == "train" and absent:

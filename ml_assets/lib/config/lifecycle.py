@@ -46,6 +46,9 @@ CandidateFamily = Literal[
     "random_forest",
     "mlp",
     "stacking",
+    "embedding_classifier",
+    "tfidf_logistic_regression",
+    "llm_few_shot",
 ]
 
 
@@ -60,6 +63,10 @@ FAMILIES_BY_KIND: dict[str, frozenset[str]] = {
     "random_forest": _EVERY_TYPE,
     "mlp": _EVERY_TYPE,
     "stacking": _EVERY_TYPE,
+    # Text classification reads the text itself: its own families, none of the tabular ones.
+    "embedding_classifier": frozenset({"text_classification"}),
+    "tfidf_logistic_regression": frozenset({"text_classification"}),
+    "llm_few_shot": frozenset({"text_classification"}),
 }
 
 
@@ -151,7 +158,10 @@ class TrainingConfig(StrictModel):
         description="Model families to train; at least one enabled. Classification: "
         "logistic_regression, hist_gradient_boosting, xgboost, random_forest, mlp; regression: "
         "ridge, hist_gradient_boosting, xgboost, random_forest, mlp; any: stacking (an "
-        "ensemble of the other tuned scikit-learn candidates, not tuned itself).",
+        "ensemble of the other tuned scikit-learn candidates, not tuned itself); text "
+        "classification: embedding_classifier (a logistic head on the encoder's embeddings, "
+        "with the nearest examples), tfidf_logistic_regression, llm_few_shot (an LLM asked "
+        "with a prompt template and the most similar examples; needs `text.llm`).",
     )
     slice_columns: list[str] = Field(
         default_factory=list, description="Feature or entity columns to report metrics by."

@@ -53,11 +53,20 @@ def load_pipeline_config(path: str | Path, env: Mapping[str, str] | None = None)
     problems = find_reference_problems(config)
     if problems:
         raise ConfigError(path, problems)
-    return _resolve_relative_paths(config, path.parent)
+    config = _resolve_relative_paths(config, path.parent)
+    if config.text is not None and config.text.llm is not None:
+        from ml_assets.lib.text.prompts import PromptError, load_prompt, prompt_path
+
+        try:
+            load_prompt(prompt_path(config.text.prompts, config.text.llm.prompt))
+        except PromptError as exc:
+            raise ConfigError(path, [("text.llm.prompt", str(exc))]) from None
+    return config
 
 
 def _resolve_relative_paths(config: PipelineConfig, base: Path) -> PipelineConfig:
-    """File connectors' relative paths are relative to the config file, not the cwd."""
+    """File connectors' relative paths (and a text pipeline's prompts folder) are relative
+    to the config file, not the cwd."""
     sources = {}
     for name, source in config.sources.items():
         connector = source.connector
@@ -71,7 +80,11 @@ def _resolve_relative_paths(config: PipelineConfig, base: Path) -> PipelineConfi
                 update={"connector": connector.model_copy(update={"path": resolved})}
             )
         sources[name] = source
-    return config.model_copy(update={"sources": sources})
+    update: dict[str, object] = {"sources": sources}
+    if config.text is not None and not Path(config.text.prompts).is_absolute():
+        prompts = str((base / config.text.prompts).resolve())
+        update["text"] = config.text.model_copy(update={"prompts": prompts})
+    return config.model_copy(update=update)
 
 
 def config_hash(config: PipelineConfig) -> str:

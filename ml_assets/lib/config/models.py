@@ -48,7 +48,14 @@ from .lifecycle import (
 )
 from .monitoring import MonitoringConfig
 from .shapes import PartitioningConfig, TableConfig
-from .targets import BinaryTarget, MulticlassTarget, RegressionTarget, TargetConfig
+from .targets import (
+    BinaryTarget,
+    MulticlassTarget,
+    RegressionTarget,
+    TargetConfig,
+    TextClassificationTarget,
+)
+from .text import TextConfig
 
 __all__ = [
     "NAME_PATTERN",
@@ -90,6 +97,8 @@ __all__ = [
     "TableConfig",
     "TargetConfig",
     "TargetRateFeature",
+    "TextClassificationTarget",
+    "TextConfig",
     "TrainingConfig",
     "TuningConfig",
 ]
@@ -194,6 +203,11 @@ class PipelineConfig(StrictModel):
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig | None = Field(
         None, description="Drift, live performance and retraining; needs `training`."
+    )
+    text: TextConfig | None = Field(
+        None,
+        description="Text classification only: the encoder and the example store "
+        "(defaults apply when a text_classification pipeline omits it).",
     )
 
     @model_validator(mode="before")

@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .lifecycle import FAMILIES_BY_KIND
-from .models import NUMERIC_TYPES, ColumnType, MulticlassTarget, PipelineConfig, RegressionTarget
+from .models import (
+    NUMERIC_TYPES,
+    ColumnType,
+    MulticlassTarget,
+    PipelineConfig,
+    RegressionTarget,
+    TextClassificationTarget,
+)
 from .monitoring import LIVE_METRICS
 
 Problem = tuple[str, str]  # (key path, message)
@@ -17,24 +24,56 @@ def target_problems(config: PipelineConfig) -> Iterator[Problem]:
     source = config.sources.get(config.event_source_name)  # unknown: reported elsewhere
     spec = source.columns.get(target.column) if source else None
     if spec is not None:
-        if isinstance(target, MulticlassTarget):
+        if isinstance(target, MulticlassTarget | TextClassificationTarget):
             yield from _multiclass(target, spec.type, spec.allowed)
         elif isinstance(target, RegressionTarget) and spec.type not in NUMERIC_TYPES:
             yield "target.column", f"a regression target must be int or float, not {spec.type}"
     kind = target.problem_type
+    if isinstance(target, TextClassificationTarget):
+        yield from _text(config, target)
+    elif config.text is not None:
+        yield "text", f"`text` settings only apply to text_classification, not {kind}"
     if config.training is not None:
         yield from _families(config, kind)
     if kind != "binary_classification" and config.promotion.threshold is not None:
         yield "promotion.threshold", f"a decision threshold only applies to binary, not {kind}"
-    if config.monitoring is not None:
+    if config.monitoring is not None and kind in LIVE_METRICS:
         metric = config.monitoring.performance.metric
         if metric is not None and metric not in LIVE_METRICS[kind]:
             known = ", ".join(LIVE_METRICS[kind])
             yield "monitoring.performance.metric", f"{metric!r} is not a {kind} metric: {known}"
 
 
+def _text(config: PipelineConfig, target: TextClassificationTarget) -> Iterator[Problem]:
+    """The text is a declared str column other than the label's; metadata columns are
+    declared; what is not built for text yet is refused rather than half-run."""
+    source = config.sources.get(config.event_source_name)
+    columns = source.columns if source else {}
+    spec = columns.get(target.text_column)
+    if spec is None:
+        yield "target.text_column", f"{target.text_column!r} is not a column of the event source"
+    elif spec.type != ColumnType.STR:
+        yield "target.text_column", f"the text column must be str, not {spec.type}"
+    if target.text_column == target.column:
+        yield "target.text_column", "the text column cannot also be the label's column"
+    for i, column in enumerate(target.metadata_columns):
+        if column not in columns:
+            yield f"target.metadata_columns.{i}", f"{column!r} is not a column of the event source"
+        elif column in (target.column, target.text_column):
+            yield f"target.metadata_columns.{i}", f"{column!r} is the label's or the text's column"
+    if config.monitoring is not None:
+        yield "monitoring", "monitoring of text_classification pipelines is not built yet"
+    llm = config.training.candidates.get("llm_few_shot") if config.training else None
+    if llm is not None and llm.enabled and (config.text is None or config.text.llm is None):
+        yield "training.candidates.llm_few_shot", "the LLM classifier needs `text.llm`"
+    if llm is not None and llm.search_space:
+        yield "training.candidates.llm_few_shot.search_space", "llm_few_shot is not tuned"
+
+
 def _multiclass(
-    target: MulticlassTarget, column_type: ColumnType, allowed: list[str] | None
+    target: MulticlassTarget | TextClassificationTarget,
+    column_type: ColumnType,
+    allowed: list[str] | None,
 ) -> Iterator[Problem]:
     if target.mapping:
         if len(set(target.mapping.values())) < 2:

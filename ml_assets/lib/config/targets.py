@@ -75,6 +75,31 @@ class RegressionTarget(StrictModel):
         return f"the value of {self.column}{fitted}"
 
 
+class TextClassificationTarget(StrictModel):
+    """One of several classes, predicted from a text column: the classes are the label
+    column's `allowed` values (or the mapping's distinct values), like a multiclass target;
+    `text_column` is the text the classifiers read, `metadata_columns` are event columns
+    kept with each example (shown with the nearest examples, never a model input)."""
+
+    problem_type: Literal["text_classification"]
+    name: Name = Field(description="Name of the label column in the features.")
+    column: str = Field(description="Event column the class comes from.")
+    text_column: str = Field(description="Event column (type str) holding the text.")
+    mapping: dict[str, str] | None = Field(
+        None, description="Column value (as text) -> class name; classes in first-seen order."
+    )
+    metadata_columns: list[str] = Field(
+        default_factory=list, description="Event columns kept with every example."
+    )
+
+    @property
+    def definition(self) -> str:
+        """How the label is made, in words for the UI and the model card."""
+        mapped = " through `target.mapping`" if self.mapping else ""
+        return f"the class of {self.column}{mapped}, from the text of {self.text_column}"
+
+
 TargetConfig = Annotated[
-    BinaryTarget | MulticlassTarget | RegressionTarget, Field(discriminator="problem_type")
+    BinaryTarget | MulticlassTarget | RegressionTarget | TextClassificationTarget,
+    Field(discriminator="problem_type"),
 ]

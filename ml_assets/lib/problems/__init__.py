@@ -1,5 +1,5 @@
-"""Problem types: binary and multiclass classification, regression; `problem_for` picks
-the one a pipeline's target declares."""
+"""Problem types: binary and multiclass classification, regression, text classification;
+`problem_for` picks the one a pipeline's target declares."""
 
 from __future__ import annotations
 
@@ -23,7 +23,12 @@ __all__ = [
 
 def problem_for(config: PipelineConfig) -> Problem:
     """The problem type of a pipeline, configured with its target (and classes)."""
-    from ml_assets.lib.config.models import BinaryTarget, MulticlassTarget, RegressionTarget
+    from ml_assets.lib.config.models import (
+        BinaryTarget,
+        MulticlassTarget,
+        RegressionTarget,
+        TextClassificationTarget,
+    )
 
     target = config.target
     if isinstance(target, BinaryTarget):
@@ -34,6 +39,10 @@ def problem_for(config: PipelineConfig) -> Problem:
         from .multiclass import MulticlassProblem
 
         return MulticlassProblem(target_classes(config))
+    if isinstance(target, TextClassificationTarget):
+        from .text import TextClassificationProblem
+
+        return TextClassificationProblem(target_classes(config))
     if isinstance(target, RegressionTarget):
         from .regression import RegressionProblem
 
@@ -42,7 +51,7 @@ def problem_for(config: PipelineConfig) -> Problem:
 
 
 def target_classes(config: PipelineConfig) -> tuple[str, ...]:
-    """A multiclass target's classes, in order: the mapping's distinct values, else the
+    """A multiclass (or text) target's classes, in order: the mapping's distinct values, else the
     target column's declared `allowed` values."""
     target = config.target
     mapping = getattr(target, "mapping", None)

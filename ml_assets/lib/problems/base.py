@@ -27,6 +27,7 @@ class ProblemKind(StrEnum):
     BINARY = "binary_classification"
     MULTICLASS = "multiclass_classification"
     REGRESSION = "regression"
+    TEXT = "text_classification"
 
 
 @dataclass(frozen=True)

