@@ -209,12 +209,15 @@ def _datetime_part(inputs: FeatureInputs, op: str, column: str, tz: str) -> pd.S
     """A calendar part of local time as Int64, null where the time is null."""
     source = inputs[column]
     local = inputs.local_time(column, tz)
+    missing = np.asarray(local.isna())
     if op == "is_weekend":
-        weekend = np.asarray(local.dayofweek) >= 5
-        part = pd.arrays.IntegerArray(weekend.astype("int64"), np.asarray(local.isna()))
+        values = (np.asarray(local.dayofweek) >= 5).astype("int64")
     else:
-        # A part of NaT is NaN (float), which Int64 takes as missing.
-        part = pd.array(np.asarray(getattr(local, _DATETIME_PARTS[op])), dtype="Int64")
+        # A part of NaT is NaN (float): zeroed under the mask. Building the IntegerArray
+        # from values and mask skips pandas' NaN coercion, a third of a request's part.
+        values = np.asarray(getattr(local, _DATETIME_PARTS[op]))
+        values = np.where(missing, 0, values).astype("int64") if missing.any() else values
+    part = pd.arrays.IntegerArray(values.astype("int64", copy=False), missing)
     return pd.Series(part, index=source.index, name=source.name)
 
 
