@@ -6,7 +6,10 @@ background thread that scores it with the challenger and logs that output (arm
 queue: when the challenger falls behind, requests are skipped and counted, never the
 champion's answers held up. `ab`: the rows whose entity hashes into the configured share
 (ml_assets.lib.experiment) are answered by the challenger, the others by the champion,
-both in the same answer, each row saying which arm and model version answered it.
+both in the same answer, each row saying which arm and model version answered it. When
+the challenger fails on its rows (it raises), the champion answers them instead: the
+caller gets a full answer whose rows say `champion`, the failure is logged and counted
+(`mlap_ab_fallback_records_total` in /metrics), never a 500 for the challenger's fault.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class LiveExperiment:
         shadow_queue: int,
         log: Callable[[ScoredBatch], None] | None,
         on_shadow: Callable[[str], None] = lambda outcome: None,
+        on_fallback: Callable[[str, int], None] = lambda route, records: None,
     ) -> None:
         if mode not in ("shadow", "ab"):
             raise ValueError(f"an experiment runs in shadow or ab mode, not {mode!r}")
@@ -74,7 +78,7 @@ class LiveExperiment:
         self.mode, self.share, self.key, self.salt = mode, share, list(key or ()), salt
         self.challenger, self.challenger_tag = challenger, challenger_tag
         self._shape, self._validate = shape, validate
-        self._log, self._on_shadow = log, on_shadow
+        self._log, self._on_shadow, self._on_fallback = log, on_shadow, on_fallback
         self._jobs: queue.Queue[_ShadowJob | None] = queue.Queue(maxsize=shadow_queue)
         self._thread: threading.Thread | None = None
         if mode == "shadow":
@@ -102,14 +106,22 @@ class LiveExperiment:
         champion: Callable[[list[Any]], Awaitable[list[Any]]],
         champion_part: Callable[[Sequence[Any], Any, Sequence[int] | None], Part],
     ) -> tuple[list[Any], list[Part]]:
-        """An A/B request of records: each arm scores its rows; the answers in order."""
+        """An A/B request of records: each arm scores its rows; the answers in order. The
+        challenger scores first, so that the champion takes its rows when it fails."""
         rows = [vars(r) for r in records]
         chosen = challenger_rows(rows, self.key, self.share, self.salt)
-        ours, theirs = positions(chosen, False), positions(chosen, True)
+        theirs = positions(chosen, True)
+        given = [rows[i] for i in theirs]
+        challenged: list[Any] = []
+        if given:
+            try:
+                challenged = await anyio.to_thread.run_sync(self._score_rows, given)
+            except Exception as exc:
+                chosen = self._fall_back("/predict", exc, len(chosen), len(given))
+                theirs, given = [], []
+        ours = positions(chosen, False)
         mine = [records[i] for i in ours]
         answered = await champion(mine) if mine else []
-        given = [rows[i] for i in theirs]
-        challenged = await anyio.to_thread.run_sync(self._score_rows, given) if given else []
         parts = [champion_part(mine, answered, ours)] if mine else []
         if given:
             parts.append(self._part(given, None, challenged, theirs))
@@ -119,12 +131,12 @@ class LiveExperiment:
         self, columns: Mapping[str, Any], count: int, champion: Scorer, champion_tag: str
     ) -> tuple[dict[str, Any], list[Part]]:
         """An A/B request of columns: the body of /predict_columns, and what each arm
-        answered (as records, for the log)."""
+        answered (as records, for the log). The challenger scores first, as for records."""
         chosen = challenger_columns(columns, count, self.key, self.share, self.salt)
         scored, parts = [], []
         for arm, scorer, tag in (
-            (False, champion, champion_tag),
             (True, self.challenger, self.challenger_tag),
+            (False, champion, champion_tag),
         ):
             where = positions(chosen, arm)
             if not where:
@@ -133,7 +145,13 @@ class LiveExperiment:
                 name: None if values is None else [values[i] for i in where]
                 for name, values in columns.items()
             }
-            frame = scorer.score(scorer.events_from_columns(subset)).set_axis(where)
+            try:
+                frame = scorer.score(scorer.events_from_columns(subset)).set_axis(where)
+            except Exception as exc:
+                if not arm:
+                    raise  # the champion's failure: the service's error contract answers
+                chosen = self._fall_back("/predict_columns", exc, count, len(where))
+                continue
             scored.append(frame)
             rows = [
                 {n: None if v is None else v[j] for n, v in subset.items()}
@@ -150,6 +168,24 @@ class LiveExperiment:
             merged, champion.model_version, arms, self.version if any(chosen) else None
         )
         return body, parts
+
+    def _fall_back(self, route: str, exc: Exception, count: int, failed: int) -> list[bool]:
+        """The challenger failed on its `failed` rows of a request of `count`: log and count
+        it, and give every row of the request to the champion."""
+        chosen = count * [False]
+        logger.error(
+            "A/B: challenger %s (%s) failed on %d record(s) of %s, answered by the champion:"
+            " %s: %s",
+            self.version,
+            self.challenger_tag,
+            failed,
+            route,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
+        self._on_fallback(route, failed)
+        return chosen
 
     def shadow(
         self,

@@ -68,6 +68,7 @@ def load_experiment(
     validate: Callable[[list[dict[str, Any]]], list[Any]],
     log: Callable[[ScoredBatch], None] | None,
     on_shadow: Callable[[str], None],
+    on_fallback: Callable[[str, int], None],
 ) -> LiveExperiment | None:
     """The service's experiment, its challenger loaded from `bundle` (verified hashes);
     None when the mode is `off`."""
@@ -88,4 +89,5 @@ def load_experiment(
         shadow_queue=settings.shadow_queue,
         log=log,
         on_shadow=on_shadow,
+        on_fallback=on_fallback,
     )

@@ -114,6 +114,12 @@ class ScoringMetrics:
             "(its queue was full), failed.",
             ["outcome"],
         )
+        self.ab_fallback = prometheus_client.Counter(
+            "mlap_ab_fallback_records",
+            "Records of an A/B experiment that the challenger failed to score (it raised), "
+            "answered by the champion instead, by route.",
+            ["route"],
+        )
 
     def observe(self, route: str, predictions: Sequence[Any]) -> None:
         """Count one response's predictions (the route's response models)."""

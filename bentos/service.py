@@ -237,6 +237,7 @@ class ChampionService:
             PREDICTION_LIST.validate_python,
             None if log is None else log.append,
             lambda outcome: self.metrics.shadow.labels(outcome=outcome).inc(),
+            lambda route, records: self.metrics.ab_fallback.labels(route=route).inc(records),
         )
 
     def _explain(self, rows: Sequence[Row]) -> Any:

@@ -27,6 +27,8 @@ from ml_assets.assets.champion import (
 from ml_assets.assets.datasets import build_dataset_assets
 from ml_assets.assets.deployment import build_deployment_assets
 from ml_assets.assets.evaluation import build_evaluation_assets
+from ml_assets.assets.experiment_conclusion import build_conclude_job
+from ml_assets.assets.experiment_test import AB_TEST
 from ml_assets.assets.explanation import build_explanation_assets
 from ml_assets.assets.features import build_features_asset
 from ml_assets.assets.monitoring import build_monitoring_assets
@@ -57,8 +59,10 @@ from ml_assets.lib.inference_log import entity_key
 from ml_assets.run_tags import TRAINING_TAG
 from sensors.arrival import build_arrival_sensor
 from sensors.batches import build_batch_sensor
+from sensors.experiment import build_experiment_sensor
 from sensors.inference_log import build_inference_log_sensor
 from sensors.retrain import build_retrain_sensor
+from sensors.rollback import build_rollback_sensor
 
 
 def daily_partitions(config: PipelineConfig) -> DailyPartitionsDefinition | None:
@@ -158,7 +162,10 @@ def build_pipeline_definitions(
             tags={TRAINING_TAG: config.name},
             executor_def=executors.of("train"),
         )
-        jobs += [train, build_rollback_job(config), build_promote_job(config.name)]
+        rollback_job = build_rollback_job(config)
+        jobs += [train, rollback_job, build_promote_job(config.name)]
+        if config.serving.rollback.enabled:
+            sensors.append(build_rollback_sensor(config, rollback_job))
         if partitions is not None:
             jobs.append(_predict_job(config, partitions, executors.of("predict")))
             served = build_served_traffic_assets(config, partitions)
@@ -166,6 +173,10 @@ def build_pipeline_definitions(
             served_job = _served_traffic_job(config, partitions, [a.key for a in served])
             jobs.append(served_job)
             sensors.append(build_inference_log_sensor(config, served_job))
+            if any(a.key == model_key(config.name, AB_TEST) for a in served):
+                conclude = build_conclude_job(config.name)
+                jobs.append(conclude)
+                sensors.append(build_experiment_sensor(config, conclude))
         if batches is not None:
             score = _score_batch_job(config, batch_assets, batches)
             assets += batch_assets

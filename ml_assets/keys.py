@@ -93,6 +93,10 @@ def rollback_job_name(pipeline: str) -> str:
     return f"{pipeline}__rollback"
 
 
+def conclude_experiment_job_name(pipeline: str) -> str:
+    return f"{pipeline}__conclude_experiment"
+
+
 def promote_job_name(pipeline: str) -> str:
     return f"{pipeline}__promote"
 

@@ -82,6 +82,7 @@ def test_sensors_of_the_loop_are_defined_and_running_by_default(defs: Definition
         "flight_delays__arrival_sensor",
         "flight_delays__retrain_sensor",
         "flight_delays__inference_log_sensor",
+        "flight_delays__conclude_experiment_sensor",
         "alert_on_checks_and_decisions",
         "alert_on_run_failure",
     }
@@ -90,6 +91,8 @@ def test_sensors_of_the_loop_are_defined_and_running_by_default(defs: Definition
     assert sensors["flight_delays__retrain_sensor"].job_name == "flight_delays__train"
     served = sensors["flight_delays__inference_log_sensor"]
     assert served.job_name == "flight_delays__served_traffic"
+    concluding = sensors["flight_delays__conclude_experiment_sensor"]
+    assert concluding.job_name == "flight_delays__conclude_experiment"
 
 
 def test_local_runs_execute_in_process(defs: Definitions) -> None:

@@ -234,3 +234,85 @@ def test_ab_splits_by_entity_over_http(
     assert list(in_batch["record"]) == list(range(300))
     assert list(in_batch["arm"]) == arms[:300]
     assert list(in_batch["input_flight"]) == [r["flight"] for r in sent[:300]]
+
+
+@pytest.fixture(scope="module")
+def broken_challenger(
+    served: dict[str, Any], challenger: dict[str, Any], tmp_path_factory: Any
+) -> str:
+    """The challenger's version with an artifact that breaks at predict: its feature spec
+    names a feature the pipeline never makes. The files are saved again, so the hashes
+    verify and the service loads it; every score raises (KeyError naming the feature)."""
+    import dataclasses
+    import json
+    import os
+    import shutil
+
+    from ml_assets.lib.artifacts import load_model, save_model
+    from ml_assets.lib.scoring import METADATA_FILE, MODEL_DIR
+    from resources.bento_store import BentoStoreResource
+
+    store = BentoStoreResource(home=os.environ["BENTOML_HOME"])
+    bundle = tmp_path_factory.mktemp("broken") / "bundle"
+    shutil.copytree(store.bundle_path(challenger["tag"]), bundle)
+    loaded = load_model(bundle / MODEL_DIR)
+    shutil.rmtree(bundle / MODEL_DIR)
+    spec = dataclasses.replace(loaded.spec, numeric=[*loaded.spec.numeric, "no_such_feature"])
+    manifest = save_model(loaded.model, spec, bundle / MODEL_DIR, extra=loaded.manifest.extra)
+    metadata = json.loads((bundle / METADATA_FILE).read_text())
+    metadata["manifest_sha256"] = manifest.manifest_sha256
+    (bundle / METADATA_FILE).write_text(json.dumps(metadata))
+    tag = f"flight_delays:v{challenger['version']}-broken"
+    store.import_bundle(tag, bundle, {"pipeline": "flight_delays"})
+    with pytest.raises(KeyError, match="no_such_feature"):
+        scorer = store.scorer(tag)
+        (row, *_) = records(served["state"], DAYS[0])[0]
+        scorer.score(scorer.events_frame([{**row, "time_hour": pd.Timestamp(row["time_hour"])}]))
+    return tag
+
+
+def test_ab_falls_back_to_the_champion_when_the_challenger_fails(
+    served: dict[str, Any], challenger: dict[str, Any], broken_challenger: str, tmp_path: Path
+) -> None:
+    sent = records(served["state"], DAYS[0])[0][:300]
+    lake, log = tmp_path / "lake", tmp_path / "fallback.log"
+    arguments = (
+        *("--arg", f"model={served['first']['bento_tag']}"),
+        *("--arg", f"challenger={broken_challenger}"),
+        *("--arg", "experiment=ab", "--arg", "share=0.5"),
+    )
+    with bentoml_server(
+        "bentos.service:ChampionService", log, arguments, MLAP_INFERENCE_LOG_URL=str(lake)
+    ) as url:
+        wait_ready(url, log, time.monotonic() + 60)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            answered = []
+            for first in (0, 100):
+                answer = client.post("/predict", json={"records": sent[first : first + 100]})
+                assert answer.status_code == 200, answer.text
+                answered += answer.json()
+            columns = client.post("/predict_columns", json={"columns": as_columns(sent[200:])})
+            assert columns.status_code == 200, columns.text
+            metrics = client.get("/metrics").text
+    typed = [{**r, "time_hour": datetime.fromisoformat(r["time_hour"])} for r in sent]
+    chosen = challenger_rows(typed, KEY, 0.5, salt_of("flight_delays", challenger["version"]))
+    assert 50 < sum(chosen) < 250  # the challenger had rows of every request to fail on
+    # Every row answered by the champion, with the champion's own probabilities.
+    assert {(p["arm"], p["model_version"]) for p in answered} == {("champion", served["champion"])}
+    assert set(columns.json()["arm"]) == {"champion"}
+    assert columns.json()["challenger_version"] is None
+    champion = _scorer_of(served)
+    wanted = champion.score(champion.events_frame(typed))["probability"].to_numpy()
+    got = [p["probability"] for p in answered] + columns.json()["probability"]
+    assert np.abs(np.array(got) - wanted).max() < 1e-6
+    # Counted per route in /metrics, and logged with the reason.
+    for route, rows in (("/predict", chosen[:200]), ("/predict_columns", chosen[200:])):
+        line = f'mlap_ab_fallback_records_total{{route="{route}"}} {float(sum(rows))}'
+        assert line in metrics, [m for m in metrics.splitlines() if "fallback" in m]
+    server_log = log.read_text()
+    assert "A/B: challenger" in server_log and "no_such_feature" in server_log
+    # The inference log holds every record under the champion.
+    logged = pd.concat(
+        [read_day(str(lake), "flight_delays", d)[0] for d in log_days(str(lake), "flight_delays")]
+    )
+    assert len(logged) == 300 and set(logged["arm"]) == {"champion"}

@@ -35,6 +35,7 @@ from ml_assets.lib.problems import problem_for
 from ml_assets.lib.refs import ChampionRef, ModelRef
 from ml_assets.lifecycle.promotion import decide_and_promote, manual_promote, rollback
 from resources.audit_store import AuditStoreResource
+from resources.lake import LakeResource
 from resources.model_registry import CHAMPION, ModelRegistryResource
 
 # Where the promotion decision's code lives, for the champion's code version.
@@ -111,21 +112,33 @@ def _champion(config: PipelineConfig) -> AssetsDefinition:
     return champion_model
 
 
-def build_rollback_job(config: PipelineConfig) -> JobDefinition:
-    champion_key = model_key(config.name, "champion_model")
+def build_rollback_job(pipeline_config: PipelineConfig) -> JobDefinition:
+    pipeline = pipeline_config.name
+    champion_key = model_key(pipeline, "champion_model")
 
-    @op(name=f"{config.name}__rollback_champion")
+    @op(name=f"{pipeline}__rollback_champion")
     def rollback_champion(
         context: OpExecutionContext,
+        config: RollbackRunConfig,
         model_registry: ModelRegistryResource,
         audit_store: AuditStoreResource,
+        lake: LakeResource,
     ) -> None:
-        """Moves `champion` back to `previous_champion` and records who did it and why."""
+        """Moves `champion` back to `previous_champion` and records who did it and why
+        (with the trigger that fired, when the rollback sensor started it); the inference
+        log of the days judged is copied aside first."""
+        from ml_assets.lib.rollback_triggers import keep_log_days
+
         actor = context.run.tags.get("user") or (context.run.tags.get("dagster/from_ui") and "ui")
-        record = rollback(
-            model_registry, audit_store, config.name, actor=str(actor or "rollback job")
+        actor = str(actor or "rollback job") + (f" ({config.trigger})" if config.trigger else "")
+        kept = None
+        if config.keep_log_days:
+            label = context.run_id[:8]
+            kept = keep_log_days(lake.base_path, pipeline, config.keep_log_days, label)
+        record = rollback(model_registry, audit_store, pipeline, actor=actor)
+        context.log.info(
+            record.reason + (f"; the log of the days judged is kept in {kept}" if kept else "")
         )
-        context.log.info(record.reason)
         context.log_event(
             AssetObservation(
                 asset_key=champion_key,
@@ -134,18 +147,26 @@ def build_rollback_job(config: PipelineConfig) -> JobDefinition:
                     "reason": record.reason,
                     "champion_version": record.champion_version_after or "none",
                     "decision": MetadataValue.json(record.as_dict()),
+                    **({"kept_log": kept} if kept else {}),
                 },
             )
         )
 
     @job(
-        name=rollback_job_name(config.name),
-        description=f"Moves `{config.name}`'s champion alias back to its previous champion.",
+        name=rollback_job_name(pipeline),
+        description=f"Moves `{pipeline}`'s champion alias back to its previous champion.",
     )
     def rollback_job() -> None:
         rollback_champion()
 
     return rollback_job
+
+
+class RollbackRunConfig(Config):
+    trigger: str = Field("", description="What fired, when the rollback sensor rolls back.")
+    keep_log_days: list[str] = Field(
+        default_factory=list, description="Days of the inference log to keep as evidence."
+    )
 
 
 class PromoteConfig(Config):

@@ -1,6 +1,8 @@
 """Champion decisions and rollbacks: scored on the same test window, serialised, recorded."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,11 +123,39 @@ def manual_promote(
     alerted like any promotion. Refused before any alias moves: an empty reason, an
     unknown version, the current champion, files that fail their manifest hashes.
     """
+    if not reason.strip():
+        raise ValueError(f"{pipeline}: a manual promotion needs a reason")
+    return promote_version(
+        registry,
+        audit,
+        pipeline,
+        version,
+        lambda before: f"manual promotion by {actor}: v{before or 'none'} -> v{version}: {reason}",
+        actor=actor,
+        manual=True,
+    )
+
+
+def promote_version(
+    registry: ModelRegistryResource,
+    audit: AuditStoreResource,
+    pipeline: str,
+    version: str,
+    reason: Callable[[str | None], str],
+    *,
+    actor: str,
+    manual: bool,
+    details: dict[str, Any] | None = None,
+    expected_champion: str | None = None,
+) -> Decision:
+    """Move `champion` to a registered `version` outside training (a person's override, or
+    a concluded live experiment), recorded like every decision. Refused before any alias
+    moves: an unknown version, the current champion, a champion other than
+    `expected_champion` (when given), files that fail their manifest hashes. `reason`
+    gets the champion version before."""
     import tempfile
     from pathlib import Path
 
-    if not reason.strip():
-        raise ValueError(f"{pipeline}: a manual promotion needs a reason")
     with registry.promotion_lock(pipeline):
         known = [str(v.version) for v in registry.versions(pipeline)]
         if str(version) not in known:
@@ -135,26 +165,61 @@ def manual_promote(
         champion = registry.by_alias(pipeline, CHAMPION)
         if champion is not None and str(champion.version) == str(version):
             raise ValueError(f"{pipeline} v{version} is already the champion")
+        before = str(champion.version) if champion else None
+        if expected_champion is not None and before != expected_champion:
+            raise ValueError(
+                f"{pipeline}: the champion is v{before or 'none'}, not v{expected_champion}"
+                " as when the experiment started: not promoting on its evidence"
+            )
         model = registry.version(pipeline, str(version))
         with tempfile.TemporaryDirectory() as folder:
             registry.fetch_model_files(model, Path(folder))  # raises on a changed file
         if champion is not None:
             registry.set_alias(pipeline, PREVIOUS_CHAMPION, str(champion.version))
         registry.set_alias(pipeline, CHAMPION, str(version))
-        before = str(champion.version) if champion else None
         record = Decision(
             action="promote",
             pipeline=pipeline,
             challenger_version=str(version),
             champion_version_before=before,
             champion_version_after=str(version),
-            reason=f"manual promotion by {actor}: v{before or 'none'} -> v{version}: {reason}",
-            details={},
-            manual=True,
+            reason=reason(before),
+            details=dict(details or {}),
+            manual=manual,
             requested_by=actor,
             decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         _record(registry, audit, model, record)
+        return record
+
+
+def record_keep(
+    registry: ModelRegistryResource,
+    audit: AuditStoreResource,
+    pipeline: str,
+    version: str,
+    reason: str,
+    *,
+    actor: str,
+    details: dict[str, Any] | None = None,
+) -> Decision:
+    """A `keep` decision about `version` made outside training (a live experiment that
+    found the challenger not better): no alias moves, the decision is recorded."""
+    with registry.promotion_lock(pipeline):
+        champion = registry.by_alias(pipeline, CHAMPION)
+        before = str(champion.version) if champion else None
+        record = Decision(
+            action="keep",
+            pipeline=pipeline,
+            challenger_version=str(version),
+            champion_version_before=before,
+            champion_version_after=before,
+            reason=reason,
+            details=dict(details or {}),
+            requested_by=actor,
+            decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        _record(registry, audit, registry.version(pipeline, str(version)), record)
         return record
 
 

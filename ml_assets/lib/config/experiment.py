@@ -58,8 +58,9 @@ class ExperimentConfig(StrictModel):
         64,
         ge=1,
         description="Requests waiting to be shadow-scored; past it a request is not "
-        "shadow-scored (counted in /metrics as `mlap_shadow_skipped_total`), so the "
-        "challenger never holds up the champion's answers.",
+        "shadow-scored (counted in /metrics as "
+        '`mlap_shadow_requests_total{outcome="skipped"}`), so the challenger never holds '
+        "up the champion's answers.",
     )
 
     @model_validator(mode="after")

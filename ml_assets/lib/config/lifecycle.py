@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from .base import StrictModel
 from .experiment import ExperimentConfig
+from .rollback import RollbackConfig
 
 
 class SearchParam(StrictModel):
@@ -300,6 +301,7 @@ class ServingConfig(StrictModel):
     workers: int = Field(1, ge=1, description="BentoML worker processes.")
     inference_log: InferenceLogConfig = InferenceLogConfig()
     experiment: ExperimentConfig = ExperimentConfig()
+    rollback: RollbackConfig = RollbackConfig()
     entity_key: list[str] | None = Field(
         None,
         min_length=1,

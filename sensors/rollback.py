@@ -1,0 +1,110 @@
+"""The rollback sensor: the served champion's own evidence crossed a `serving.rollback`
+limit, so `<pipeline>__rollback` moves the champion back to the previous one."""
+
+import pandas as pd
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    DefaultSensorStatus,
+    JobDefinition,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from ml_assets.keys import model_key
+from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.experiment import CHAMPION_ARM
+from ml_assets.lib.rollback_triggers import fired
+from resources.lake import LakeResource
+
+
+def rollback_sensor_name(pipeline: str) -> str:
+    return f"{pipeline}__rollback_sensor"
+
+
+def build_rollback_sensor(config: PipelineConfig, job: JobDefinition) -> SensorDefinition:
+    policy = config.serving.rollback
+    pipeline = config.name
+    interval = config.monitoring.arrival_interval_seconds if config.monitoring else 30
+
+    @sensor(
+        name=rollback_sensor_name(pipeline),
+        job=job,
+        minimum_interval_seconds=interval,
+        default_status=DefaultSensorStatus.RUNNING,
+    )
+    def rollback_sensor(context: SensorEvaluationContext, lake: LakeResource) -> SensorResult:
+        """Judges the champion the service answers with (the latest `champion` arm in the
+        inference log) over the log's latest `serving.rollback.window_days` days: its p99
+        request latency, its live metric drop on labelled served traffic
+        (`served_performance`) and the drifted share of its `drift_report` days. When a
+        configured limit is crossed, starts `<pipeline>__rollback` with the trigger and its
+        figures (they go into the decision's reason, the decision log and the alert) and
+        the days judged, whose inference log the run keeps aside. Run key: the version
+        and the triggers; cursor: the last version rolled back, judged once."""
+        days = sorted(lake.inference_log_days(pipeline))[-policy.window_days :]
+        if not days:
+            return SensorResult(skip_reason=SkipReason("no inference log yet"))
+        log = pd.concat([lake.read_inference_log(pipeline, d)[0] for d in days])
+        served = log[log["arm"] == CHAMPION_ARM].sort_values("served_at")
+        if served.empty:
+            return SensorResult(skip_reason=SkipReason(f"no champion traffic on {days}"))
+        version = str(served["model_version"].iloc[-1])
+        if context.cursor == version:
+            return SensorResult(skip_reason=SkipReason(f"v{version} already rolled back"))
+        performance = _tables(lake, [pipeline, "served_performance"], days)
+        shares = _drift_shares(context.instance, model_key(pipeline, "drift_report"), days, version)
+        triggers = fired(policy, version, log, performance, shares, days)
+        if not triggers:
+            reason = f"v{version} within every rollback limit over {days[0]}..{days[-1]}"
+            return SensorResult(skip_reason=SkipReason(reason))
+        said = "; ".join(t.describe() for t in triggers)
+        context.log.warning(f"{pipeline}: rolling back v{version}: {said}")
+        request = RunRequest(
+            run_key=f"{version}:{'+'.join(t.name for t in triggers)}",
+            run_config={
+                "ops": {
+                    f"{pipeline}__rollback_champion": {
+                        "config": {"trigger": f"v{version}: {said}", "keep_log_days": days}
+                    }
+                }
+            },
+            tags={"user": "rollback sensor"},
+        )
+        return SensorResult(run_requests=[request], cursor=version)
+
+    return rollback_sensor
+
+
+def _tables(lake: LakeResource, path: list[str], days: list[str]) -> pd.DataFrame | None:
+    found = []
+    for day in days:
+        try:
+            found.append(lake.read(path, day))
+        except FileNotFoundError:
+            continue
+    return pd.concat(found, ignore_index=True) if found else None
+
+
+def _drift_shares(
+    instance: DagsterInstance, key: AssetKey, days: list[str], version: str
+) -> dict[str, float]:
+    """Day -> drifted share, from each day's latest `drift_report` judged against `version`."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=days),
+        limit=len(days) * 10,
+    ).records
+    shares: dict[str, float] = {}
+    for record in records:  # newest first
+        materialization = record.asset_materialization
+        if materialization is None or materialization.partition in shares:
+            continue
+        metadata = {k: v.value for k, v in materialization.metadata.items()}
+        if str(metadata.get("model_version")) == version and "drifted_share" in metadata:
+            shares[str(materialization.partition)] = float(metadata["drifted_share"])  # type: ignore[arg-type]
+    return shares

@@ -1,0 +1,149 @@
+"""Tiers 1 and 4: automatic rollback on the live service's own evidence. Recorded evidence
+in a temporary lake (the inference log in the service's format, `served_performance`
+tables) and `drift_report` materialisations in the instance; the rollback sensor through
+`build_sensor_context`, then the rollback job with the request's config."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from dagster import (
+    AssetMaterialization,
+    DagsterInstance,
+    build_sensor_context,
+    validate_run_config,
+)
+from pydantic import ValidationError
+
+from ml_assets.keys import model_key, rollback_job_name
+from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.config.rollback import RollbackConfig
+from ml_assets.lib.inference_log import ScoredBatch, log_frame, write_log
+from ml_assets.lib.rollback_triggers import keep_log_days
+from sensors.rollback import rollback_sensor_name
+from tests.helpers import pipeline_defs
+
+DAY = "2013-07-04"
+RECORD = {
+    "year": 2013,
+    "month": 7,
+    "day": 4,
+    "sched_dep_time": 1730,
+    "sched_arr_time": 2010,
+    "carrier": "UA",
+    "flight": 1545,
+    "tailnum": "N14228",
+    "origin": "EWR",
+    "dest": "IAH",
+    "distance": 1400,
+    "hour": 17,
+    "minute": 30,
+    "time_hour": datetime(2013, 7, 4, 21, tzinfo=UTC),
+}
+
+
+def _requests(count: int, latency_ms: float, version: str = "2") -> list[ScoredBatch]:
+    batch = f"{latency_ms:g}-{count}"
+    return [
+        ScoredBatch(
+            request_id=f"{batch}-{i}",
+            served_at=datetime.now(UTC),
+            route="/predict",
+            latency_ms=latency_ms,
+            model_version=version,
+            model_tag=f"flight_delays:v{version}-test",
+            arm="champion",
+            rows=1,
+            records=[{**RECORD, "flight": i}],
+            columns=None,
+            outputs=[{"probability": 0.3, "label": False}],
+        )
+        for i in range(count)
+    ]
+
+
+def _config(flight_config: PipelineConfig, **limits: Any) -> PipelineConfig:
+    policy = RollbackConfig(enabled=True, min_requests=100, **limits)
+    serving = flight_config.serving.model_copy(update={"rollback": policy})
+    return flight_config.model_copy(update={"serving": serving})
+
+
+def _tick(defs: Any, instance: DagsterInstance, cursor: str | None = None) -> Any:
+    sensor = defs.get_sensor_def(rollback_sensor_name("flight_delays"))
+    assert sensor.job_name == rollback_job_name("flight_delays")
+    context = build_sensor_context(
+        instance=instance, cursor=cursor, resources=dict(defs.resources or {}), definitions=defs
+    )
+    return sensor.evaluate_tick(context)
+
+
+def test_rollback_config_needs_a_trigger_and_sane_limits() -> None:
+    with pytest.raises(ValidationError, match="rollback is enabled but sets no trigger"):
+        RollbackConfig(enabled=True)
+    with pytest.raises(ValidationError, match="max_drift_share"):
+        RollbackConfig(enabled=True, max_drift_share=1.5)
+    assert RollbackConfig().enabled is False  # off unless a pipeline asks for it
+
+
+def test_the_sensor_rolls_back_on_latency_drop_and_drift_and_keeps_the_log(
+    flight_config: PipelineConfig, tmp_path: Path
+) -> None:
+    config = _config(flight_config, max_p99_ms=500, max_metric_drop=0.05, max_drift_share=0.5)
+    defs = pipeline_defs(config, tmp_path)
+    lake = str(tmp_path / "lake")
+    # 150 fast requests of the champion, and one slow one: p99 stays under the limit.
+    write_log(lake, "flight_delays", log_frame(_requests(150, 20.0), config))
+    write_log(lake, "flight_delays", log_frame(_requests(1, 2000.0), config))
+    with DagsterInstance.ephemeral() as instance:
+        calm = _tick(defs, instance)
+        assert calm.run_requests == [] and "v2 within every rollback limit" in calm.skip_message
+
+        # The evidence turns: slow answers, a metric drop on labelled traffic, drift.
+        write_log(lake, "flight_delays", log_frame(_requests(20, 900.0), config))
+        performance = pd.DataFrame(
+            {
+                "event_date": [DAY, DAY],
+                "model_tag": ["flight_delays:v2-test", "flight_delays:v3-test"],
+                "model_version": ["2", "3"],
+                "arm": ["champion", "challenger"],
+                "served": [171, 40],
+                "labelled": [160, 40],
+                "metric": ["roc_auc", "roc_auc"],
+                "value": [0.61, 0.75],
+                "test_value": [0.74, 0.74],
+                "drop": [0.13, -0.01],
+                "verdict": ["error", "ok"],
+            }
+        )
+        folder = tmp_path / "lake" / "flight_delays" / "served_performance"
+        folder.mkdir(parents=True)
+        performance.to_parquet(folder / f"{DAY}.parquet")
+        key = model_key("flight_delays", "drift_report")
+        for share, version in ((0.7, "1"), (0.62, "2")):  # the newest, of v2, counts
+            instance.report_runless_asset_event(
+                AssetMaterialization(
+                    key, partition=DAY, metadata={"drifted_share": share, "model_version": version}
+                )
+            )
+        fired = _tick(defs, instance)
+        (request,) = fired.run_requests
+        assert request.run_key == "2:p99_ms+metric_drop+drift_share"
+        assert fired.cursor == "2"
+        (op_config,) = request.run_config["ops"].values()
+        trigger = op_config["config"]["trigger"]
+        assert trigger.startswith("v2: p99_ms 900 > 500 (171 requests, 2013-07-04..2013-07-04)")
+        assert "metric_drop 0.13 > 0.05 (roc_auc on 160 labelled served records" in trigger
+        assert "drift_share 0.62 > 0.5 (drift_report of 2013-07-04" in trigger
+        assert op_config["config"]["keep_log_days"] == [DAY]
+        again = _tick(defs, instance, fired.cursor)
+        assert again.run_requests == [] and "v2 already rolled back" in again.skip_message
+
+        # The rollback job takes that config (checked without a run: a fresh registry costs
+        # seconds), and its first step keeps the log of the days judged.
+        job = defs.resolve_job_def(rollback_job_name("flight_delays"))
+        assert validate_run_config(job, request.run_config)
+    kept = Path(keep_log_days(lake, "flight_delays", op_config["config"]["keep_log_days"], "r1"))
+    assert kept == tmp_path / "lake" / "flight_delays" / "inference_log_kept" / "r1"
+    assert len(list((kept / DAY).glob("*.parquet"))) == 3
