@@ -32,7 +32,7 @@ from ml_assets.keys import (
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.model_card import render_model_card
 from ml_assets.lib.problems import problem_for
-from ml_assets.lib.refs import ChampionRef, ModelRef
+from ml_assets.lib.refs import ChampionRef, Decision, ModelRef
 from ml_assets.lifecycle.promotion import decide_and_promote, manual_promote, rollback
 from resources.audit_store import AuditStoreResource
 from resources.lake import LakeResource
@@ -45,6 +45,20 @@ PROMOTION_CODE = (
     "ml_assets.lib.significance",
     "ml_assets.lib.problems",
 )
+
+
+def decision_metadata(record: Decision, **extra: Any) -> dict[str, Any]:
+    """What the UI, and the alert sensor reading it, show of a champion decision: the
+    action, reason, versions before and after, and the whole decision as JSON."""
+    return {
+        "action": record.action,
+        "reason": record.reason,
+        "champion_version": record.champion_version_after or "none",
+        "previous_champion_version": record.champion_version_before or "none",
+        "challenger_version": record.challenger_version or "none",
+        "decision": MetadataValue.json(record.as_dict()),
+        **extra,
+    }
 
 
 def build_champion_assets(config: PipelineConfig) -> list[AssetsDefinition]:
@@ -91,14 +105,7 @@ def _champion(config: PipelineConfig) -> AssetsDefinition:
             model_registry, audit_store, challenger_model, test, y, config.promotion, problem
         )
         context.log.info(f"{record.action}: {record.reason}")
-        metadata: dict[str, Any] = {
-            "action": record.action,
-            "reason": record.reason,
-            "champion_version": record.champion_version_after or "none",
-            "previous_champion_version": record.champion_version_before or "none",
-            "challenger_version": record.challenger_version or "none",
-            "decision": MetadataValue.json(record.as_dict()),
-        }
+        metadata = decision_metadata(record)
         if record.action == "promote":
             card = render_model_card(config, training_set, challenger_model, evaluation, record)
             with tempfile.TemporaryDirectory() as folder:
@@ -142,13 +149,7 @@ def build_rollback_job(pipeline_config: PipelineConfig) -> JobDefinition:
         context.log_event(
             AssetObservation(
                 asset_key=champion_key,
-                metadata={
-                    "action": "rollback",
-                    "reason": record.reason,
-                    "champion_version": record.champion_version_after or "none",
-                    "decision": MetadataValue.json(record.as_dict()),
-                    **({"kept_log": kept} if kept else {}),
-                },
+                metadata=decision_metadata(record, **({"kept_log": kept} if kept else {})),
             )
         )
 
@@ -200,14 +201,7 @@ def build_promote_job(pipeline: str) -> JobDefinition:
         context.log_event(
             AssetObservation(
                 asset_key=champion_key,
-                metadata={
-                    "action": record.action,
-                    "manual": True,
-                    "reason": record.reason,
-                    "champion_version": record.champion_version_after or "none",
-                    "previous_champion_version": record.champion_version_before or "none",
-                    "decision": MetadataValue.json(record.as_dict()),
-                },
+                metadata=decision_metadata(record, manual=True),
             )
         )
 

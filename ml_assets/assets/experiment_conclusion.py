@@ -7,13 +7,13 @@ from dagster import (
     AssetObservation,
     Config,
     JobDefinition,
-    MetadataValue,
     OpExecutionContext,
     job,
     op,
 )
 from pydantic import Field
 
+from ml_assets.assets.champion import decision_metadata
 from ml_assets.keys import conclude_experiment_job_name, model_key
 from ml_assets.lifecycle.experiment_decision import conclude_experiment
 from resources.audit_store import AuditStoreResource
@@ -65,15 +65,7 @@ def build_conclude_job(pipeline: str) -> JobDefinition:
         context.log_event(
             AssetObservation(
                 asset_key=champion_key,
-                metadata={
-                    "action": record.action,
-                    "experiment": config.experiment,
-                    "reason": record.reason,
-                    "champion_version": record.champion_version_after or "none",
-                    "previous_champion_version": record.champion_version_before or "none",
-                    "challenger_version": record.challenger_version or "none",
-                    "decision": MetadataValue.json(record.as_dict()),
-                },
+                metadata=decision_metadata(record, experiment=config.experiment),
             )
         )
 
