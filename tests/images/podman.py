@@ -3,6 +3,7 @@ containers that are always removed, whatever the test does."""
 
 import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ BASE_IMAGE = os.environ.get("MLAP_BASE_IMAGE", "localhost/mlap-base:bookworm")
 PLATFORM_IMAGE = os.environ.get("MLAP_PLATFORM_IMAGE", "localhost/mlap-platform:test")
 EXTRA_CA = os.environ.get("MLAP_EXTRA_CA", "/etc/ssl/certs/ca-certificates.crt")
 BUILD_TIMEOUT_SECONDS = 1800
+
+DAGSTER = str(Path(sys.executable).parent / "dagster")
 
 
 def environment() -> dict[str, str]:
@@ -88,3 +91,31 @@ def containers_named(prefix: str) -> list[str]:
     done = podman("ps", "--all", "--format", "{{.Names}}")
     assert done.returncode == 0, done.stderr
     return [name for name in done.stdout.split() if name.startswith(prefix)]
+
+
+def wait_serving(port: int, log: Path, process: subprocess.Popen[bytes], seconds: float) -> None:
+    """Until the code server in a container answers a gRPC health check on `port`; fails
+    at once if the container exits."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"code server exited ({process.returncode}):\n{log.read_text()}")
+        health = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "api",
+                "grpc-health-check",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if health.returncode == 0:
+            return
+        time.sleep(1)
+    raise TimeoutError(f"code server never served:\n{log.read_text()[-3000:]}")

@@ -4,11 +4,10 @@ on the host reads them from it over gRPC."""
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ml_assets.definitions import build_definitions
-from tests.images.podman import PLATFORM_IMAGE, container
+from tests.images.podman import PLATFORM_IMAGE, container, wait_serving
 from tests.processes import free_port
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
@@ -19,24 +18,6 @@ def dagster_over_grpc(*args: str, port: int) -> subprocess.CompletedProcess[str]
     return subprocess.run(
         [DAGSTER, *args, *grpc], capture_output=True, text=True, timeout=120, check=False
     )
-
-
-def wait_serving(port: int, log: Path, process: subprocess.Popen[bytes], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"code server exited ({process.returncode}):\n{log.read_text()}")
-        health = subprocess.run(
-            [DAGSTER, "api", "grpc-health-check", "--host", "127.0.0.1", "--port", str(port)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if health.returncode == 0:
-            return
-        time.sleep(1)
-    raise TimeoutError(f"code server never served:\n{log.read_text()[-3000:]}")
 
 
 def test_code_server_in_the_image_loads_the_definitions(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import yaml
 
 from ml_assets.keys import ingest_job_name
 from tests.dagster_dev import graphql, wait_until_loaded
-from tests.images.podman import PLATFORM_IMAGE, container
+from tests.images.podman import PLATFORM_IMAGE, container, wait_serving
 from tests.postgres import create_database, postgres_server
 from tests.processes import free_port, running
 
@@ -101,23 +101,23 @@ def test_a_run_launched_over_graphql_finishes_in_the_platform_image(tmp_path: Pa
         webserver = [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(web_port)]
         daemon = [str(BIN / "dagster-daemon"), "run"]
         workspace = ["-w", str(tmp_path / "workspace.yaml")]
-        with (
-            # The run worker the code server starts reads the instance's PostgreSQL
-            # settings from its own environment, as a run pod does from the ConfigMap.
-            container(
-                PLATFORM_IMAGE,
-                [*code_server, "-m", "ml_assets.definitions"],
-                tmp_path / "c.log",
-                {k: v for k, v in env.items() if k.startswith("DAGSTER_PG_")},
-            ),
-            running([*webserver, *workspace], env, tmp_path, tmp_path / "web.log") as web,
-            running([*daemon, *workspace], env, tmp_path, tmp_path / "daemon.log"),
-        ):
-            wait_until_loaded(url, web, tmp_path / "web.log")
-            launched = graphql(url, LAUNCH % (JOB, DAY))["launchRun"]
-            assert launched["__typename"] == "LaunchRunSuccess", launched
-            assert launched["run"]["status"] == "QUEUED"  # the coordinator, not a direct launch
-            run, seen = wait_finished(url, launched["run"]["runId"], 300)
+        # The run worker the code server starts reads the instance's PostgreSQL settings
+        # from its own environment, as a run pod does from the ConfigMap.
+        pg = {k: v for k, v in env.items() if k.startswith("DAGSTER_PG_")}
+        argv = [*code_server, "-m", "ml_assets.definitions"]
+        with container(PLATFORM_IMAGE, argv, tmp_path / "c.log", pg) as code:
+            # The webserver reads the workspace once at start: a code server still loading
+            # then would stay an unreachable location (as in a pod's readiness, wait first).
+            wait_serving(grpc_port, tmp_path / "c.log", code, 300)
+            with (
+                running([*webserver, *workspace], env, tmp_path, tmp_path / "web.log") as web,
+                running([*daemon, *workspace], env, tmp_path, tmp_path / "daemon.log"),
+            ):
+                wait_until_loaded(url, web, tmp_path / "web.log")
+                launched = graphql(url, LAUNCH % (JOB, DAY))["launchRun"]
+                assert launched["__typename"] == "LaunchRunSuccess", launched
+                assert launched["run"]["status"] == "QUEUED"  # the coordinator's queue
+                run, seen = wait_finished(url, launched["run"]["runId"], 300)
         logs = "\n".join(
             f"--- {name}\n{(tmp_path / name).read_text()[-3000:]}"
             for name in ("c.log", "daemon.log")
