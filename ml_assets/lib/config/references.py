@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .history_checks import history_problems
 from .models import (
     NUMERIC_TYPES,
     ColumnType,
     DatetimePartFeature,
     HolidayDistanceFeature,
     LandingZoneConnector,
-    PassthroughFeature,
     PipelineConfig,
     TargetRateFeature,
 )
@@ -195,34 +195,9 @@ def _target_and_features(config: PipelineConfig) -> Iterator[Problem]:
                 yield f"{where}.{field}", f"{feature.op} needs a numeric column, not {column!r}"
 
 
-_GROUP_TYPES = {ColumnType.STR, ColumnType.CATEGORY, ColumnType.INT, ColumnType.BOOL}
-
-
 def _history(config: PipelineConfig) -> Iterator[Problem]:
-    """`target_rate` features count days before the event, by groups of categorical
-    features, of a target that has a mean."""
-    if config.event_source_name not in config.sources:
-        return
-    definitions = config.features.definitions
-    columns = available_columns(config)
-    for name, feature in definitions.items():
-        if not isinstance(feature, TargetRateFeature):
-            continue
-        where = f"features.definitions.{name}"
-        if config.partitioning is None:
-            yield where, "target_rate counts the days before an event: it needs `partitioning`"
-        if config.target.problem_type == "multiclass_classification":
-            yield where, "target_rate needs a binary or regression target (a class has no rate)"
-        for i, group in enumerate(feature.group):
-            source = definitions.get(group)
-            if not isinstance(source, PassthroughFeature) or (
-                columns.get(source.column) not in _GROUP_TYPES
-            ):
-                yield (
-                    f"{where}.group.{i}",
-                    f"{group!r} is not a categorical feature (a passthrough of a text, "
-                    "category, int or bool column)",
-                )
+    if config.event_source_name in config.sources:
+        yield from history_problems(config, available_columns(config))
 
 
 def _serving(config: PipelineConfig) -> Iterator[Problem]:
