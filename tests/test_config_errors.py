@@ -483,10 +483,27 @@ def assert_problem(err: ConfigError, file: Path, key: str, expected: str) -> Non
             id="holiday-distance-of-a-number",
         ),
         pytest.param(
-            {"features.definitions.late_rate": {"op": "target_rate", "group": ["month"]}},
+            {"features.definitions.late_rate": {"op": "target_rate", "group": ["precip"]}},
             "features.definitions.late_rate.group.0",
-            "'month' is not a categorical feature",
+            "'precip' is not a categorical feature",
             id="target-rate-by-a-number",
+        ),
+        pytest.param(
+            {"features.definitions.busy": {"op": "event_count", "group": ["origin", "temp"]}},
+            "features.definitions.busy.group.1",
+            "'temp' is not a categorical feature (a passthrough of a text, category, int or "
+            "bool column) or a calendar part",
+            id="event-count-by-a-measurement",
+        ),
+        pytest.param(
+            {
+                "features.definitions.busy": {"op": "event_count", "group": ["origin"]},
+                "partitioning": DELETE,
+                "table": {"source": "flights"},
+            },
+            "features.definitions.busy",
+            "event_count counts the days before an event: it needs `partitioning`",
+            id="event-count-without-days",
         ),
         pytest.param(
             {

@@ -2,7 +2,8 @@
 
 On each split of 2013 (the pipeline's windows; training reaching back `--train-days`), one
 fixed XGBoost (400 trees, depth 6, seed 42) is fitted on train + validation with the
-pipeline's features, then again with each set of `target_rate` features, fitted exactly
+pipeline's features, then again with each set of `target_rate` / `event_count` features,
+fitted exactly
 as the platform fits them (the feature spec, on train + validation; the test window reads
 the latest history). Test ROC AUC of each, with a paired bootstrap CI of the difference.
 
@@ -24,6 +25,17 @@ import pandas as pd
 
 from benchmarks.quality.__main__ import HISTORY_FEATURES, PIPELINE, SPLITS
 
+# Scheduled departures a day over the week before, by origin and by origin and hour (the
+# scheduled hour, a calendar part of `time_hour`: added to the frames as `dep_hour`).
+COUNT_FEATURES: dict[str, dict[str, Any]] = {
+    "origin_flights_7d": {"op": "event_count", "group": ["origin"], "days": 7},
+    "origin_hour_flights_7d": {"op": "event_count", "group": ["origin", "dep_hour"], "days": 7},
+    "route_hour_flights_7d": {
+        "op": "event_count",
+        "group": ["origin", "dest", "dep_hour"],
+        "days": 7,
+    },
+}
 # Sets of history features probed one against the base, then all together.
 PROBES: dict[str, list[str]] = {
     "origin 1d": ["origin_late_rate_1d"],
@@ -31,6 +43,10 @@ PROBES: dict[str, list[str]] = {
     "carrier 28d": ["carrier_late_rate_28d"],
     "route 28d": ["route_late_rate_28d"],
     "all four": list(HISTORY_FEATURES),
+    "flights by origin 7d": ["origin_flights_7d"],
+    "flights by origin, hour 7d": ["origin_hour_flights_7d"],
+    "flights by route, hour 7d": ["route_hour_flights_7d"],
+    "all four + origin, hour counts": [*HISTORY_FEATURES, "origin_hour_flights_7d"],
 }
 
 
@@ -46,8 +62,10 @@ def main() -> None:
 
 
 def probe(state: Path, as_of: date, train_days: int) -> str:
+    from pydantic import TypeAdapter
+
     from ml_assets.lib.config import load_pipeline_config
-    from ml_assets.lib.config.models import TargetRateFeature
+    from ml_assets.lib.config.models import HistoryFeature
     from ml_assets.lib.feature_spec import FeatureSpec
     from ml_assets.lib.features import feature_kinds
 
@@ -63,8 +81,10 @@ def probe(state: Path, as_of: date, train_days: int) -> str:
     test = frames["test"]
     kinds = feature_kinds(config)
     results: dict[str, np.ndarray] = {}
+    probed = HISTORY_FEATURES | COUNT_FEATURES
+    history_op: TypeAdapter[Any] = TypeAdapter(HistoryFeature)
     for name, added in {"base": [], **PROBES}.items():
-        ops = {n: TargetRateFeature.model_validate(HISTORY_FEATURES[n]) for n in added}
+        ops = {n: history_op.validate_python(probed[n]) for n in added}
         spec = FeatureSpec.fit(
             fit_rows, kinds | dict.fromkeys(added, "numeric"), label, ops, fit_rows
         )
@@ -92,6 +112,7 @@ def _windows(
     for window, (first, last) in bounds.items():
         days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
         frame = pd.concat([pd.read_parquet(root / f"{d.isoformat()}.parquet") for d in days])
+        frame["dep_hour"] = frame["sched_dep_minutes"] // 60
         frames[window] = frame[frame[label].notna()].reset_index(drop=True)
     return frames
 

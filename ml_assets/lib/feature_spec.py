@@ -2,8 +2,8 @@
 
 The same spec turns a features frame into a model matrix at training, evaluation and
 serving time, so a category unseen in training becomes missing, never a crash. It also
-carries the history tables of `target_rate` features (fitted on the rows the model is
-fitted on), which it computes for each row from the row's group and day.
+carries the history tables of `target_rate` and `event_count` features (fitted on the rows
+the model is fitted on), which it computes for each row from the row's group and day.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config.feature_ops import TargetRateFeature
+from .config.feature_ops import HistoryFeature, TargetRateFeature
 from .features import EVENT_DATE, Columns, FeatureKind
-from .target_history import TargetHistory
+from .group_history import GroupHistory
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class FeatureSpec:
     label: str
     numeric: list[str]
     categorical: dict[str, list[str]] = field(default_factory=dict)
-    history: dict[str, TargetHistory] = field(default_factory=dict)
+    history: dict[str, GroupHistory] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -39,7 +39,7 @@ class FeatureSpec:
         frame: pd.DataFrame,
         kinds: Mapping[str, FeatureKind],
         label: str,
-        history: Mapping[str, TargetRateFeature] | None = None,
+        history: Mapping[str, HistoryFeature] | None = None,
         history_rows: pd.DataFrame | None = None,
     ) -> FeatureSpec:
         """Learn the category levels from training rows; numeric columns keep their order.
@@ -52,17 +52,7 @@ class FeatureSpec:
             if kind == "categorical"
         }
         rows = frame if history_rows is None else history_rows
-        tables = {
-            name: TargetHistory.fit(
-                [rows[g] for g in op.group],
-                rows[EVENT_DATE],
-                rows[label],
-                group=op.group,
-                days=op.days,
-                prior_rows=op.prior_rows,
-            )
-            for name, op in (history or {}).items()
-        }
+        tables = {name: _fit_history(op, rows, label) for name, op in (history or {}).items()}
         return cls(label=label, numeric=numeric, categorical=categorical, history=tables)
 
     def with_history(self, frame: pd.DataFrame | Columns) -> Any:
@@ -155,7 +145,7 @@ class FeatureSpec:
             numeric=list(data["numeric"]),
             categorical={k: list(v) for k, v in data["categorical"].items()},
             history={
-                name: TargetHistory.from_dict(table)
+                name: GroupHistory.from_dict(table)
                 for name, table in data.get("history", {}).items()
             },
         )
@@ -163,3 +153,12 @@ class FeatureSpec:
     @classmethod
     def from_json(cls, text: str) -> FeatureSpec:
         return cls.from_dict(json.loads(text))
+
+
+def _fit_history(op: HistoryFeature, rows: pd.DataFrame, label: str) -> GroupHistory:
+    groups, days = [rows[g] for g in op.group], rows[EVENT_DATE]
+    if isinstance(op, TargetRateFeature):
+        return GroupHistory.fit(
+            groups, days, rows[label], group=op.group, days=op.days, prior_rows=op.prior_rows
+        )
+    return GroupHistory.fit(groups, days, None, group=op.group, days=op.days, statistic="count")

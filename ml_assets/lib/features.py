@@ -21,6 +21,7 @@ from .config.models import (
     DifferenceFeature,
     FeatureSpec,
     HhmmToMinutesFeature,
+    HistoryFeature,
     HolidayDistanceFeature,
     IsMissingFeature,
     JoinConfig,
@@ -31,7 +32,6 @@ from .config.models import (
     RatioFeature,
     RegressionTarget,
     TargetConfig,
-    TargetRateFeature,
     TextClassificationTarget,
 )
 from .config.references import available_columns
@@ -97,7 +97,7 @@ def feature_columns(
         out[EVENT_DATE] = local_days(joined[config.partitioning.time_column], config.timezone)
     default_tz = config.timezone
     for name, spec in config.features.definitions.items():
-        if not isinstance(spec, TargetRateFeature):  # the model's feature spec computes those
+        if not isinstance(spec, HistoryFeature):  # the model's feature spec computes those
             out[name] = compute_feature(inputs, spec, default_tz)
     if with_target:
         out[config.target.name] = compute_target(joined, config.target)
@@ -243,12 +243,13 @@ def local_days(times: pd.Series, tz: str) -> pd.Series:
     return pd.Series(days, index=times.index, dtype="string").where(~np.asarray(local.isna()))
 
 
-def history_ops(config: PipelineConfig) -> dict[str, TargetRateFeature]:
-    """The `target_rate` features, which the model's feature spec fits and computes."""
+def history_ops(config: PipelineConfig) -> dict[str, HistoryFeature]:
+    """The history features (`target_rate`, `event_count`), which the model's feature spec
+    fits and computes."""
     return {
         name: spec
         for name, spec in config.features.definitions.items()
-        if isinstance(spec, TargetRateFeature)
+        if isinstance(spec, HistoryFeature)
     }
 
 

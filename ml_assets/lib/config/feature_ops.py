@@ -146,12 +146,32 @@ class TargetRateFeature(_FeatureBase):
     group: list[str] = Field(
         min_length=1,
         description="Categorical features (passthrough of a text, category, int or bool "
-        "column) whose values together make the group, e.g. `[origin]`, `[origin, dest]`.",
+        "column) or calendar parts whose values together make the group, e.g. `[origin]`, "
+        "`[origin, dest]`.",
     )
     days: int = Field(7, ge=1, le=366, description="Days before the event's day counted.")
     prior_rows: float = Field(
         20.0, ge=0, description="Pseudo-events at the all-groups mean added to each group."
     )
+
+
+class EventCountFeature(_FeatureBase):
+    """The events a day in the event's group over the `days` days before the event's day,
+    e.g. departures by `[origin, hour]`: how busy the schedule was, known before the event.
+    Fitted with the model on the days it is fitted on and stored with it, like
+    `target_rate`; a group absent from those days counts 0."""
+
+    op: Literal["event_count"]
+    group: list[str] = Field(
+        min_length=1,
+        description="Categorical features or calendar parts whose values together make "
+        "the group, e.g. `[origin]`, `[origin, hour]`.",
+    )
+    days: int = Field(7, ge=1, le=366, description="Days before the event's day averaged.")
+
+
+HistoryFeature = TargetRateFeature | EventCountFeature
+"""Features the model's feature spec fits on past days and computes for each event."""
 
 
 FeatureSpec = Annotated[
@@ -165,6 +185,7 @@ FeatureSpec = Annotated[
     | IsMissingFeature
     | BucketFeature
     | HolidayDistanceFeature
-    | TargetRateFeature,
+    | TargetRateFeature
+    | EventCountFeature,
     Field(discriminator="op"),
 ]

@@ -1,10 +1,18 @@
-"""Checks of a config's history features (`target_rate`): the groups, the days, the target."""
+"""Checks of a config's history features (`target_rate`, `event_count`): the groups, the
+days, the target."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from .models import ColumnType, PassthroughFeature, PipelineConfig, TargetRateFeature
+from .models import (
+    ColumnType,
+    DatetimePartFeature,
+    HistoryFeature,
+    PassthroughFeature,
+    PipelineConfig,
+    TargetRateFeature,
+)
 
 _GROUP_TYPES = {ColumnType.STR, ColumnType.CATEGORY, ColumnType.INT, ColumnType.BOOL}
 
@@ -12,24 +20,30 @@ _GROUP_TYPES = {ColumnType.STR, ColumnType.CATEGORY, ColumnType.INT, ColumnType.
 def history_problems(
     config: PipelineConfig, columns: Mapping[str, ColumnType]
 ) -> Iterator[tuple[str, str]]:
-    """`target_rate` features count days before the event, by groups of categorical
-    features, of a target that has a mean."""
+    """History features read the days before the event, by groups of categorical features
+    or calendar parts; a rate needs a target that has a mean."""
     definitions = config.features.definitions
     for name, feature in definitions.items():
-        if not isinstance(feature, TargetRateFeature):
+        if not isinstance(feature, HistoryFeature):
             continue
         where = f"features.definitions.{name}"
         if config.partitioning is None:
-            yield where, "target_rate counts the days before an event: it needs `partitioning`"
-        if config.target.problem_type == "multiclass_classification":
+            yield where, f"{feature.op} counts the days before an event: it needs `partitioning`"
+        if (
+            isinstance(feature, TargetRateFeature)
+            and config.target.problem_type == "multiclass_classification"
+        ):
             yield where, "target_rate needs a binary or regression target (a class has no rate)"
         for i, group in enumerate(feature.group):
-            source = definitions.get(group)
-            if not isinstance(source, PassthroughFeature) or (
-                columns.get(source.column) not in _GROUP_TYPES
-            ):
+            if not _groups_by(definitions.get(group), columns):
                 yield (
                     f"{where}.group.{i}",
                     f"{group!r} is not a categorical feature (a passthrough of a text, "
-                    "category, int or bool column)",
+                    "category, int or bool column) or a calendar part",
                 )
+
+
+def _groups_by(feature: object, columns: Mapping[str, ColumnType]) -> bool:
+    if isinstance(feature, DatetimePartFeature):
+        return True
+    return isinstance(feature, PassthroughFeature) and columns.get(feature.column) in _GROUP_TYPES

@@ -13,10 +13,10 @@ from .models import (
     NUMERIC_TYPES,
     ColumnType,
     DatetimePartFeature,
+    HistoryFeature,
     HolidayDistanceFeature,
     LandingZoneConnector,
     PipelineConfig,
-    TargetRateFeature,
 )
 from .target_checks import target_problems
 
@@ -223,7 +223,7 @@ def _serving(config: PipelineConfig) -> Iterator[Problem]:
             column = getattr(feature, field, None)
             if column is not None and column in config.event_source.columns:
                 needed.append((f"features.definitions.{name}.{field}", column))
-        if isinstance(feature, TargetRateFeature) and config.partitioning is not None:
+        if isinstance(feature, HistoryFeature) and config.partitioning is not None:
             # Serving reads the event's day from the partitioning time column.
             needed.append(("partitioning.time_column", config.partitioning.time_column))
     for where, column in needed:

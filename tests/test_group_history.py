@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_assets.lib.config.models import TargetRateFeature
+from ml_assets.lib.config.models import EventCountFeature, TargetRateFeature
 from ml_assets.lib.feature_spec import FeatureSpec
 from ml_assets.lib.features import EVENT_DATE, local_days
-from ml_assets.lib.target_history import TargetHistory
+from ml_assets.lib.group_history import GroupHistory
 from resources.sources import assign_event_dates
 
 
@@ -30,8 +30,8 @@ def _events(seed: int = 0, days: int = 20) -> pd.DataFrame:
     return frame
 
 
-def _fit(frame: pd.DataFrame, days: int = 3, prior_rows: float = 0.0) -> TargetHistory:
-    return TargetHistory.fit(
+def _fit(frame: pd.DataFrame, days: int = 3, prior_rows: float = 0.0) -> GroupHistory:
+    return GroupHistory.fit(
         [frame["origin"]],
         frame[EVENT_DATE],
         frame["late"],
@@ -41,7 +41,7 @@ def _fit(frame: pd.DataFrame, days: int = 3, prior_rows: float = 0.0) -> TargetH
     )
 
 
-def _at(history: TargetHistory, origin: str | None, day: str | None) -> float:
+def _at(history: GroupHistory, origin: str | None, day: str | None) -> float:
     return float(history.transform([pd.Series([origin])], pd.Series([day]))[0])
 
 
@@ -97,20 +97,68 @@ def test_small_and_unseen_groups_shrink_to_the_all_groups_rate() -> None:
     assert _at(history, None, "2013-03-10") == pytest.approx(everyone)
 
 
+def _fit_counts(frame: pd.DataFrame, days: int) -> GroupHistory:
+    return GroupHistory.fit(
+        [frame["origin"]], frame[EVENT_DATE], None, group=["origin"], days=days, statistic="count"
+    )
+
+
+def test_a_count_is_the_groups_events_a_day_over_the_days_before() -> None:
+    frame = _events(seed=2)
+    # Unlabelled events are still events: a count needs no target.
+    frame.loc[frame.index[::5], "late"] = None
+    history = _fit_counts(frame, days=3)
+    a = frame[frame["origin"] == "A"]
+    before = a[a[EVENT_DATE].isin(["2013-03-07", "2013-03-08", "2013-03-09"])]
+    assert _at(history, "A", "2013-03-10") == pytest.approx(len(before) / 3)
+    # The second day sees one day; the first none; past the table, the latest three.
+    assert _at(history, "A", "2013-03-02") == (a[EVENT_DATE] == "2013-03-01").sum()
+    assert np.isnan(_at(history, "A", "2013-03-01"))
+    latest = a[a[EVENT_DATE] >= "2013-03-18"]
+    assert _at(history, "A", "2013-06-01") == pytest.approx(len(latest) / 3)
+    # A group never seen had no events; an incomplete key has no group.
+    assert _at(history, "Z", "2013-03-10") == 0.0
+    assert np.isnan(_at(history, None, "2013-03-10"))
+
+
+def test_events_added_to_a_day_change_only_later_days_counts() -> None:
+    """The leakage guard for counts: more events on one day leave that day's and every
+    earlier day's features as they were."""
+    frame = _events(seed=3)
+    extra = frame[(frame[EVENT_DATE] == "2013-03-12") & (frame["origin"] == "A")]
+    busier = pd.concat([frame, extra, extra], ignore_index=True)
+    days = pd.Series(frame[EVENT_DATE].unique())
+    origins = pd.Series(["A"] * len(days))
+    original = _fit_counts(frame, days=7).transform([origins], days)
+    changed = _fit_counts(busier, days=7).transform([origins], days)
+    earlier = (days <= "2013-03-12").to_numpy()
+    np.testing.assert_array_equal(original[earlier], changed[earlier])
+    assert (changed[~earlier][:7] > original[~earlier][:7]).all()
+
+
 def test_the_spec_carries_the_tables_through_json_and_computes_the_columns() -> None:
     frame = _events()
-    op = TargetRateFeature(op="target_rate", group=["origin"], days=4)
-    spec = FeatureSpec.fit(
-        frame, {"origin": "categorical", "origin_rate": "numeric"}, "late", {"origin_rate": op}
-    )
+    ops = {
+        "origin_rate": TargetRateFeature(op="target_rate", group=["origin"], days=4),
+        "origin_daily": EventCountFeature(op="event_count", group=["origin"], days=2),
+    }
+    kinds = {"origin": "categorical", "origin_rate": "numeric", "origin_daily": "numeric"}
+    spec = FeatureSpec.fit(frame, kinds, "late", ops)  # type: ignore[arg-type]
     again = FeatureSpec.from_json(spec.to_json())
+    assert again.history["origin_daily"].statistic == "count"
+    assert "sums" not in spec.to_dict()["history"]["origin_daily"]  # they are its counts
     matrix, reloaded = spec.matrix(frame), again.matrix(frame)
     pd.testing.assert_frame_equal(matrix, reloaded)
-    assert list(matrix.columns) == ["origin_rate", "origin"]
+    assert list(matrix.columns) == ["origin_rate", "origin_daily", "origin"]
     assert matrix["origin_rate"].notna().sum() == (frame[EVENT_DATE] > "2013-03-01").sum()
+    on_day = frame[EVENT_DATE] == "2013-03-10"
+    expected = frame[frame[EVENT_DATE].isin(["2013-03-08", "2013-03-09"])].groupby("origin").size()
+    assert (
+        matrix.loc[on_day, "origin_daily"] == frame.loc[on_day, "origin"].map(expected) / 2
+    ).all()
     # Serving hands the spec the features' columns, not a frame: the same numbers.
     codes = again.codes_array(dict(frame.items()))
-    np.testing.assert_allclose(codes[:, 0], matrix["origin_rate"].to_numpy(), equal_nan=True)
+    np.testing.assert_allclose(codes[:, :2], matrix.iloc[:, :2].to_numpy(), equal_nan=True)
     with pytest.raises(KeyError, match="event's day"):
         spec.matrix(frame.drop(columns=[EVENT_DATE]))
 
