@@ -11,6 +11,10 @@ module, so a Dagster upgrade that moves or exports one of them changes one file.
   fit: `DagsterInstance.get_event_records` is deprecated (to break in 2.0), and
   `get_latest_asset_check_evaluation_record` sees only the latest execution.
 
+- `SqliteEventLogStorage`, `SQLITE_BUSY_TIMEOUT_SECONDS`, `ConfigurableClassData`: the
+  local instance's event log keeps its connections open (`ml_assets/instance_storage.py`);
+  Dagster's class is configurable by module path in `dagster.yaml`, but not exported.
+
 Run tag names are plain strings, not internals: see `ml_assets/run_tags.py`.
 """
 
@@ -21,9 +25,15 @@ from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecord,
     AssetCheckExecutionRecordStatus,
 )
+from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._serdes import ConfigurableClassData
 
 __all__ = [
+    "SQLITE_BUSY_TIMEOUT_SECONDS",
     "AssetCheckExecutionRecord",
     "AssetCheckExecutionRecordStatus",
+    "ConfigurableClassData",
+    "SqliteEventLogStorage",
     "UnresolvedAssetJobDefinition",
 ]

@@ -1,11 +1,12 @@
 """Batch scoring: the `batch_predictions` asset against the model alone on the same rows.
 
-Three ways over the same feature rows of a range of days, in one process, alternating:
+Four ways over the same feature rows of a range of days, in one process, alternating:
 the asset materialised for the range in one run (`mlap predict`'s path: Dagster reads the
-range's feature partitions, scores, writes one file per day and records the events), the
-asset's own compute (`Scorer.score_features` on the concatenated rows), and XGBoost's
-`inplace_predict` on the ready model matrix. Run on a state that holds a champion bento
-and feature partitions (e.g. the serving benchmark's):
+range's feature partitions, scores, writes one file per day and records the events) on
+an instance with the project's local dagster.yaml and again on one with Dagster's stock
+SQLite event log, the asset's own compute (`Scorer.score_features` on the concatenated
+rows), and XGBoost's `inplace_predict` on the ready model matrix. Run on a state that
+holds a champion bento and feature partitions (e.g. the serving benchmark's):
 
     python -m benchmarks.pipeline.batch_scoring --state /tmp/sbench --start 2013-05-01 \\
         --end 2013-07-31
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,15 +64,23 @@ def measure(start: str, end: str, repeats: int) -> str:
     matrix = scorer.loaded.spec.codes_array(features)
     booster = scorer.loaded.model.get_booster()
     samples: dict[str, list[float]] = {}
-    with DagsterInstance.get() as instance:
+    homes = {name: _home(name) for name in ("local", "stock")}
+    with (
+        DagsterInstance.from_config(str(homes["local"])) as local,
+        DagsterInstance.from_config(str(homes["stock"])) as stock,
+    ):
 
-        def asset_run() -> None:
-            summary = run_predictions(defs, PIPELINE, start, end, instance)
-            if not summary.success:
-                raise SystemExit(f"batch_predictions failed: {summary.error}")
+        def asset_run(instance: DagsterInstance) -> Callable[[], None]:
+            def run() -> None:
+                summary = run_predictions(defs, PIPELINE, start, end, instance)
+                if not summary.success:
+                    raise SystemExit(f"batch_predictions failed: {summary.error}")
+
+            return run
 
         ways: dict[str, Callable[[], object]] = {
-            "batch_predictions asset, one run for the range": asset_run,
+            "batch_predictions asset, one run for the range": asset_run(local),
+            "the same on Dagster's stock SQLite event log": asset_run(stock),
             "the asset's compute (Scorer.score_features)": lambda: scorer.score_features(features),
             "XGBoost inplace_predict on the model matrix": lambda: booster.inplace_predict(matrix),
         }
@@ -80,7 +91,22 @@ def measure(start: str, end: str, repeats: int) -> str:
                 begun = time.perf_counter()
                 way()
                 samples.setdefault(name, []).append(time.perf_counter() - begun)
+    for home in homes.values():
+        shutil.rmtree(home, ignore_errors=True)
     return _table(samples, len(features), len(days))
+
+
+def _home(kind: str) -> Path:
+    """A fresh DAGSTER_HOME: the project's local dagster.yaml, or only telemetry off (so
+    Dagster's default SQLite storage)."""
+    from ml_assets.environment import PROJECT_ROOT
+
+    home = Path(tempfile.mkdtemp(prefix=f"dagster-{kind}-"))
+    if kind == "local":
+        shutil.copyfile(PROJECT_ROOT / "configs/dagster/local.yaml", home / "dagster.yaml")
+    else:
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return home
 
 
 def _scorer(resources: dict, store: object) -> Any:

@@ -30,7 +30,7 @@ HISTORY_FEATURES: dict[str, dict[str, Any]] = {
     "carrier_late_rate_28d": {"op": "target_rate", "group": ["carrier"], "days": 28},
     "route_late_rate_28d": {"op": "target_rate", "group": ["origin", "dest"], "days": 28},
 }
-VARIANTS = ("base", "history")
+VARIANTS = ("base", "history", "all_days")
 
 
 def main() -> None:
@@ -48,7 +48,8 @@ def main() -> None:
         nargs="+",
         default=list(VARIANTS),
         choices=VARIANTS,
-        help="base: the pipeline's YAML; history: plus target-rate history features",
+        help="base: the pipeline's YAML; history: plus target-rate history features; "
+        "all_days: history, training from the first day of the data (train_days: all)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlap-quality-") as scratch:
@@ -97,8 +98,14 @@ def split(state: Path, as_of: date, instance: Any, variant: str = "base") -> str
     config = config.model_copy(
         update={"training": config.training.model_copy(update={"as_of": as_of})}
     )
-    if variant == "history":
+    if variant in ("history", "all_days"):
         config = with_history_features(config)
+    if variant == "all_days":
+        training = config.training
+        assert training is not None
+        config = config.model_copy(
+            update={"training": training.model_copy(update={"train_days": "all"})}
+        )
     defs = _defs(config, state)
     print(f"[{as_of}] platform training ({variant}) ...", flush=True)
     summary = run_training(defs, PIPELINE, instance, log_level="WARNING")
@@ -137,6 +144,7 @@ def split(state: Path, as_of: date, instance: Any, variant: str = "base") -> str
                 f"stored threshold; fitted on {logistic.model.fitted_on}",
             )
         )
+    assert config.training is not None
     seed = config.training.seed
     tuning_seconds = float(sum(c.tuning_seconds for c in candidate_set.candidates))
     print(f"[{as_of}] fixed XGBoost ...", flush=True)
