@@ -179,6 +179,30 @@ def test_an_equal_challenger_is_not_promoted_and_the_bento_is_kept(retrained: An
     assert bento.built is False
 
 
+def test_text_decisions_are_in_the_verified_decision_log(flow: Any, retrained: Any) -> None:
+    """Both decisions, in order, chained; the champion is read back from the log, and a
+    tampered log is refused rather than read."""
+    from ml_assets.lib.decision_log import read, verify
+    from ml_assets.lifecycle.text_promotion import current_text_champion
+
+    audit = flow["defs"].resources["audit_store"]
+    path = audit.decision_log(PIPELINE)
+    entries = read(path)
+    assert [e.action for e in entries] == ["promote", "keep"]
+    assert verify(path).ok
+    champion = retrained.read([PIPELINE, "text_champion"])
+    assert entries[-1].record["text.model_tag"] == champion.model_tag
+    assert current_text_champion(audit, PIPELINE)["model_tag"] == champion.model_tag
+    tampered = path.read_text().replace('"keep"', '"promote"', 1)
+    original = path.read_text()
+    try:
+        path.write_text(tampered)
+        with pytest.raises(ValueError, match="fails verification"):
+            current_text_champion(audit, PIPELINE)
+    finally:
+        path.write_text(original)
+
+
 def test_the_text_service_answers_label_probability_and_nearest_examples(
     flow: Any, retrained: Any, tmp_path: Path
 ) -> None:
@@ -289,6 +313,12 @@ def test_the_passport_names_the_example_store_and_the_prompt_version(flow: Any) 
     assert len(passport["training_partitions"]) == 42
     assert passport["missing"] == []
     assert passport["assets"]["text_candidates"]["code_version"]
+    # The passport names the decision's entry in the chained log.
+    from ml_assets.lib.decision_log import read
+
+    logged = read(flow["defs"].resources["audit_store"].decision_log(PIPELINE))
+    decided = passport["assets"]["text_champion"]
+    assert logged[decided["decision_log_index"]].entry_hash == decided["decision_log_entry_hash"]
     meta = _latest(flow, "text_passport").metadata
     assert meta["prompt_version"].value == prompts.loc[0, "version"]
 

@@ -43,7 +43,14 @@ _KEPT = {
     ),
     "embeddings": ("encoder", "dim", "example_store_version"),
     "text_candidates": ("best_family", "test_metrics", "few_shot_curve"),
-    "text_champion": ("action", "reason", "champion_model_tag", "champion_version"),
+    "text_champion": (
+        "action",
+        "reason",
+        "champion_model_tag",
+        "champion_version",
+        "decision_log_index",
+        "decision_log_entry_hash",
+    ),
     "text_bento": ("bento_tag", "model_tag", "built"),
 }
 

@@ -1,7 +1,9 @@
 """Text classification's champion decision and its bento: the best text candidate
 against the current text champion on the same test window (the platform's promotion rule:
 the margin and the paired bootstrap), the winner saved as a verified text bundle in
-BentoML's model store, and the bento of `bentos.text_service` that serves it."""
+BentoML's model store, and the bento of `bentos.text_service` that serves it. Each
+decision is appended to the pipeline's hash-chained decision log under the promotion
+lock, and the current champion is read back from that log."""
 
 import json
 import tempfile
@@ -13,7 +15,6 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
-    AssetKey,
     AssetsDefinition,
     MetadataValue,
     Output,
@@ -25,7 +26,9 @@ from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.models import TextConfig
 from ml_assets.lib.hashing import frame_hash
 from ml_assets.lib.refs import Decision, TextBentoRef, TextChampionRef
+from resources.audit_store import AuditStoreResource
 from resources.bento_store import BentoStoreResource
+from resources.model_registry import ModelRegistryResource
 
 TEXT_SERVICE = "bentos.text_service:TextService"
 
@@ -63,6 +66,8 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
         embeddings: pd.DataFrame,
         candidates: pd.DataFrame,
         bento_store: BentoStoreResource,
+        audit_store: AuditStoreResource,
+        model_registry: ModelRegistryResource,
     ) -> Output[TextChampionRef]:
         """The champion decision of a text pipeline: the text candidate best on validation,
         refit on train + validation, against the current text champion scored on the same
@@ -70,7 +75,8 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
         bootstrap puts the gain above 0 (the first valid challenger is promoted). A
         promoted model is saved as a verified text bundle (its training examples and their
         vectors, for the nearest examples) in BentoML's model store. Metadata: the
-        decision, both scores, the reason and the champion's model tag."""
+        decision, both scores, the reason, the champion's model tag and the decision's
+        entry in the hash-chained decision log (`mlap audit verify` checks the chain)."""
         from ml_assets.lib.problems import problem_for
         from ml_assets.lib.promotion_rule import decide_by_metric
         from ml_assets.lib.text.bundle import TextScorer, write_text_bundle
@@ -81,6 +87,10 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
         )
         from ml_assets.lib.text.encoders import load_encoder
         from ml_assets.lib.text.selection import MAJORITY, windows_of
+        from ml_assets.lifecycle.text_promotion import (
+            current_text_champion,
+            record_text_decision,
+        )
 
         problem = problem_for(config)
         vectors = embeddings.drop(columns=["example_id"]).to_numpy(dtype="float32")
@@ -107,65 +117,75 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
         challenger = class_probabilities(
             model, model_input(family, test_texts, test_vectors), n_classes
         )
-        before = _previous(context, key)
-        champion = None
-        if before.get("model_tag") and bento_store.has_model(before["model_tag"]):
-            scorer = TextScorer.from_bundle(bento_store.bundle_path(before["model_tag"]))
-            answers = scorer.predict(test_texts)
-            champion = np.array([[a["probabilities"][c] for c in problem.classes] for a in answers])
-        promotion = config.promotion
-        decision = decide_by_metric(
-            problem,
-            truth,
-            challenger,
-            champion,
-            margin=promotion.margin,
-            alpha=promotion.alpha,
-            resamples=promotion.bootstrap_resamples,
-            seed=training.seed,
-        )
-        version_before = before.get("version")
-        model_tag, version_after = before.get("model_tag"), version_before
-        encoder = load_encoder((config.text or TextConfig()).encoder)
-        if decision.promote:
-            version_after = str(int(version_before or 0) + 1)
-            with tempfile.TemporaryDirectory(prefix="text-bundle-") as scratch:
-                folder = Path(scratch) / "bundle"
-                document = write_text_bundle(
-                    folder,
-                    model=model,
-                    family=family,
-                    config=config,
-                    encoder_name=encoder.name,
-                    examples=examples[fitted],
-                    embeddings=vectors[fitted],
-                    metadata={
-                        "classes": list(problem.classes),
-                        "version": version_after,
-                        "params": params,
-                        "test_score": decision.challenger_score,
-                    },
+        # The decision reads the champion and records the new one under the promotion
+        # lock: two trainings deciding at once are decided one after the other.
+        with model_registry.promotion_lock(config.name):
+            before = current_text_champion(audit_store, config.name)
+            champion = None
+            if before.get("model_tag") and bento_store.has_model(before["model_tag"]):
+                scorer = TextScorer.from_bundle(bento_store.bundle_path(before["model_tag"]))
+                answers = scorer.predict(test_texts)
+                champion = np.array(
+                    [[a["probabilities"][c] for c in problem.classes] for a in answers]
                 )
-                model_tag = f"{config.name}_text:v{version_after}-{document['manifest_sha256'][:8]}"
-                bento_store.import_bundle(model_tag, folder, {"pipeline": config.name})
-        ref = TextChampionRef(
-            decision=Decision(
-                action="promote" if decision.promote else "keep",
-                pipeline=config.name,
-                challenger_version=version_after if decision.promote else None,
-                champion_version_before=version_before,
-                champion_version_after=version_after,
-                reason=decision.reason,
-                details={
-                    k: v for k, v in decision.to_dict().items() if k not in ("reason", "promote")
-                },
-                decided_at=datetime.now(UTC).isoformat(),
-            ),
-            model_tag=model_tag,
-            family=family if decision.promote else before.get("family"),
-            encoder=encoder.name,
-            example_store_version=frame_hash(examples),
-        )
+            promotion = config.promotion
+            decision = decide_by_metric(
+                problem,
+                truth,
+                challenger,
+                champion,
+                margin=promotion.margin,
+                alpha=promotion.alpha,
+                resamples=promotion.bootstrap_resamples,
+                seed=training.seed,
+            )
+            version_before = before.get("version")
+            model_tag, version_after = before.get("model_tag"), version_before
+            encoder = load_encoder((config.text or TextConfig()).encoder)
+            if decision.promote:
+                version_after = str(int(version_before or 0) + 1)
+                with tempfile.TemporaryDirectory(prefix="text-bundle-") as scratch:
+                    folder = Path(scratch) / "bundle"
+                    document = write_text_bundle(
+                        folder,
+                        model=model,
+                        family=family,
+                        config=config,
+                        encoder_name=encoder.name,
+                        examples=examples[fitted],
+                        embeddings=vectors[fitted],
+                        metadata={
+                            "classes": list(problem.classes),
+                            "version": version_after,
+                            "params": params,
+                            "test_score": decision.challenger_score,
+                        },
+                    )
+                    model_tag = (
+                        f"{config.name}_text:v{version_after}-{document['manifest_sha256'][:8]}"
+                    )
+                    bento_store.import_bundle(model_tag, folder, {"pipeline": config.name})
+            ref = TextChampionRef(
+                decision=Decision(
+                    action="promote" if decision.promote else "keep",
+                    pipeline=config.name,
+                    challenger_version=version_after if decision.promote else None,
+                    champion_version_before=version_before,
+                    champion_version_after=version_after,
+                    reason=decision.reason,
+                    details={
+                        k: v
+                        for k, v in decision.to_dict().items()
+                        if k not in ("reason", "promote")
+                    },
+                    decided_at=datetime.now(UTC).isoformat(),
+                ),
+                model_tag=model_tag,
+                family=family if decision.promote else before.get("family"),
+                encoder=encoder.name,
+                example_store_version=frame_hash(examples),
+            )
+            entry = record_text_decision(audit_store, ref)
         context.log.info(f"text champion: {ref.decision.action}: {decision.reason}")
         return Output(
             ref,
@@ -180,25 +200,12 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
                 "champion_family": ref.family or "",
                 "example_store_version": ref.example_store_version or "",
                 "decision": MetadataValue.json(ref.decision.details),
+                "decision_log_index": entry.index,
+                "decision_log_entry_hash": entry.entry_hash,
             },
         )
 
     return text_champion
-
-
-def _previous(context: AssetExecutionContext, key: AssetKey) -> dict[str, str]:
-    """The champion after the last decision (model tag, version, family), from the
-    asset's previous materialisation; empty before the first."""
-    event = context.instance.get_latest_materialization_event(key)
-    if event is None or event.asset_materialization is None:
-        return {}
-    meta = event.asset_materialization.metadata
-    found = {
-        "model_tag": meta.get("champion_model_tag"),
-        "version": meta.get("champion_version"),
-        "family": meta.get("champion_family"),
-    }
-    return {k: str(v.value) for k, v in found.items() if v is not None and v.value}
 
 
 def _text_bento(config: PipelineConfig) -> AssetsDefinition:
