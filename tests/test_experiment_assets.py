@@ -128,9 +128,8 @@ def test_ab_test_per_day_and_cumulative_then_the_sensor_concludes(
         assert "the challenger is better" in op_config["config"]["reason"]
         again = _tick(defs, instance, concluded.cursor)
         assert again.run_requests == [] and "already concluded" in again.skip_message
-        # The job takes the request's config (checked without a run: a fresh registry
-        # costs seconds; the promotion itself is `promote_version`, which `mlap promote`
-        # runs in tests/test_cli_verbs.py).
+        # The job takes the request's config (checked without a run here: this lake has no
+        # registered versions; tests/test_live_decisions.py runs it on a trained registry).
         job = defs.resolve_job_def(conclude_experiment_job_name("flight_delays"))
         assert validate_run_config(job, request.run_config)
         assert read_current(lake, "flight_delays") is not None

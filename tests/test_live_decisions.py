@@ -2,8 +2,9 @@
 real on the trained scene (tests/trained_scene.py: two registered versions in a real
 MLflow registry, the live days 2013-03-19 and -20 ingested, a Dagster instance on disk).
 
-- Served A/B traffic in the inference log -> `ab_test` day by day -> the experiment
-  sensor -> the conclude job, run with the sensor's own run config and tags.
+- Served A/B traffic in the inference log -> `ab_test` day by day (in the inference-log
+  sensor's job, then in the daily job) -> the experiment sensor -> the conclude job, run
+  with the sensor's own run config and tags.
 - Slow answers of the champion in the log -> the rollback sensor -> the rollback job,
   run with the sensor's own run config and tags.
 
@@ -24,6 +25,7 @@ from dagster import Definitions, RunRequest, build_sensor_context
 
 from ml_assets.keys import (
     conclude_experiment_job_name,
+    daily_job_name,
     model_key,
     rollback_job_name,
     served_traffic_job_name,
@@ -159,12 +161,15 @@ def test_an_ab_experiment_concludes_by_its_job_promotes_records_and_alerts(
     for seed, day in enumerate(LIVE):
         batches = ab_batches(config, _validated(scene, day), seed, champion, challenger)
         write_log(lake, PIPELINE, log_frame(batches, config))
-    served = defs.resolve_job_def(served_traffic_job_name(PIPELINE))
+    # The first day judged by the inference-log sensor's job, the second by the daily job
+    # that its landing starts (its ingest steps already ran in the scene).
     keys = [model_key(PIPELINE, name) for name in ("inference_log", "ab_test")]
-    for day in LIVE:
-        assert served.execute_in_process(
-            partition_key=day, instance=scene.instance, asset_selection=keys
-        ).success
+    for day, job in zip(LIVE, (served_traffic_job_name, daily_job_name), strict=True):
+        assert (
+            defs.resolve_job_def(job(PIPELINE))
+            .execute_in_process(partition_key=day, instance=scene.instance, asset_selection=keys)
+            .success
+        )
     entries = len(read(scene.audit.decision_log(PIPELINE)))
 
     request = _tick(defs, scene, experiment_sensor_name(PIPELINE))

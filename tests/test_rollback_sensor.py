@@ -143,8 +143,9 @@ def test_the_sensor_rolls_back_on_latency_drop_and_drift_and_keeps_the_log(
         again = _tick(defs, instance, fired.cursor)
         assert again.run_requests == [] and "v2 already rolled back" in again.skip_message
 
-        # The rollback job takes that config (checked without a run: a fresh registry costs
-        # seconds), and its first step keeps the log of the days judged.
+        # The rollback job takes that config (checked without a run here: this lake has no
+        # registered versions; tests/test_live_decisions.py runs it on a trained registry),
+        # and its first step keeps the log of the days judged.
         job = defs.resolve_job_def(rollback_job_name("flight_delays"))
         assert validate_run_config(job, request.run_config)
     kept = Path(keep_log_days(lake, "flight_delays", op_config["config"]["keep_log_days"], "r1"))
