@@ -8,7 +8,9 @@ rows are built and written by the thread, every interval or as soon as half of
 dropped and counted. A write that fails (the lake unreachable) puts its requests back
 at the front of the buffer, within the same cap, and is tried again at the next interval.
 `close()` (the service's shutdown hook, and at interpreter exit) stops the thread and
-writes what is left; a crash loses at most the last interval.
+writes what is left; a crash loses at most the last interval. Requests the service failed
+to score (5xx) go through the same buffer and are written beside the log as errors files
+(ml_assets.lib.inference_errors), where the rollback sensor reads the error rate.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.inference_errors import FailedRequest, error_frame, write_errors
 from ml_assets.lib.inference_log import ScoredBatch, log_frame, write_log
 
 logger = logging.getLogger("bentoml.service.inference_log")
 
-Write = Callable[[Sequence[ScoredBatch]], int]
+Entry = ScoredBatch | FailedRequest
+Write = Callable[[Sequence[Entry]], int]
 # The lake's base URL the inference log is written under; unset or empty: no log.
 INFERENCE_LOG_ENV = "MLAP_INFERENCE_LOG_URL"
 
@@ -68,7 +72,7 @@ class InferenceLog:
         self._on_dropped, self._on_written, self._on_failed = on_dropped, on_written, on_failed
         self._lock = threading.Lock()
         self._flushing = threading.Lock()  # one write at a time: the thread's or close()'s
-        self._batches: deque[ScoredBatch] = deque()
+        self._batches: deque[Entry] = deque()
         self._buffered = 0
         self.dropped = 0
         self.written = 0
@@ -87,7 +91,7 @@ class InferenceLog:
     def buffered(self) -> int:
         return self._buffered
 
-    def append(self, batch: ScoredBatch) -> None:
+    def append(self, batch: Entry) -> None:
         """Buffer one answered request; drops the oldest past the cap (never blocks on I/O)."""
         with self._lock:
             self._batches.append(batch)
@@ -127,6 +131,37 @@ class InferenceLog:
         except Exception:
             logger.exception("inference log: a request could not be buffered")
 
+    def append_failure(
+        self,
+        request_id: str,
+        route: str,
+        started: float,
+        part: Part,
+        status: int,
+        error_id: str,
+    ) -> None:
+        """Buffer a request the service failed to score (`part`: the model that was to
+        answer and the request's records); never raises."""
+        try:
+            self.append(
+                FailedRequest(
+                    request_id=request_id,
+                    served_at=datetime.now(UTC),
+                    route=route,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    model_version=part.model_version,
+                    model_tag=part.model_tag,
+                    arm=part.arm,
+                    rows=part.rows,
+                    records=part.records,
+                    columns=part.columns,
+                    status=status,
+                    error_id=error_id,
+                )
+            )
+        except Exception:
+            logger.exception("inference log: a failed request could not be buffered")
+
     def flush(self) -> int:
         """Write what is buffered now; the records written (0 when the write failed)."""
         with self._flushing:
@@ -164,7 +199,7 @@ class InferenceLog:
             if not self._stop.is_set():
                 self.flush()
 
-    def _put_back(self, taken: list[ScoredBatch]) -> None:
+    def _put_back(self, taken: list[Entry]) -> None:
         with self._lock:
             self._batches.extendleft(reversed(taken))
             self._buffered += sum(b.rows for b in taken)
@@ -191,10 +226,17 @@ def worker_log(config: PipelineConfig, metrics: Any) -> InferenceLog | None:
     if not base_url or not settings.enabled:
         return None
 
-    def write(batches: Sequence[ScoredBatch]) -> int:
-        frame = log_frame(batches, config)
-        write_log(base_url, config.name, frame)
-        return len(frame)
+    def write(entries: Sequence[Entry]) -> int:
+        # The errors first: a retry after a failed log write writes them again, and
+        # their reader keeps each request once.
+        failed = [e for e in entries if isinstance(e, FailedRequest)]
+        if failed:
+            write_errors(base_url, config.name, error_frame(failed, config))
+        scored = [e for e in entries if isinstance(e, ScoredBatch)]
+        frame = log_frame(scored, config) if scored else None
+        if frame is not None:
+            write_log(base_url, config.name, frame)
+        return (0 if frame is None else len(frame)) + sum(f.rows for f in failed)
 
     logger.info(
         "inference log: every %s s to %s (at most %d records buffered)",

@@ -114,6 +114,12 @@ class ScoringMetrics:
             "(its queue was full), failed.",
             ["outcome"],
         )
+        self.failed = prometheus_client.Counter(
+            "mlap_failed_requests",
+            "Requests the service failed to score (answered 5xx), by route and the model "
+            "version that was to answer (also in the inference log's errors files).",
+            ["route", "model_version"],
+        )
         self.ab_fallback = prometheus_client.Counter(
             "mlap_ab_fallback_records",
             "Records of an A/B experiment that the challenger failed to score (it raised), "

@@ -145,9 +145,11 @@ class ChampionService:
             return predictions
         except Exception as exc:  # answered by the error contract (bentos.errors)
             rows = [vars(r) for r in records]
-            return await anyio.to_thread.run_sync(
+            answer = await anyio.to_thread.run_sync(
                 self._failure, "/predict", exc, rows, self._predict_rows, _in_records
             )
+            self._log_failure("/predict", started, answer, len(records), records, None)
+            return answer
 
     @bentoml.api
     def predict_columns(self, columns: Columns) -> ColumnPredictions:  # type: ignore[valid-type]
@@ -174,10 +176,13 @@ class ChampionService:
         except bentoml.exceptions.ServiceUnavailable:
             raise
         except Exception as exc:  # answered by the error contract (bentos.errors)
-            rows = _column_rows(given, row_count(columns))
-            return self._failure(
+            count = row_count(columns)
+            rows = _column_rows(given, count)
+            answer = self._failure(
                 "/predict_columns", exc, rows, self._predict_column_rows, _in_columns
             )
+            self._log_failure("/predict_columns", started, answer, count, None, given)
+            return answer
 
     @bentoml.api
     async def explain(self, records: Records) -> Explanations:  # type: ignore[valid-type]
@@ -218,6 +223,30 @@ class ChampionService:
             self.experiment.shadow(request_id, route, rows, records, columns)
         if self.inference_log is not None:
             self.inference_log.append_parts(request_id, route, started, parts)
+
+    def _log_failure(
+        self,
+        route: str,
+        started: float,
+        answer: Any,
+        rows: int,
+        records: Sequence[Any] | None,
+        columns: Mapping[str, Any] | None,
+    ) -> None:
+        """Count a request the service failed to score (a 5xx, not a refused request) for
+        the champion, and hand it to the inference log, where the rollback sensor reads
+        the error rate."""
+        status = int(getattr(answer, "status_code", 500))
+        if status < 500 or self.scorer is None:
+            return
+        version = self.scorer.model_version
+        self.metrics.failed.labels(route=route, model_version=version).inc()
+        if self.inference_log is not None:
+            error_id = str(json.loads(bytes(answer.body)).get("error_id", ""))
+            part = Part("champion", version, MODEL_TAG, rows, records, columns, None)
+            self.inference_log.append_failure(
+                uuid.uuid4().hex, route, started, part, status, error_id
+            )
 
     def _champion_part(
         self, records: Sequence[Any], outputs: Any, where: Sequence[int] | None

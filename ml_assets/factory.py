@@ -55,7 +55,6 @@ from ml_assets.keys import (
     train_job_name,
 )
 from ml_assets.lib.config import PipelineConfig
-from ml_assets.lib.inference_log import entity_key
 from ml_assets.run_tags import TRAINING_TAG
 from sensors.arrival import build_arrival_sensor
 from sensors.batches import build_batch_sensor
@@ -183,7 +182,8 @@ def build_pipeline_definitions(
             jobs.append(score)
             sensors.append(build_batch_sensor(config, score, batches))
         if config.monitoring is not None and partitions is not None:
-            daily = _daily_job(config, partitions, executors.of("daily"))
+            served_keys = [a.key for a in served]
+            daily = _daily_job(config, partitions, executors.of("daily"), served_keys)
             jobs.append(daily)
             sensors.append(build_retrain_sensor(config, train))
             if config.landing_folder is not None:
@@ -255,10 +255,14 @@ def _daily_job(
     config: PipelineConfig,
     partitions: DailyPartitionsDefinition,
     executor: ExecutorDefinition | None,
+    served: list[AssetKey],
 ) -> Any:
     """One day end to end: the event source's raw, validated and quarantined rows, features,
     the champion's predictions, drift and live performance (blocking checks stop the rest),
-    and the day's served traffic judged against the labels that came with the day."""
+    and the day's served traffic (`served`: its assets) judged against the labels that came
+    with the day: `served_performance`, and `ab_test`, so that a running experiment is
+    judged on each day as its labels land and the experiment sensor can conclude it (the
+    inference-log sensor's runs come when the log is written, usually before the labels)."""
     event = config.event_source_name
     keys = [
         AssetKey([config.name, f"{stage}_{event}"]) for stage in ("raw", "validated", "quarantined")
@@ -268,8 +272,8 @@ def _daily_job(
         model_key(config.name, name)
         for name in ("batch_predictions", "drift_report", "live_performance")
     ]
-    if entity_key(config) is not None:  # served_performance is built (monitoring is set)
-        keys += [model_key(config.name, n) for n in ("inference_log", "served_performance")]
+    if len(served) > 1:  # served_performance is built: an entity key joins the labels
+        keys += served  # inference_log, served_performance, and ab_test where built
     return define_asset_job(
         daily_job_name(config.name),
         selection=AssetSelection.assets(*keys),

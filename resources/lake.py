@@ -20,6 +20,7 @@ from pydantic import Field
 
 from ml_assets.lib.features import EVENT_DATE
 from ml_assets.lib.hashing import frame_hash
+from ml_assets.lib.inference_errors import error_days, read_errors
 from ml_assets.lib.inference_log import log_days, read_day
 from ml_assets.lib.lake_files import atomic_write, lake_path
 
@@ -118,6 +119,15 @@ class LakeResource(ConfigurableResource):
         """Every record the service logged for a day, in the order served, and the number
         of files they came from."""
         return read_day(self.base_path, pipeline, day)
+
+    def inference_error_days(self, pipeline: str) -> dict[str, list[str]]:
+        """Day -> the names of the files of requests the service failed to score (see
+        `ml_assets.lib.inference_errors`)."""
+        return error_days(self.base_path, pipeline)
+
+    def read_inference_errors(self, pipeline: str, days: Sequence[str]) -> pd.DataFrame:
+        """The requests the service failed to score on `days`, one row per request and day."""
+        return read_errors(self.base_path, pipeline, days)
 
     def write_report(self, asset_path: Sequence[str], name: str, content: str) -> str:
         """Store a report file (an HTML drift report) next to an asset's partitions."""

@@ -132,8 +132,13 @@ def _alert_for(entry: EventLogEntry) -> Alert | None:
     if action not in ("promote", "keep", "rollback"):
         return None
     pipeline = (event.asset_key or AssetKey("unknown")).path[0]
+    # Each decision is an event of its own (the cursor never reads one twice): keyed by
+    # its run, so that the same version promoted or rolled back to again within the
+    # de-duplication window (an experiment promoting last hour's previous champion) is
+    # still announced.
+    decided_in = entry.run_id[:8] if entry.run_id else f"{entry.timestamp:.0f}"
     return Alert(
-        key=f"{pipeline}/decision:{action}:{metadata.get('champion_version')}",
+        key=f"{pipeline}/decision:{action}:{metadata.get('champion_version')}:{decided_in}",
         severity="warning" if action == "rollback" else "info",
         title=f"{pipeline}: {action} - champion is v{metadata.get('champion_version')}",
         body=str(metadata.get("reason", "")),

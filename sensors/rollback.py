@@ -18,8 +18,7 @@ from dagster import (
 
 from ml_assets.keys import model_key
 from ml_assets.lib.config import PipelineConfig
-from ml_assets.lib.experiment import CHAMPION_ARM
-from ml_assets.lib.rollback_triggers import fired
+from ml_assets.lib.rollback_triggers import fired, served_version
 from resources.lake import LakeResource
 
 
@@ -40,26 +39,29 @@ def build_rollback_sensor(config: PipelineConfig, job: JobDefinition) -> SensorD
     )
     def rollback_sensor(context: SensorEvaluationContext, lake: LakeResource) -> SensorResult:
         """Judges the champion the service answers with (the latest `champion` arm in the
-        inference log) over the log's latest `serving.rollback.window_days` days: its p99
-        request latency, its live metric drop on labelled served traffic
+        inference log and its failed requests) over the log's latest
+        `serving.rollback.window_days` days: its p99 request latency, the share of its
+        requests that failed (5xx), its live metric drop on labelled served traffic
         (`served_performance`) and the drifted share of its `drift_report` days. When a
         configured limit is crossed, starts `<pipeline>__rollback` with the trigger and its
         figures (they go into the decision's reason, the decision log and the alert) and
         the days judged, whose inference log the run keeps aside. Run key: the version
         and the triggers; cursor: the last version rolled back, judged once."""
-        days = sorted(lake.inference_log_days(pipeline))[-policy.window_days :]
+        logged = lake.inference_log_days(pipeline)
+        days = sorted(set(logged) | set(lake.inference_error_days(pipeline)))
+        days = days[-policy.window_days :]
         if not days:
             return SensorResult(skip_reason=SkipReason("no inference log yet"))
         log = pd.concat([lake.read_inference_log(pipeline, d)[0] for d in days])
-        served = log[log["arm"] == CHAMPION_ARM].sort_values("served_at")
-        if served.empty:
+        errors = lake.read_inference_errors(pipeline, days)
+        version = served_version(log, errors)
+        if version is None:
             return SensorResult(skip_reason=SkipReason(f"no champion traffic on {days}"))
-        version = str(served["model_version"].iloc[-1])
         if context.cursor == version:
             return SensorResult(skip_reason=SkipReason(f"v{version} already rolled back"))
         performance = _tables(lake, [pipeline, "served_performance"], days)
         shares = _drift_shares(context.instance, model_key(pipeline, "drift_report"), days, version)
-        triggers = fired(policy, version, log, performance, shares, days)
+        triggers = fired(policy, version, log, performance, shares, days, errors)
         if not triggers:
             reason = f"v{version} within every rollback limit over {days[0]}..{days[-1]}"
             return SensorResult(skip_reason=SkipReason(reason))

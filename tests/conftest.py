@@ -22,8 +22,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 (_SESSION_STATE / "dagster_home").mkdir(parents=True, exist_ok=True)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# The champion served once for the session (loaded after the environment above is set).
-pytest_plugins = ["tests.served_champion"]
+# The champion served once for the session, and the trained two-version scene (loaded
+# after the environment above is set).
+pytest_plugins = ["tests.served_champion", "tests.trained_scene"]
 FLIGHT_DELAYS_YAML = PROJECT_ROOT / "configs" / "pipelines" / "flight_delays.yaml"
 IMAGE_TIER = PROJECT_ROOT / "tests" / "images"
 
@@ -35,6 +36,8 @@ SHARED_FIXTURE_GROUPS = {
     "tests/test_inference_log_served.py": "served_champion",
     "tests/test_prometheus_served.py": "served_champion",
     "tests/test_experiment_served.py": "served_champion",
+    "tests/test_cli_verbs.py": "trained_scene",
+    "tests/test_live_decisions.py": "trained_scene",
 }
 
 

@@ -122,12 +122,14 @@ def test_failed_error_checks_and_decisions_reach_the_webhook_once(
 ) -> None:
     with instance_for_test(temp_dir=str(tmp_path)) as instance:
         assets = [drift_report, champion_model, feature_drift, minor_wobble]
-        assert materialize(assets, instance=instance).success
+        decided = materialize(assets, instance=instance)
+        assert decided.success
         first = tick(defs, instance, None)
         posted = {body["key"]: body for body in receiver.bodies("/hook")}
-        assert set(posted) == {"demo/drift_report:feature_drift", "demo/decision:promote:2"}
+        promoted = f"demo/decision:promote:2:{decided.run_id[:8]}"
+        assert set(posted) == {"demo/drift_report:feature_drift", promoted}
         assert posted["demo/drift_report:feature_drift"]["severity"] == "error"
-        decision = posted["demo/decision:promote:2"]
+        decision = posted[promoted]
         assert decision["details"]["reason"] == "challenger wins by 0.02"
         assert "dagster/column_schema" not in decision["details"]
 
@@ -142,6 +144,13 @@ def test_failed_error_checks_and_decisions_reach_the_webhook_once(
         # The same check failing again within the window is de-duplicated by the resource.
         assert len(receiver.received) == 2
         assert json.loads(third.cursor)["checks"] != json.loads(again.cursor)["checks"]
+
+        # A second decision making the same version champion is a new event: announced.
+        redecided = materialize([champion_model], instance=instance)
+        tick(defs, instance, third.cursor)
+        assert [body["key"] for body in receiver.bodies("/hook")[2:]] == [
+            f"demo/decision:promote:2:{redecided.run_id[:8]}"
+        ]
 
 
 def test_a_failed_run_reaches_the_webhook_with_its_error(

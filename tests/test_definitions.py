@@ -93,6 +93,10 @@ def test_sensors_of_the_loop_are_defined_and_running_by_default(defs: Definition
     assert served.job_name == "flight_delays__served_traffic"
     concluding = sensors["flight_delays__conclude_experiment_sensor"]
     assert concluding.job_name == "flight_delays__conclude_experiment"
+    # A day's arrival judges its served traffic too, a running experiment included.
+    daily = defs.resolve_job_def("flight_delays__daily")
+    selected = {key.path[-1] for key in daily.asset_layer.selected_asset_keys}
+    assert {"inference_log", "served_performance", "ab_test"} <= selected
 
 
 def test_local_runs_execute_in_process(defs: Definitions) -> None:

@@ -6,7 +6,6 @@ sensor evaluated on the instance that holds it."""
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -16,18 +15,17 @@ from dagster import DagsterInstance, build_sensor_context, validate_run_config
 
 from ml_assets.keys import conclude_experiment_job_name, model_key, served_traffic_job_name
 from ml_assets.lib.config import PipelineConfig
-from ml_assets.lib.experiment import challenger_rows, salt_of
 from ml_assets.lib.experiment_evidence import evidence, experiment_id, judge
 from ml_assets.lib.experiment_record import ExperimentRecord, read_current, write_current
 from ml_assets.lib.features import compute_target
-from ml_assets.lib.inference_log import ScoredBatch, log_frame, with_labels, write_log
-from ml_assets.lib.scoring import serving_columns
+from ml_assets.lib.inference_log import log_frame, with_labels, write_log
 from ml_assets.lifecycle.experiment_decision import conclude_experiment
 from sensors.experiment import experiment_sensor_name
+from tests.ab_traffic import ENTITY_KEY, ab_batches
 from tests.helpers import pipeline_defs, run_days
 
 DAYS = ["2013-03-17", "2013-03-18"]
-KEY = ["time_hour", "carrier", "flight", "origin", "sched_dep_time"]
+KEY = ENTITY_KEY
 
 
 def _record(mode: str, min_samples: int) -> ExperimentRecord:
@@ -48,40 +46,6 @@ def _record(mode: str, min_samples: int) -> ExperimentRecord:
     )
 
 
-def _served(config: PipelineConfig, validated: pd.DataFrame, seed: int) -> list[ScoredBatch]:
-    """One request per arm of the day's flights, as the A/B service logs them."""
-    columns = list(serving_columns(config))
-    rows = validated[columns].to_dict("records")
-    actual = compute_target(validated, config.target).to_numpy(dtype="float64")
-    chosen = np.array(challenger_rows(rows, KEY, 0.5, salt_of(config.name, "2")))
-    noise = np.random.default_rng(seed).normal(size=len(rows))
-    sharp = 1 / (1 + np.exp(-(2.5 * (actual - 0.5) + noise)))
-    dull = 1 / (1 + np.exp(-(0.3 * (actual - 0.5) + noise)))
-    batches = []
-    for arm, version, mask, p in (
-        ("champion", "1", ~chosen, dull),
-        ("challenger", "2", chosen, sharp),
-    ):
-        where = np.flatnonzero(mask)
-        batches.append(
-            ScoredBatch(
-                request_id=f"{arm}-{seed}",
-                served_at=datetime.now(UTC),
-                route="/predict",
-                latency_ms=3.0,
-                model_version=version,
-                model_tag=f"flight_delays:v{version}-test",
-                arm=arm,
-                rows=len(where),
-                records=[rows[i] for i in where],
-                columns=None,
-                outputs=[{"probability": float(p[i]), "label": bool(p[i] > 0.5)} for i in where],
-                positions=list(where),
-            )
-        )
-    return batches
-
-
 @pytest.fixture(scope="module")
 def lake_days(flight_config: PipelineConfig, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
     """Two ingested days and their served A/B traffic in the log."""
@@ -97,7 +61,7 @@ def lake_days(flight_config: PipelineConfig, tmp_path_factory: Any) -> Iterator[
             write_log(
                 lake,
                 flight_config.name,
-                log_frame(_served(flight_config, validated, seed), flight_config),
+                log_frame(ab_batches(flight_config, validated, seed), flight_config),
             )
         yield {"defs": defs, "lake": lake, "state": state}
 
@@ -164,9 +128,8 @@ def test_ab_test_per_day_and_cumulative_then_the_sensor_concludes(
         assert "the challenger is better" in op_config["config"]["reason"]
         again = _tick(defs, instance, concluded.cursor)
         assert again.run_requests == [] and "already concluded" in again.skip_message
-        # The job takes the request's config (checked without a run: a fresh registry
-        # costs seconds; the promotion itself is `promote_version`, which `mlap promote`
-        # runs in tests/test_cli_verbs.py).
+        # The job takes the request's config (checked without a run here: this lake has no
+        # registered versions; tests/test_live_decisions.py runs it on a trained registry).
         job = defs.resolve_job_def(conclude_experiment_job_name("flight_delays"))
         assert validate_run_config(job, request.run_config)
         assert read_current(lake, "flight_delays") is not None
@@ -194,7 +157,7 @@ def test_shadow_evidence_is_paired_by_request_and_record(
     validated = pd.read_parquet(
         state / "lake" / "flight_delays" / "validated_flights" / f"{DAYS[0]}.parquet"
     )
-    champion, challenger = _served(flight_config, validated, 0)
+    champion, challenger = ab_batches(flight_config, validated, 0)
     # The shadow log: the challenger scored the champion's records under its request id
     # (here scores that follow the labels closely, which a paired test sees at once).
     actual = compute_target(validated, flight_config.target).to_numpy(dtype="float64")

@@ -2,7 +2,9 @@
 directly (every record also scored by the challenger and logged under the same request,
 the champion's answer returned); A/B through one real `bentoml serve` over HTTP (stable
 arms by entity, the share within tolerance over 2000 requests, each answer saying who
-answered, the OpenAPI kept, every request in the inference log under its arm)."""
+answered, the OpenAPI kept, every request in the inference log under its arm). Then a
+served model that fails every score: its 500s counted and recorded beside the log, where
+the rollback's error-rate trigger fires on them."""
 
 import asyncio
 import sys
@@ -316,3 +318,46 @@ def test_ab_falls_back_to_the_champion_when_the_challenger_fails(
         [read_day(str(lake), "flight_delays", d)[0] for d in log_days(str(lake), "flight_delays")]
     )
     assert len(logged) == 300 and set(logged["arm"]) == {"champion"}
+
+
+def test_a_champion_that_fails_every_request_is_logged_and_its_error_rate_fires(
+    challenger: dict[str, Any], broken_challenger: str, served: dict[str, Any], tmp_path: Path
+) -> None:
+    from ml_assets.lib.config.rollback import RollbackConfig
+    from ml_assets.lib.inference_errors import error_days, read_errors
+    from ml_assets.lib.rollback_triggers import fired, served_version
+
+    sent = records(served["state"], DAYS[0])[0][:20]
+    lake, log = tmp_path / "lake", tmp_path / "broken.log"
+    arguments = ("--arg", f"model={broken_challenger}")
+    with bentoml_server(
+        "bentos.service:ChampionService", log, arguments, MLAP_INFERENCE_LOG_URL=str(lake)
+    ) as url:
+        wait_ready(url, log, time.monotonic() + 60)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            answers = [
+                client.post("/predict", json={"records": sent[first : first + 2]})
+                for first in range(0, 20, 2)
+            ]
+            answers.append(client.post("/predict_columns", json={"columns": as_columns(sent)}))
+            metrics = client.get("/metrics").text
+    assert [a.status_code for a in answers] == [500] * 11, answers[0].text
+    # Counted per route and version, and written (on shutdown) beside the inference log.
+    version = challenger["version"]
+    for route, count in (("/predict", 10.0), ("/predict_columns", 1.0)):
+        line = f'mlap_failed_requests_total{{model_version="{version}",route="{route}"}} {count}'
+        assert line in metrics, [m for m in metrics.splitlines() if "failed_requests" in m]
+    assert log_days(str(lake), "flight_delays") == {}  # nothing was scored
+    days = sorted(error_days(str(lake), "flight_delays"))
+    assert days == [DAYS[0]]
+    errors = read_errors(str(lake), "flight_delays", days)
+    assert len(errors) == 11 and set(errors["status"]) == {500}
+    assert set(errors["model_version"]) == {version} and set(errors["arm"]) == {"champion"}
+    assert set(errors["error_id"]) == {a.json()["error_id"] for a in answers}
+    assert sorted(errors["rows"]) == [2] * 10 + [20]
+    # What the rollback sensor reads fires the error-rate trigger on that version.
+    scored, _ = read_day(str(lake), "flight_delays", days[0])
+    assert served_version(scored, errors) == version
+    policy = RollbackConfig(enabled=True, max_error_rate=0.5, min_requests=10)
+    (trigger,) = fired(policy, version, scored, None, {}, days, errors)
+    assert trigger.describe().startswith("error_rate 1 > 0.5 (11 of 11 requests failed")

@@ -3,6 +3,7 @@ in a temporary lake (the inference log in the service's format, `served_performa
 tables) and `drift_report` materialisations in the instance; the rollback sensor through
 `build_sensor_context`, then the rollback job with the request's config."""
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 from ml_assets.keys import model_key, rollback_job_name
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.rollback import RollbackConfig
+from ml_assets.lib.inference_errors import FailedRequest
 from ml_assets.lib.inference_log import ScoredBatch, log_frame, write_log
 from ml_assets.lib.rollback_triggers import keep_log_days
 from sensors.rollback import rollback_sensor_name
@@ -42,6 +44,7 @@ RECORD = {
     "minute": 30,
     "time_hour": datetime(2013, 7, 4, 21, tzinfo=UTC),
 }
+LATE = {**RECORD, "day": 5, "time_hour": datetime(2013, 7, 5, 21, tzinfo=UTC)}
 
 
 def _requests(count: int, latency_ms: float, version: str = "2") -> list[ScoredBatch]:
@@ -140,10 +143,119 @@ def test_the_sensor_rolls_back_on_latency_drop_and_drift_and_keeps_the_log(
         again = _tick(defs, instance, fired.cursor)
         assert again.run_requests == [] and "v2 already rolled back" in again.skip_message
 
-        # The rollback job takes that config (checked without a run: a fresh registry costs
-        # seconds), and its first step keeps the log of the days judged.
+        # The rollback job takes that config (checked without a run here: this lake has no
+        # registered versions; tests/test_live_decisions.py runs it on a trained registry),
+        # and its first step keeps the log of the days judged.
         job = defs.resolve_job_def(rollback_job_name("flight_delays"))
         assert validate_run_config(job, request.run_config)
     kept = Path(keep_log_days(lake, "flight_delays", op_config["config"]["keep_log_days"], "r1"))
     assert kept == tmp_path / "lake" / "flight_delays" / "inference_log_kept" / "r1"
     assert len(list((kept / DAY).glob("*.parquet"))) == 3
+
+
+def _failures(count: int, version: str = "2", arm: str = "champion") -> list[FailedRequest]:
+    return [
+        FailedRequest(
+            request_id=f"failed-{version}-{arm}-{i}",
+            served_at=datetime.now(UTC),
+            route="/predict",
+            latency_ms=12.0,
+            model_version=version,
+            model_tag=f"flight_delays:v{version}-test",
+            arm=arm,
+            rows=1,
+            records=[{**RECORD, "flight": i}],
+            columns=None,
+            status=500,
+            error_id=f"e{i}",
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answered", "failed", "others", "limit", "expected"),
+    [
+        (90, 10, 0, 0.05, "error_rate 0.1 > 0.05 (10 of 100 requests failed"),
+        (95, 5, 0, 0.05, None),  # at the limit, not over it
+        (80, 19, 0, 0.05, None),  # 99 requests: under min_requests, not judged
+        (0, 100, 0, 0.5, "error_rate 1 > 0.5 (100 of 100 requests failed"),  # fails every one
+        (100, 0, 50, 0.05, None),  # the challenger's and another version's failures
+    ],
+)
+def test_the_error_rate_trigger(
+    flight_config: PipelineConfig,
+    answered: int,
+    failed: int,
+    others: int,
+    limit: float,
+    expected: str | None,
+) -> None:
+    from ml_assets.lib.inference_errors import error_frame
+    from ml_assets.lib.rollback_triggers import fired, served_version
+
+    policy = RollbackConfig(enabled=True, max_error_rate=limit, min_requests=100)
+    batches = _requests(answered, 20.0)
+    log = (
+        log_frame(batches, flight_config)
+        if batches
+        else log_frame(_requests(1, 20.0, "1"), flight_config)
+    )
+    failures = _failures(failed) + _failures(others, arm="challenger") + _failures(others, "1")
+    errors = error_frame(failures, flight_config)
+    assert served_version(log, errors.iloc[:failed]) == "2"
+    triggers = fired(policy, "2", log, None, {}, [DAY], errors)
+    if expected is None:
+        assert triggers == []
+    else:
+        (trigger,) = triggers
+        assert trigger.name == "error_rate" and trigger.describe().startswith(expected)
+
+
+def test_failed_requests_are_written_beside_the_log_and_read_once(
+    flight_config: PipelineConfig, tmp_path: Path
+) -> None:
+    from ml_assets.lib.inference_errors import error_days, error_frame, read_errors, write_errors
+    from ml_assets.lib.inference_log import log_days
+
+    lake = str(tmp_path / "lake")
+    # One failed request of three records, two of them of the next day's flights.
+    (one,) = _failures(1)
+    request = dataclasses.replace(one, rows=3, records=[RECORD, LATE, LATE])
+    frame = error_frame([request], flight_config)
+    assert list(frame["event_date"]) == [DAY, "2013-07-05"] and list(frame["rows"]) == [1, 2]
+    assert set(frame["status"]) == {500} and set(frame["error_id"]) == {"e0"}
+    write_errors(lake, "flight_delays", frame)
+    write_errors(lake, "flight_delays", frame)  # a retried write
+    assert log_days(lake, "flight_delays") == {}  # the log's readers never see them
+    assert sorted(error_days(lake, "flight_delays")) == [DAY, "2013-07-05"]
+    read = read_errors(lake, "flight_delays", [DAY, "2013-07-05"])
+    assert len(read) == 2 and list(read["request_id"]) == [one.request_id] * 2
+
+
+def test_the_sensor_rolls_back_a_champion_that_fails_every_request(
+    flight_config: PipelineConfig, tmp_path: Path
+) -> None:
+    from ml_assets.lib.inference_errors import error_frame, write_errors
+
+    config = _config(flight_config, max_error_rate=0.2)
+    defs = pipeline_defs(config, tmp_path)
+    lake = str(tmp_path / "lake")
+    # Yesterday v1 answered; today v2 answers nothing: only errors files for the day.
+    write_log(lake, "flight_delays", log_frame(_requests(150, 20.0, "1"), config))
+    failures = [
+        dataclasses.replace(
+            f, records=[{**RECORD, "day": 5, "time_hour": datetime(2013, 7, 5, 21, tzinfo=UTC)}]
+        )
+        for f in _failures(120)
+    ]
+    write_errors(lake, "flight_delays", error_frame(failures, config))
+    with DagsterInstance.ephemeral() as instance:
+        fired = _tick(defs, instance)
+    (request,) = fired.run_requests
+    assert request.run_key == "2:error_rate" and fired.cursor == "2"
+    (op_config,) = request.run_config["ops"].values()
+    assert op_config["config"]["trigger"].startswith(
+        "v2: error_rate 1 > 0.2 (120 of 120 requests failed, 2013-07-05..2013-07-05)"
+    )
+    assert op_config["config"]["keep_log_days"] == ["2013-07-05"]

@@ -195,8 +195,11 @@ def day_folder(base_url: str, pipeline: str, day: str) -> str:
     return f"{base_url.rstrip('/')}/{pipeline}/{LOG_FOLDER}/{day}"
 
 
-def log_days(base_url: str, pipeline: str) -> dict[str, list[str]]:
-    """Day -> the names of its log files (temporary files of unfinished writes left out)."""
+def log_days(
+    base_url: str, pipeline: str, pattern: re.Pattern[str] = LOG_FILE
+) -> dict[str, list[str]]:
+    """Day -> the names of its log files (temporary files of unfinished writes left out),
+    or of the files in the day folders whose names match `pattern`."""
     fs, root = fsspec.core.url_to_fs(f"{base_url.rstrip('/')}/{pipeline}/{LOG_FOLDER}")
     if not fs.isdir(root):
         return {}
@@ -208,7 +211,7 @@ def log_days(base_url: str, pipeline: str) -> dict[str, list[str]]:
         names = sorted(
             name
             for f in fs.ls(entry["name"], detail=False)
-            if LOG_FILE.match(name := f.rstrip("/").rsplit("/", 1)[-1])
+            if pattern.match(name := f.rstrip("/").rsplit("/", 1)[-1])
         )
         if names:
             days[day] = names

@@ -34,11 +34,20 @@ class RollbackConfig(StrictModel):
         "(`served_performance`, labelled records of the window pooled by weight) falls "
         "below its test-window score by more than this.",
     )
+    max_error_rate: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Rollback when the share of the champion's requests in the window that "
+        "the service failed to score (answered 5xx, recorded beside the inference log) "
+        "exceeds this.",
+    )
     min_requests: int = Field(
         200,
         ge=1,
-        description="Requests the champion must have answered in the window before the "
-        "latency trigger is judged (and labelled records before the metric trigger).",
+        description="Requests the champion must have answered or failed in the window "
+        "before the latency and error-rate triggers are judged (and labelled records "
+        "before the metric trigger).",
     )
     window_days: int = Field(
         1, ge=1, le=31, description="Latest days of the inference log the triggers judge."
@@ -46,9 +55,10 @@ class RollbackConfig(StrictModel):
 
     @model_validator(mode="after")
     def _some_trigger(self) -> RollbackConfig:
-        if self.enabled and not (self.max_p99_ms or self.max_drift_share or self.max_metric_drop):
+        limits = (self.max_p99_ms, self.max_drift_share, self.max_metric_drop, self.max_error_rate)
+        if self.enabled and not any(limits):
             raise ValueError(
-                "rollback is enabled but sets no trigger: give max_p99_ms, max_drift_share"
-                " or max_metric_drop"
+                "rollback is enabled but sets no trigger: give max_p99_ms, max_drift_share,"
+                " max_metric_drop or max_error_rate"
             )
         return self
