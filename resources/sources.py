@@ -27,7 +27,7 @@ from ml_assets.lib.config.models import (
     SourceConfig,
     SqlConnector,
 )
-from ml_assets.lib.features import EVENT_DATE
+from ml_assets.lib.features import EVENT_DATE, local_days
 from ml_assets.lib.validation import mark_undecodable
 
 
@@ -115,7 +115,8 @@ def assign_event_dates(
     if times is None:
         return pd.Series([fallback.isoformat()] * length, dtype="string")
     parsed = pd.to_datetime(times, errors="coerce", utc=True, format="ISO8601")
-    days = parsed.dt.tz_convert(timezone).dt.strftime("%Y-%m-%d").astype("string")
+    # The same day serving reads for history features (strftime took ~10 s for 2013).
+    days = local_days(parsed, timezone)
     return days.fillna(fallback.isoformat()).reset_index(drop=True)
 
 
