@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from _bentoml_impl.serde import JSONSerde, Serde
-from _bentoml_sdk.io_models import IODescriptor
+from bentoml import IODescriptor
 from starlette.requests import Request
 
 from ml_assets.lib.record_columns import RecordColumnsValidator
@@ -31,8 +30,10 @@ def records_input_spec(func: Any, validator: RecordColumnsValidator) -> type[IOD
         raise TypeError(f"{func.__qualname__} must take one parameter, {validator.field!r}")
     parse = generated.from_http_request.__func__
 
-    async def from_http_request(cls: type[IODescriptor], request: Request, serde: Serde) -> Any:
-        if isinstance(serde, JSONSerde):
+    async def from_http_request(cls: type[IODescriptor], request: Request, serde: Any) -> Any:
+        # BentoML's serde for the request's media type (JsonOnlyMiddleware lets only JSON
+        # reach the route; the check keeps any other body on BentoML's own parse).
+        if getattr(serde, "media_type", None) == "application/json":
             batch = validator.validate_json(await request.body())  # read once, cached
             if batch is not None:
                 return cls.model_construct(**{validator.field: batch})

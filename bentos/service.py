@@ -6,7 +6,9 @@ the pipeline config and metadata. The bento argument `model` names it: given at 
 time (`bentoml build -f bentos/bentofile.yaml --arg model=<name:version> .`), it is stored
 in the bento, which then always serves that model; there is no default.
 The request models come from the bundle's pipeline schema, so the OpenAPI page documents
-the real fields and unknown fields are refused. `/predict` takes a list of records;
+the real fields and unknown fields are refused. `/predict` takes a list of records (a
+valid list is checked as columns, with the record model's own rules; anything else gets
+the record model's answer: bentos.records_input);
 `/predict_columns` takes the same rows as one list per field and answers in columns too,
 which spares a batch client most of the per-record parsing and response cost.
 """
