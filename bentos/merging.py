@@ -27,7 +27,7 @@ Result = TypeVar("Result")
 class RequestMerger(Generic[Item, Result]):
     """Calls `score` on the concatenation of queued requests, one call at a time."""
 
-    def __init__(self, score: Callable[[list[Item]], list[Result]], max_items: int) -> None:
+    def __init__(self, score: Callable[[Sequence[Item]], list[Result]], max_items: int) -> None:
         self._score = score
         self._max_items = max_items
         self._queue: list[tuple[Sequence[Item], asyncio.Future[list[Result]]]] = []
@@ -54,7 +54,8 @@ class RequestMerger(Generic[Item, Result]):
         return taken
 
     async def _run(self, jobs: list[tuple[Sequence[Item], asyncio.Future[list[Result]]]]) -> None:
-        merged = [item for items, _ in jobs for item in items]
+        # One request is scored as it came (e.g. a RecordBatch keeps its typed columns).
+        merged = jobs[0][0] if len(jobs) == 1 else [item for items, _ in jobs for item in items]
         try:
             results = await anyio.to_thread.run_sync(self._score, merged)
         except Exception as exc:

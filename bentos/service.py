@@ -6,7 +6,9 @@ the pipeline config and metadata. The bento argument `model` names it: given at 
 time (`bentoml build -f bentos/bentofile.yaml --arg model=<name:version> .`), it is stored
 in the bento, which then always serves that model; there is no default.
 The request models come from the bundle's pipeline schema, so the OpenAPI page documents
-the real fields and unknown fields are refused. `/predict` takes a list of records;
+the real fields and unknown fields are refused. `/predict` takes a list of records (a
+valid list is checked as columns, with the record model's own rules; anything else gets
+the record model's answer: bentos.records_input);
 `/predict_columns` takes the same rows as one list per field and answers in columns too,
 which spares a batch client most of the per-record parsing and response cost.
 """
@@ -36,8 +38,10 @@ from bentos.limits import CostGate, QueueFullError, explain_batch_limit
 from bentos.merging import RequestMerger
 from bentos.observability import scoring_metrics
 from bentos.openapi import too_busy, too_many_records
+from bentos.records_input import records_input_spec
 from bentos.responses import listed, response_shape
 from ml_assets.lib.problems import problem_for
+from ml_assets.lib.record_columns import RecordBatch, RecordColumnsValidator
 from ml_assets.lib.request_model import columns_model, record_model, row_count
 from ml_assets.lib.scoring import METADATA_FILE, Scorer, read_bundle_config
 
@@ -77,6 +81,14 @@ Prediction = _SHAPE.prediction
 ColumnPredictions = _SHAPE.columns
 PREDICTION_LIST, Predictions = listed(Prediction)
 EXPLANATION_LIST, Explanations = listed(_SHAPE.explanation)
+
+
+async def _predict_signature(self: Any, records: Records) -> None:
+    """/predict's parameters, from which BentoML makes its input model."""
+
+
+# /predict validates a valid batch of records as columns (bentos.records_input).
+PREDICT_INPUT = records_input_spec(_predict_signature, RecordColumnsValidator(_CONFIG))
 
 
 @bentoml.service(
@@ -127,7 +139,7 @@ class ChampionService:
     def __is_ready__(self) -> bool:
         return self.scorer is not None
 
-    @bentoml.api
+    @bentoml.api(input_spec=PREDICT_INPUT)
     async def predict(self, records: Records) -> Predictions:  # type: ignore[valid-type]
         """Score a batch of records with the champion."""
         self._scorer()  # not loaded: 503 at once
@@ -285,14 +297,19 @@ class ChampionService:
     def _predict_column_rows(self, rows: Sequence[Row]) -> Any:
         return self._predict_columns({name: [row[name] for row in rows] for name in rows[0]})
 
-    def _predict_now(self, records: list[Any]) -> list[Any]:
+    def _predict_now(self, records: Sequence[Any]) -> list[Any]:
+        if isinstance(records, RecordBatch):  # validated as columns, already typed
+            return self._predict_events(records.events)
         # A validated record's __dict__ is its field values (extra fields are refused):
         # what model_dump() gives, without a copy per record.
         return self._predict_rows([vars(r) for r in records])
 
     def _predict_rows(self, rows: Sequence[Row]) -> list[Any]:
+        return self._predict_events(self._scorer().events_frame(rows))
+
+    def _predict_events(self, events: Any) -> list[Any]:
         scorer = self._scorer()
-        scored = scorer.score(scorer.events_frame(rows))
+        scored = scorer.score(events)
         # One validation of the whole list in pydantic-core, not one model per record.
         return PREDICTION_LIST.validate_python(_SHAPE.records(scored, scorer.model_version))
 

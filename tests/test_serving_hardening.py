@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bentos.limits import FALLBACK_EXPLAIN_LIMIT, CostGate, QueueFullError, max_body_bytes
 from tests.openapi_check import assert_conforms, published_spec
-from tests.served_champion import DAYS, as_columns, records
+from tests.served_champion import DAYS, as_columns, first_thousand, records
 
 JSON = {"content-type": "application/json"}
 
@@ -341,3 +341,37 @@ def test_the_dashboard_queries_what_the_served_champion_exports(
         assert labels <= series[name], name
     classifier_queries = [q for q in dashboard_queries() if "mlap_predicted_value" not in q[0]]
     assert unexported(classifier_queries, series) == []
+
+
+def test_a_1000_record_batch_validated_as_columns_answers_as_the_record_model_path(
+    served: dict[str, Any], server: str
+) -> None:
+    """/predict validates a valid batch as columns (bentos.records_input). A key beside
+    `records` (ignored by BentoML's input model) makes the columnar check decline, so the
+    same records then take the per-record pydantic path /predict always took: the two
+    answers are the same bytes, for a valid batch and for one with a bad record at 700."""
+    sent, wanted = first_thousand(served["state"])
+    fast = httpx.post(f"{server}/predict", json={"records": sent}, timeout=60)
+    slow = httpx.post(f"{server}/predict", json={"records": sent, "note": 1}, timeout=60)
+    assert fast.status_code == slow.status_code == 200, (fast.text[:300], slow.text[:300])
+    assert fast.content == slow.content
+    got = [p["probability"] for p in fast.json()]
+    assert max(abs(a - b) for a, b in zip(got, wanted["probability"], strict=True)) < 1e-6
+
+    bad = [*sent[:700], sent[700] | {"distance": "far"}, *sent[701:]]
+    fast = httpx.post(f"{server}/predict", json={"records": bad}, timeout=60)
+    slow = httpx.post(f"{server}/predict", json={"records": bad, "note": 1}, timeout=60)
+    assert fast.status_code == slow.status_code == 400, fast.text[:300]
+    assert fast.json() == slow.json()
+    (error,) = fast.json()["detail"]
+    assert error["loc"] == ["records", 700, "distance"] and "integer" in error["msg"], error
+
+
+def test_predict_documents_its_records_as_explain_does(server: str) -> None:
+    """/predict's input model is BentoML's own with a columnar parse: /docs.json gives it
+    the request body of /explain, which takes the same records through the unchanged
+    model."""
+    paths = published_spec(server)["paths"]
+    assert paths["/predict"]["post"]["requestBody"] == paths["/explain"]["post"]["requestBody"]
+    schema = paths["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["properties"]["records"]["type"] == "array", schema

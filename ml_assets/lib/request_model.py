@@ -112,12 +112,14 @@ class EventColumns(BaseModel):
 
 
 def columns_model(
-    config: PipelineConfig, example: dict[str, Any] | None = None
+    config: PipelineConfig, example: dict[str, Any] | None = None, *, check_parts: bool = True
 ) -> type[EventColumns]:
     """A pydantic model of a batch of event records sent as columns, one list per field.
 
     Required fields are required lists; nullable ones may be left out (all null). Every
     list holds 1 to `serving.max_batch_size` values and all have the same length.
+    `check_parts=False` leaves out the row-by-row check of the datetime parts, for a
+    caller that checks them on whole columns (`record_columns`).
     """
     max_rows = config.serving.max_batch_size
     fields: dict[str, Any] = {}
@@ -139,7 +141,9 @@ def columns_model(
     return create_model(
         _model_name(config, "Columns"),
         __base__=EventColumns,
-        __validators__=_parts_validators(serving_columns(config), by_row=True),
+        __validators__=_parts_validators(serving_columns(config), by_row=True)
+        if check_parts
+        else {},
         __doc__=(
             f"`{source}` events of pipeline `{config.name}` as columns: one list per field, "
             f"all of the same length (1 to {max_rows} rows); row i is the i-th value of "

@@ -1,0 +1,50 @@
+"""The input of `/predict`: BentoML's own input model, with the records validated as columns.
+
+BentoML 1.4 builds a route's input model from its signature (`IODescriptor.from_input`)
+and parses a request with `input_spec.from_http_request`, which for JSON is
+`model_validate_json` of the whole body: each record becomes its own pydantic model.
+`records_input_spec` gives the route the same model with that one class method replaced
+(`@bentoml.api(input_spec=...)`): a JSON body is first offered to
+`ml_assets.lib.record_columns.RecordColumnsValidator`, which either accepts it (the route
+then gets a `RecordBatch`: the validated columns, the typed events and the records) or
+declines, and then BentoML's own parse runs on the same bytes, so a refused request gets
+the 400 it always got. The model's fields, name and schema are BentoML's, so /docs.json
+documents the route as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bentoml import IODescriptor
+from starlette.requests import Request
+
+from ml_assets.lib.record_columns import RecordColumnsValidator
+
+
+def records_input_spec(func: Any, validator: RecordColumnsValidator) -> type[IODescriptor]:
+    """The input model BentoML makes for `func` (a service method whose one parameter,
+    `validator.field`, is the list of records), taking valid JSON bodies as columns."""
+    generated = IODescriptor.from_input(func, skip_self=True)
+    if list(generated.model_fields) != [validator.field]:
+        raise TypeError(f"{func.__qualname__} must take one parameter, {validator.field!r}")
+    parse = generated.from_http_request.__func__
+
+    async def from_http_request(cls: type[IODescriptor], request: Request, serde: Any) -> Any:
+        # BentoML's serde for the request's media type (JsonOnlyMiddleware lets only JSON
+        # reach the route; the check keeps any other body on BentoML's own parse).
+        if getattr(serde, "media_type", None) == "application/json":
+            batch = validator.validate_json(await request.body())  # read once, cached
+            if batch is not None:
+                return cls.model_construct(**{validator.field: batch})
+        return await parse(cls, request, serde)
+
+    return type(
+        generated.__name__,
+        (generated,),
+        {
+            "__module__": generated.__module__,
+            "__qualname__": generated.__qualname__,
+            "from_http_request": classmethod(from_http_request),
+        },
+    )
