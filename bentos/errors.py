@@ -117,3 +117,21 @@ def _error(score: Score, rows: list[Row]) -> Exception | None:
 def _reason(exc: Exception) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 1] + "…"
+
+
+def column_rows(columns: Mapping[str, Any], rows: int) -> list[Row]:
+    """A columnar request's rows, for the error contract to find the failing one."""
+    return [
+        {name: None if values is None else values[i] for name, values in columns.items()}
+        for i in range(rows)
+    ]
+
+
+def in_records(row: int | None, field: str | None) -> list[str | int]:
+    """Where a failing value sits in a list of records (`records.<row>.<field>`)."""
+    return ["records", *([] if row is None else [row]), *([] if field is None else [field])]
+
+
+def in_columns(row: int | None, field: str | None) -> list[str | int]:
+    """Where a failing value sits in columns (`columns.<field>.<row>`)."""
+    return ["columns", field, row] if field is not None and row is not None else ["columns"]

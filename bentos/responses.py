@@ -4,6 +4,7 @@ OpenAPI page documents the fields a client really gets."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -218,3 +219,34 @@ def _multiclass_models(classes: tuple[str, ...]) -> tuple[type[BaseModel], type[
 def listed(model: type[BaseModel]) -> tuple[TypeAdapter[Any], Any]:
     """A validator of a list of `model`, and the route annotation that declares it."""
     return TypeAdapter(list[model]), Annotated[list[model], ContentType("application/json")]  # type: ignore[valid-type]
+
+
+# What /metadata tells of the served model, from the bundle's metadata.
+_METADATA_KEYS = (
+    "pipeline",
+    "version",
+    "family",
+    "windows",
+    "test_metrics",
+    "decision",
+    "schema",
+    "manifest_sha256",
+    "mlflow_run_id",
+    "problem_type",
+    "classes",
+    "threshold",
+    "threshold_reason",
+    "interval_halfwidth",
+    "interval_level",
+    "passport_id",
+)
+
+
+def served_metadata(
+    bundle: Mapping[str, Any], explain_limit: int, experiment: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """/metadata's answer: the served model's record, the explain batch limit and the
+    experiment the bento runs (None when it runs none)."""
+    return {"explain_max_batch_size": explain_limit, "experiment": experiment} | {
+        key: bundle.get(key) for key in _METADATA_KEYS
+    }

@@ -19,7 +19,6 @@ import gc
 import json
 import logging
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,7 +27,16 @@ import anyio.to_thread
 import bentoml
 from pydantic import Field
 
-from bentos.errors import Locate, Row, Score, failure_response, internal_error
+from bentos.errors import (
+    Locate,
+    Row,
+    Score,
+    column_rows,
+    failure_response,
+    in_columns,
+    in_records,
+    internal_error,
+)
 from bentos.experiment import LiveExperiment
 from bentos.experiment_setup import BentoArguments, experiment_mode, load_experiment
 from bentos.guards import guard
@@ -39,7 +47,8 @@ from bentos.merging import RequestMerger
 from bentos.observability import scoring_metrics
 from bentos.openapi import too_busy, too_many_records
 from bentos.records_input import records_input_spec
-from bentos.responses import listed, response_shape
+from bentos.responses import listed, response_shape, served_metadata
+from bentos.served_log import ServedLog
 from ml_assets.lib.problems import problem_for
 from ml_assets.lib.record_columns import RecordBatch, RecordColumnsValidator
 from ml_assets.lib.request_model import columns_model, record_model, row_count
@@ -131,6 +140,7 @@ class ChampionService:
         except ValueError as exc:  # the challenger's hashes: the bento is broken, never ready
             self.scorer, self.problem = None, f"challenger not loaded: {exc}"
             logger.error("challenger not loaded, /readyz will fail: %s", exc)
+        self.served = ServedLog(self.inference_log, self.experiment, self.metrics, MODEL_TAG)
         # Everything loaded so far lives as long as the worker: move it out of the
         # collector's reach, so the full collections that a request's allocations trigger
         # do not walk the whole heap of bentoml, pandas and xgboost each time.
@@ -153,14 +163,14 @@ class ChampionService:
                 predictions = await self._merger(records)
                 parts = [self._champion_part(records, predictions, None)]
             self.metrics.observe("/predict", predictions)
-            self._log("/predict", started, parts, len(records), records, None)
+            self.served.answered("/predict", started, parts, len(records), records, None)
             return predictions
         except Exception as exc:  # answered by the error contract (bentos.errors)
             rows = [vars(r) for r in records]
             answer = await anyio.to_thread.run_sync(
-                self._failure, "/predict", exc, rows, self._predict_rows, _in_records
+                self._failure, "/predict", exc, rows, self._predict_rows, in_records
             )
-            self._log_failure("/predict", started, answer, len(records), records, None)
+            self._served_failure("/predict", started, answer, len(records), records, None)
             return answer
 
     @bentoml.api
@@ -183,17 +193,17 @@ class ChampionService:
                     )
                 ]
             self.metrics.observe_columns("/predict_columns", predictions)
-            self._log("/predict_columns", started, parts, count, None, given)
+            self.served.answered("/predict_columns", started, parts, count, None, given)
             return predictions
         except bentoml.exceptions.ServiceUnavailable:
             raise
         except Exception as exc:  # answered by the error contract (bentos.errors)
             count = row_count(columns)
-            rows = _column_rows(given, count)
+            rows = column_rows(given, count)
             answer = self._failure(
-                "/predict_columns", exc, rows, self._predict_column_rows, _in_columns
+                "/predict_columns", exc, rows, self._predict_column_rows, in_columns
             )
-            self._log_failure("/predict_columns", started, answer, count, None, given)
+            self._served_failure("/predict_columns", started, answer, count, None, given)
             return answer
 
     @bentoml.api
@@ -219,46 +229,9 @@ class ChampionService:
         if self.inference_log is not None:
             self.inference_log.close()
 
-    def _log(
-        self,
-        route: str,
-        started: float,
-        parts: Sequence[Part],
-        rows: int,
-        records: Sequence[Any] | None,
-        columns: Mapping[str, Any] | None,
-    ) -> None:
-        """Hand an answered request to the inference log, one batch per model that answered,
-        and to a shadow challenger under the same request id (references only)."""
-        request_id = uuid.uuid4().hex
-        if self.experiment is not None:
-            self.experiment.shadow(request_id, route, rows, records, columns)
-        if self.inference_log is not None:
-            self.inference_log.append_parts(request_id, route, started, parts)
-
-    def _log_failure(
-        self,
-        route: str,
-        started: float,
-        answer: Any,
-        rows: int,
-        records: Sequence[Any] | None,
-        columns: Mapping[str, Any] | None,
-    ) -> None:
-        """Count a request the service failed to score (a 5xx, not a refused request) for
-        the champion, and hand it to the inference log, where the rollback sensor reads
-        the error rate."""
-        status = int(getattr(answer, "status_code", 500))
-        if status < 500 or self.scorer is None:
-            return
-        version = self.scorer.model_version
-        self.metrics.failed.labels(route=route, model_version=version).inc()
-        if self.inference_log is not None:
-            error_id = str(json.loads(bytes(answer.body)).get("error_id", ""))
-            part = Part("champion", version, MODEL_TAG, rows, records, columns, None)
-            self.inference_log.append_failure(
-                uuid.uuid4().hex, route, started, part, status, error_id
-            )
+    def _served_failure(self, route: str, started: float, answer: Any, *rest: Any) -> None:
+        if self.scorer is not None:  # a missing model is a 503, not the champion's failure
+            self.served.failed(route, started, answer, self.scorer.model_version, *rest)
 
     def _champion_part(
         self, records: Sequence[Any], outputs: Any, where: Sequence[int] | None
@@ -285,7 +258,7 @@ class ChampionService:
         try:
             explained = self._explain_rows(rows)
         except Exception as exc:
-            return self._failure("/explain", exc, rows, self._explain_rows, _in_records)
+            return self._failure("/explain", exc, rows, self._explain_rows, in_records)
         self.metrics.observe("/explain", explained)
         return explained
 
@@ -343,27 +316,7 @@ class ChampionService:
 
     def _metadata(self) -> dict[str, Any]:
         experiment = self.experiment.describe() if self.experiment is not None else None
-        return {"explain_max_batch_size": self.explain_limit, "experiment": experiment} | {
-            key: _METADATA.get(key)
-            for key in (
-                "pipeline",
-                "version",
-                "family",
-                "windows",
-                "test_metrics",
-                "decision",
-                "schema",
-                "manifest_sha256",
-                "mlflow_run_id",
-                "problem_type",
-                "classes",
-                "threshold",
-                "threshold_reason",
-                "interval_halfwidth",
-                "interval_level",
-                "passport_id",
-            )
-        }
+        return served_metadata(_METADATA, self.explain_limit, experiment)
 
     def _scorer(self) -> Scorer:
         if self.scorer is None:
@@ -381,21 +334,6 @@ def _example_row() -> Row | None:
     except ValueError:
         logger.warning("the bundle's example record does not fit its schema: ignored")
         return None
-
-
-def _column_rows(columns: Mapping[str, Any], rows: int) -> list[Row]:
-    return [
-        {name: None if values is None else values[i] for name, values in columns.items()}
-        for i in range(rows)
-    ]
-
-
-def _in_records(row: int | None, field: str | None) -> list[str | int]:
-    return ["records", *([] if row is None else [row]), *([] if field is None else [field])]
-
-
-def _in_columns(row: int | None, field: str | None) -> list[str | int]:
-    return ["columns", field, row] if field is not None and row is not None else ["columns"]
 
 
 # Middlewares of the POST routes and bounded metric labels (bentos.guards).

@@ -26,7 +26,7 @@ LAYERS = [
     ("ml_assets.factory",),
     ("ml_assets.assets", "sensors"),
     ("ml_assets.lifecycle",),
-    ("resources",),
+    ("resources", "ml_assets.instance_storage"),
     ("ml_assets.keys", "ml_assets.dagster_private", "ml_assets.run_tags"),
     ("ml_assets.environment", "ml_assets.lib", "ml_assets"),
 ]
