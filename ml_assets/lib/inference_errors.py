@@ -12,12 +12,10 @@ request and day its records fall on: ERROR_COLUMNS.
 
 from __future__ import annotations
 
-import os
 import re
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import fsspec
@@ -26,8 +24,7 @@ import pandas as pd
 
 from .config.models import PipelineConfig
 from .features import EVENT_DATE
-from .inference_log import STAMP, ScoredBatch, day_folder, log_days, log_frame
-from .lake_files import atomic_write
+from .inference_log import ScoredBatch, day_folder, log_days, log_frame, write_log
 
 ERROR_FILE = re.compile(r"^errors-(\d{8}T\d{6}\d{6})Z-\d+-[0-9a-f]+\.parquet$")
 ERROR_COLUMNS = (
@@ -98,18 +95,7 @@ def error_frame(failed: Sequence[FailedRequest], config: PipelineConfig) -> pd.D
 
 def write_errors(base_url: str, pipeline: str, frame: pd.DataFrame) -> list[str]:
     """Write the rows as one new errors file per day they fall on; the paths written."""
-    written = datetime.now(UTC).strftime(STAMP)
-    paths = []
-    for day, rows in frame.groupby(EVENT_DATE, sort=True):
-        name = f"errors-{written}Z-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
-        path = f"{day_folder(base_url, pipeline, str(day))}/{name}"
-        atomic_write(path, _parquet_writer(rows.reset_index(drop=True)))
-        paths.append(path)
-    return paths
-
-
-def _parquet_writer(frame: pd.DataFrame) -> Callable[[Any], object]:
-    return lambda handle: frame.to_parquet(handle, index=False)
+    return write_log(base_url, pipeline, frame, prefix="errors-")
 
 
 def error_days(base_url: str, pipeline: str) -> dict[str, list[str]]:

@@ -175,12 +175,13 @@ def _local_days(times: pd.Series, zone: str) -> np.ndarray:
     return np.datetime_as_string(local.astype("datetime64[D]"), unit="D")
 
 
-def write_log(base_url: str, pipeline: str, frame: pd.DataFrame) -> list[str]:
-    """Write the rows as one new file per day they fall on; the paths written."""
+def write_log(base_url: str, pipeline: str, frame: pd.DataFrame, prefix: str = "") -> list[str]:
+    """Write the rows as one new file per day they fall on (its name starting with
+    `prefix`); the paths written."""
     written = datetime.now(UTC).strftime(STAMP)
     paths = []
     for day, rows in frame.groupby(EVENT_DATE, sort=True):
-        name = f"{written}Z-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
+        name = f"{prefix}{written}Z-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
         path = f"{day_folder(base_url, pipeline, str(day))}/{name}"
         atomic_write(path, _parquet_writer(rows.reset_index(drop=True)))
         paths.append(path)
