@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import tempfile
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from benchmarks.pipeline.instances import instance_home
 
 PIPELINE = "flight_delays"
 
@@ -57,7 +58,9 @@ def measure(state: Path, start: str, end: str, repeats: int) -> str:
     config = _config()
     sources = (defs.resources or {})["sources"]
     days = [d.date().isoformat() for d in pd.date_range(start, end)]
-    homes = {kind: _home(state, kind) for kind in ("local", "stock")}
+    homes = {
+        kind: instance_home(state / f"dagster_home_{kind}", kind) for kind in ("local", "stock")
+    }
     samples: dict[str, list[float]] = {}
     rows: dict[str, int] = {}
     with (
@@ -143,20 +146,6 @@ def _config() -> Any:
     from ml_assets.lib.config import load_pipeline_config
 
     return load_pipeline_config(environment.pipelines_dir() / f"{PIPELINE}.yaml")
-
-
-def _home(state: Path, kind: str) -> Path:
-    """A DAGSTER_HOME: the project's local dagster.yaml, or only telemetry off (so
-    Dagster's default SQLite storage)."""
-    from ml_assets.environment import PROJECT_ROOT
-
-    home = state / f"dagster_home_{kind}"
-    home.mkdir(parents=True)
-    if kind == "local":
-        shutil.copyfile(PROJECT_ROOT / "configs/dagster/local.yaml", home / "dagster.yaml")
-    else:
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    return home
 
 
 def _table(samples: dict[str, list[float]], rows: int, days: int) -> str:

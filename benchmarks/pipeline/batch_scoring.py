@@ -26,6 +26,8 @@ from typing import Any
 
 import pandas as pd
 
+from benchmarks.pipeline.instances import instance_home
+
 PIPELINE = "flight_delays"
 
 
@@ -64,7 +66,10 @@ def measure(start: str, end: str, repeats: int) -> str:
     matrix = scorer.loaded.spec.codes_array(features)
     booster = scorer.loaded.model.get_booster()
     samples: dict[str, list[float]] = {}
-    homes = {name: _home(name) for name in ("local", "stock")}
+    homes = {
+        kind: instance_home(Path(tempfile.mkdtemp(prefix=f"dagster-{kind}-")), kind)
+        for kind in ("local", "stock")
+    }
     with (
         DagsterInstance.from_config(str(homes["local"])) as local,
         DagsterInstance.from_config(str(homes["stock"])) as stock,
@@ -94,19 +99,6 @@ def measure(start: str, end: str, repeats: int) -> str:
     for home in homes.values():
         shutil.rmtree(home, ignore_errors=True)
     return _table(samples, len(features), len(days))
-
-
-def _home(kind: str) -> Path:
-    """A fresh DAGSTER_HOME: the project's local dagster.yaml, or only telemetry off (so
-    Dagster's default SQLite storage)."""
-    from ml_assets.environment import PROJECT_ROOT
-
-    home = Path(tempfile.mkdtemp(prefix=f"dagster-{kind}-"))
-    if kind == "local":
-        shutil.copyfile(PROJECT_ROOT / "configs/dagster/local.yaml", home / "dagster.yaml")
-    else:
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    return home
 
 
 def _scorer(resources: dict, store: object) -> Any:
