@@ -127,6 +127,8 @@ class ChampionService:
         # Explanations cost more than scoring: a lower batch limit, one at a time, and
         # only as many waiting as end well inside the timeout (bentos.limits).
         example = self._example if self.scorer is not None else None
+        if self.scorer is not None:
+            self.scorer.prepare_contributions()
         self.explain_limit, per_record = explain_batch_limit(
             _CONFIG.serving, self._explain_rows, example
         )

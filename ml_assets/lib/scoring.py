@@ -209,6 +209,12 @@ class Scorer:
         outputs = self.problem.outputs(predictions, self.calibration)
         return pd.DataFrame({**outputs, "model_version": self.model_version}, index=index)
 
+    def prepare_contributions(self) -> None:
+        """Import what `contributions` needs now: shap (for a model that is not XGBoost)
+        takes seconds to import, which a first /explain request should not pay."""
+        if self.loaded.manifest.flavor != "xgboost":
+            import shap  # noqa: F401
+
     def contributions(self, events: pd.DataFrame, top_k: int) -> list[list[dict[str, Any]]]:
         """Each record's `top_k` features by |contribution| to what the model explains:
         its log-odds (binary), its most probable class's margin (multiclass), its value on

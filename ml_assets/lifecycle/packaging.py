@@ -7,7 +7,9 @@ from typing import Any
 
 import pandas as pd
 
+from ml_assets.keys import WINDOW
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.features import EVENT_DATE
 from ml_assets.lib.problems import ProblemKind, problem_for
 from ml_assets.lib.refs import BentoRef, ModelRef
 from ml_assets.lib.scoring import REFERENCE_DIR, serving_columns, write_bundle
@@ -86,6 +88,7 @@ def export_bundle(
     run = registry.run_record(champion.mlflow_run_id)
     with tempfile.TemporaryDirectory() as scratch:
         local = registry.fetch_model_files(champion, Path(scratch))
+        training_set = read_training_set(lake, config)
         references = {
             join.source: lake.read([config.name, f"validated_{join.source}"])
             for join in config.joins
@@ -109,18 +112,21 @@ def export_bundle(
                 n: s.model_dump(mode="json", exclude_none=True)
                 for n, s in serving_columns(config).items()
             },
-            "example_record": example_record(lake, config),
+            "example_record": example_record(lake, config, training_set),
             "passport_id": passport_id(config.name, version, champion.manifest_sha256),
         }
-        write_bundle(folder, local, config, references, metadata, background(lake, config))
+        write_bundle(folder, local, config, references, metadata, background(training_set))
     registry.fetch_files(champion.mlflow_run_id, REFERENCE_DIR, folder)
     return metadata
 
 
-def example_record(lake: LakeResource, config: PipelineConfig) -> dict[str, Any] | None:
-    """A real event for the OpenAPI examples: the first validated row of the first day (of
-    the table, for a static one)."""
-    day = config.partitioning.start_date.isoformat() if config.partitioning else None
+def example_record(
+    lake: LakeResource, config: PipelineConfig, training_set: pd.DataFrame | None
+) -> dict[str, Any] | None:
+    """A real event for the OpenAPI examples and the service's /explain cost probe: the
+    first validated row of the earliest day the training set used (of the table, for a
+    static one). Not the partitions' start date: a lake may hold only later days."""
+    day = _first_trained_day(config, training_set)
     try:
         rows = lake.read([config.name, f"validated_{config.event_source_name}"], day)
     except FileNotFoundError:
@@ -140,13 +146,28 @@ def example_record(lake: LakeResource, config: PipelineConfig) -> dict[str, Any]
     return record
 
 
-def background(lake: LakeResource, config: PipelineConfig) -> pd.DataFrame | None:
-    """200 feature rows of the model's training window, for model-agnostic explanations."""
+def _first_trained_day(config: PipelineConfig, training_set: pd.DataFrame | None) -> str | None:
+    """The earliest event day of the training set; None for a static table."""
+    if config.partitioning is None:
+        return None
+    if training_set is None or training_set.empty or EVENT_DATE not in training_set:
+        return config.partitioning.start_date.isoformat()
+    return str(pd.Timestamp(training_set[EVENT_DATE].min()).date())
+
+
+def read_training_set(lake: LakeResource, config: PipelineConfig) -> pd.DataFrame | None:
+    """The pipeline's training set, None before one is materialised."""
     try:
-        rows = lake.read([config.name, "training_set"])
+        return lake.read([config.name, "training_set"])
     except FileNotFoundError:
         return None
-    train = rows[rows["window"] == "train"]
+
+
+def background(training_set: pd.DataFrame | None) -> pd.DataFrame | None:
+    """200 feature rows of the model's training window, for model-agnostic explanations."""
+    if training_set is None:
+        return None
+    train = training_set[training_set[WINDOW] == "train"]
     return train.sample(min(200, len(train)), random_state=0).reset_index(drop=True)
 
 
