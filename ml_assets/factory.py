@@ -38,6 +38,7 @@ from ml_assets.assets.text_audit import build_text_audit_assets
 from ml_assets.assets.text_candidates import build_text_candidate_assets
 from ml_assets.assets.text_champion import build_text_champion_assets
 from ml_assets.assets.text_examples import build_text_example_assets
+from ml_assets.assets.text_monitoring import TEXT_DAILY, build_text_monitoring_assets
 from ml_assets.assets.text_prompts import build_prompt_assets
 from ml_assets.assets.training import build_training_assets
 from ml_assets.keys import (
@@ -115,13 +116,19 @@ def build_pipeline_definitions(
             *build_text_champion_assets(config),
             *build_text_audit_assets(config),
         ]
+        text_train: AssetSelection = AssetSelection.assets(
+            model_key(config.name, "text_bento"), model_key(config.name, "text_passport")
+        )
+        if config.monitoring is not None and partitions is not None:
+            monitored = build_text_monitoring_assets(config, partitions)
+            assets += monitored
+            text_train |= AssetSelection.assets(model_key(config.name, "text_reference"))
+            jobs.append(_daily_job(config, partitions, executors.of("daily"), [], TEXT_DAILY))
         jobs.append(
             define_asset_job(
                 train_job_name(config.name),
                 selection=pipeline & AssetSelection.groups(MODELS_GROUP, EVALUATION_GROUP)
-                | AssetSelection.assets(
-                    model_key(config.name, "text_bento"), model_key(config.name, "text_passport")
-                ),
+                | text_train,
                 description=(
                     f"Trains `{config.name}`'s text candidates: example store, embeddings, "
                     "tuned candidates next to the majority baseline, the champion decision "
@@ -256,22 +263,21 @@ def _daily_job(
     partitions: DailyPartitionsDefinition,
     executor: ExecutorDefinition | None,
     served: list[AssetKey],
+    monitored: tuple[str, ...] = ("batch_predictions", "drift_report", "live_performance"),
 ) -> Any:
     """One day end to end: the event source's raw, validated and quarantined rows, features,
-    the champion's predictions, drift and live performance (blocking checks stop the rest),
-    and the day's served traffic (`served`: its assets) judged against the labels that came
-    with the day: `served_performance`, and `ab_test`, so that a running experiment is
-    judged on each day as its labels land and the experiment sensor can conclude it (the
-    inference-log sensor's runs come when the log is written, usually before the labels)."""
+    the champion's predictions, drift and live performance (`monitored`: a text pipeline's
+    are its own; blocking checks stop the rest), and the day's served traffic (`served`:
+    its assets) judged against the labels that came with the day: `served_performance`,
+    and `ab_test`, so that a running experiment is judged on each day as its labels land
+    and the experiment sensor can conclude it (the inference-log sensor's runs come when
+    the log is written, usually before the labels)."""
     event = config.event_source_name
     keys = [
         AssetKey([config.name, f"{stage}_{event}"]) for stage in ("raw", "validated", "quarantined")
     ]
     keys += [features_key(config.name)]
-    keys += [
-        model_key(config.name, name)
-        for name in ("batch_predictions", "drift_report", "live_performance")
-    ]
+    keys += [model_key(config.name, name) for name in monitored]
     if len(served) > 1:  # served_performance is built: an entity key joins the labels
         keys += served  # inference_log, served_performance, and ab_test where built
     return define_asset_job(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bentos.limits import FALLBACK_EXPLAIN_LIMIT, CostGate, QueueFullError, max_body_bytes
+from bentos.limits import CostGate, QueueFullError, max_body_bytes
 from tests.openapi_check import assert_conforms, published_spec
 from tests.served_champion import DAYS, as_columns, first_thousand, records
 
@@ -97,13 +97,18 @@ def test_a_body_over_the_limit_is_a_413_before_parsing_and_one_under_is_read(
 def test_explain_has_its_own_batch_limit_and_concurrent_explains_never_time_out(
     server: str, sample: list[dict[str, Any]]
 ) -> None:
+    # Measured at start-up on the bundle's example record (an event of the first trained
+    # day), within the explain budget and never above max_batch_size.
     limit = _explain_limit(server)
-    assert limit == FALLBACK_EXPLAIN_LIMIT  # the fixture's bundle has no example record
+    assert 1 <= limit <= 1000
     refused = httpx.post(
         f"{server}/explain", json={"records": sample[: limit + 1]}, timeout=30
     ).json()
     assert refused["detail"][0]["loc"] == ["records"]
-    assert f"at most {limit} items for /explain" in refused["detail"][0]["msg"]
+    # Below max_batch_size the refusal names /explain's own limit; at it (a fast machine
+    # measures 1000), the request model's length limit refuses first.
+    named = f"at most {limit} items" + (" for /explain" if limit < 1000 else "")
+    assert named in refused["detail"][0]["msg"]
     # Issue 19: four 1000-record explanations at once gave 200, 200, 504, 504.
     spec = published_spec(server)
     before = _series(server)

@@ -19,6 +19,12 @@ import pytest
 from ml_assets.keys import model_key
 from ml_assets.lib.config import PipelineConfig, load_pipeline_config
 from ml_assets.lib.config.models import CandidateConfig, TrainingConfig, TuningConfig
+from ml_assets.lib.config.monitoring import (
+    CalibrationConfig,
+    DriftConfig,
+    MonitoringConfig,
+    PerformanceConfig,
+)
 from ml_assets.lib.config.text import LlmConfig
 from ml_assets.lib.hashing import frame_hash
 from tests.flows import PROJECT_ROOT, trained
@@ -59,7 +65,12 @@ def config(llm: LlmServer) -> PipelineConfig:
             "llm_few_shot": CandidateConfig(),
         },
     )
-    return written.model_copy(update={"training": training, "text": text})
+    # Days of about eleven tweets: small days are judged and calibrated.
+    monitoring = MonitoringConfig(
+        drift=DriftConfig(min_rows=8, calibration=CalibrationConfig(min_days=3)),
+        performance=PerformanceConfig(min_rows=8),
+    )
+    return written.model_copy(update={"training": training, "text": text, "monitoring": monitoring})
 
 
 @pytest.fixture(scope="module")
@@ -350,3 +361,62 @@ def test_an_edited_template_shows_in_the_next_passport(flow: Any, tmp_path: Path
     )
     assert after["example_store_version"] == before["example_store_version"]
     assert after["passport_id"] != before["passport_id"]
+
+
+LATER = ("2016-01-11", "2016-01-12")
+
+
+@pytest.fixture(scope="module")
+def monitored(flow: Any, retrained: Any) -> dict[str, Any]:
+    """Two later days through the text pipeline's daily job, one run per day."""
+    from ml_assets.keys import daily_job_name
+
+    job = flow["defs"].resolve_job_def(daily_job_name(PIPELINE))
+    results = {
+        day: job.execute_in_process(
+            instance=flow["instance"], partition_key=day, raise_on_error=False
+        )
+        for day in LATER
+    }
+    assert all(r.success for r in results.values())
+    return results
+
+
+def test_later_days_are_scored_judged_for_drift_and_performance(
+    flow: Any, monitored: dict[str, Any]
+) -> None:
+    from ml_assets.assets.text_monitoring import champion_scorer
+
+    lake = flow["defs"].resources["lake"]
+    resources = flow["defs"].resources
+    scorer = champion_scorer(flow["config"], resources["audit_store"], resources["bento_store"])
+    rules = lake.read([PIPELINE, "text_reference"]).set_index("signal")
+    assert list(rules.index) == [
+        "embeddings",
+        "text_length",
+        "unknown_word_share",
+        "predicted_label",
+    ]
+    assert set(rules["source"]) == {"calibrated"} and (rules["threshold"] > 0).all()
+    assert set(rules["model_tag"]) == {scorer.model_tag}
+    for day in LATER:
+        features = lake.read([PIPELINE, "features"], day)
+        scored = lake.read([PIPELINE, "text_predictions"], day)
+        assert len(scored) == len(features) > 0
+        # Each text answered as the served model answers it.
+        answers = scorer.predict(scored["text"].tolist())
+        assert scored["label"].tolist() == [a["label"] for a in answers]
+        assert np.allclose(scored["probability"], [a["probability"] for a in answers])
+        drift = lake.read([PIPELINE, "text_drift"], day).set_index("signal")
+        assert list(drift.index) == list(rules.index)
+        assert (drift["threshold"] == rules["threshold"]).all()
+        assert drift["score"].notna().all() and drift["drifted"].notna().all()
+        assert 0 <= drift.loc["embeddings", "score"] <= 1
+        live = lake.read([PIPELINE, "text_live_performance"], day).iloc[0]
+        assert live["labelled"] == scored["actual"].notna().sum() and live["rows"] == len(scored)
+        assert live["metric"] == "roc_auc_ovr" and live["test_value"] > 0.5
+        checks = {e.check_name: e for e in monitored[day].get_asset_check_evaluations()}
+        assert {"text_drift_within_threshold", "performance_within_tolerance"} <= set(checks)
+        # Under the default shares (0.3 warns), one drifted signal of four passes.
+        share = drift["drifted"].astype(bool).mean()
+        assert checks["text_drift_within_threshold"].passed == (share < 0.3)

@@ -223,6 +223,21 @@ def test_a_changed_bundle_file_is_refused(
             "    xgboost: {}\n    embedding_classifier:\n",
             "xgboost is not a text_classification candidate",
         ),
+        (
+            "    min_rows: 10\n  performance:",
+            "    min_rows: 10\n    ignore_columns: [hour]\n  performance:",
+            r"monitoring\.drift\.ignore_columns\.0.*not a text drift signal",
+        ),
+        (
+            "  drift:\n",
+            "  drift:\n    columns: {embeddings: {method: ks}}\n",
+            "not a text drift signal with a stat test",
+        ),
+        (
+            "  performance:\n",
+            "  performance:\n    metric: rmse\n",
+            "'rmse' is not a text classification metric",
+        ),
     ],
 )
 def test_a_broken_text_pipeline_names_the_key(

@@ -77,7 +77,7 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
         vectors, for the nearest examples) in BentoML's model store. Metadata: the
         decision, both scores, the reason, the champion's model tag and the decision's
         entry in the hash-chained decision log (`mlap audit verify` checks the chain)."""
-        from ml_assets.lib.problems import problem_for
+        from ml_assets.lib.problems import Calibration, problem_for
         from ml_assets.lib.promotion_rule import decide_by_metric
         from ml_assets.lib.text.bundle import TextScorer, write_text_bundle
         from ml_assets.lib.text.classifiers import (
@@ -159,6 +159,8 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
                             "version": version_after,
                             "params": params,
                             "test_score": decision.challenger_score,
+                            # What live performance compares each day with.
+                            "test_metrics": problem.metrics(truth, challenger, Calibration()),
                         },
                     )
                     model_tag = (

@@ -21,6 +21,7 @@ from dagster import (
 from ml_assets.keys import MODELS_GROUP, WINDOW, code_version, features_key, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.models import TextClassificationTarget, TextConfig
+from ml_assets.lib.features import EVENT_DATE
 from ml_assets.lib.hashing import frame_hash
 from ml_assets.lib.split import latest_complete_day, missing_days, training_split
 from ml_assets.lib.static_split import window_of_rows
@@ -99,7 +100,11 @@ def _example_store(config: PipelineConfig) -> AssetsDefinition:
             text_column=target.text_column,
             label_column=target.name,
             id_columns=primary,
-            keep_columns=[WINDOW, *target.metadata_columns],
+            keep_columns=[
+                WINDOW,
+                *target.metadata_columns,
+                *([EVENT_DATE] if EVENT_DATE in rows else []),
+            ],
             min_chars=text.min_chars,
         )
         counts = store.counts()

@@ -14,6 +14,10 @@ DistanceMethod = Literal["wasserstein", "psi", "jensenshannon", "kl_div", "helli
 PValueMethod = Literal["ks", "chisquare", "z"]
 DriftMethod = DistanceMethod | PValueMethod
 Trigger = Literal["drift", "decay"]
+# What a text pipeline's drift judges (ml_assets.lib.text.monitoring): the signals with a
+# stat test, which `drift.columns` and `drift.ignore_columns` may name, and the embeddings.
+TEXT_COLUMN_SIGNALS = ("text_length", "unknown_word_share", "predicted_label")
+TEXT_SIGNALS = ("embeddings", *TEXT_COLUMN_SIGNALS)
 DISTANCE_METHODS: frozenset[str] = frozenset(
     {"wasserstein", "psi", "jensenshannon", "kl_div", "hellinger"}
 )

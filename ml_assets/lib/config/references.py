@@ -270,6 +270,8 @@ def _monitoring(config: PipelineConfig) -> Iterator[Problem]:
         return
     if config.training is None:
         yield "monitoring", "monitoring compares days with a champion: it needs `training`"
+    if config.target.problem_type == "text_classification":
+        return  # its drift judges text signals, checked with the target (target_checks)
     features = set(config.features.definitions)
     drift = monitoring.drift
     named = [(f"monitoring.drift.columns.{c}", c) for c in drift.columns]

@@ -14,7 +14,7 @@ from .models import (
     RegressionTarget,
     TextClassificationTarget,
 )
-from .monitoring import LIVE_METRICS
+from .monitoring import LIVE_METRICS, TEXT_COLUMN_SIGNALS, TEXT_SIGNALS
 
 Problem = tuple[str, str]  # (key path, message)
 
@@ -62,12 +62,38 @@ def _text(config: PipelineConfig, target: TextClassificationTarget) -> Iterator[
         elif column in (target.column, target.text_column):
             yield f"target.metadata_columns.{i}", f"{column!r} is the label's or the text's column"
     if config.monitoring is not None:
-        yield "monitoring", "monitoring of text_classification pipelines is not built yet"
+        yield from _text_monitoring(config)
     llm = config.training.candidates.get("llm_few_shot") if config.training else None
     if llm is not None and llm.enabled and (config.text is None or config.text.llm is None):
         yield "training.candidates.llm_few_shot", "the LLM classifier needs `text.llm`"
     if llm is not None and llm.search_space:
         yield "training.candidates.llm_few_shot.search_space", "llm_few_shot is not tuned"
+
+
+def _text_monitoring(config: PipelineConfig) -> Iterator[Problem]:
+    """A text pipeline's drift judges fixed signals (ml_assets.lib.text.monitoring), which
+    per-column keys must name; its live metrics are the multiclass ones."""
+    monitoring = config.monitoring
+    assert monitoring is not None
+    if config.partitioning is None:
+        yield "monitoring", "monitoring of a text pipeline judges days: it needs `partitioning`"
+    known = ", ".join(TEXT_SIGNALS)
+    for name in monitoring.drift.columns:
+        if name not in TEXT_COLUMN_SIGNALS:
+            yield (
+                f"monitoring.drift.columns.{name}",
+                f"not a text drift signal with a stat test: {', '.join(TEXT_COLUMN_SIGNALS)}",
+            )
+    for i, name in enumerate(monitoring.drift.ignore_columns):
+        if name not in TEXT_SIGNALS:
+            yield f"monitoring.drift.ignore_columns.{i}", f"not a text drift signal: {known}"
+    metric = monitoring.performance.metric
+    allowed = LIVE_METRICS["multiclass_classification"]
+    if metric is not None and metric not in allowed:
+        yield (
+            "monitoring.performance.metric",
+            f"{metric!r} is not a text classification metric: {', '.join(allowed)}",
+        )
 
 
 def _multiclass(

@@ -23,6 +23,7 @@ import pandas as pd
 from ml_assets.lib.artifacts import ArtifactIntegrityError, LoadedModel, load_model, save_model
 from ml_assets.lib.config.models import PipelineConfig, TextClassificationTarget, TextConfig
 from ml_assets.lib.feature_spec import FeatureSpec
+from ml_assets.lib.features import EVENT_DATE
 
 from .classifiers import class_probabilities, model_input, nearest
 from .encoders import TextEncoder, encode_checked, load_encoder
@@ -54,7 +55,8 @@ def write_text_bundle(
         raise ValueError(f"{len(examples)} examples but {len(embeddings)} embedding rows")
     folder.mkdir(parents=True)
     manifest = save_model(model, FeatureSpec(label=target.name, numeric=[]), folder / MODEL_DIR)
-    examples[[EXAMPLE_ID, LABEL, TEXT]].to_parquet(folder / EXAMPLES_FILE, index=False)
+    kept = [EXAMPLE_ID, LABEL, TEXT] + ([EVENT_DATE] if EVENT_DATE in examples else [])
+    examples[kept].to_parquet(folder / EXAMPLES_FILE, index=False)
     np.save(folder / EMBEDDINGS_FILE, np.asarray(embeddings, dtype="float32"), allow_pickle=False)
     (folder / CONFIG_FILE).write_text(config.model_dump_json(indent=2))
     document = {
@@ -79,9 +81,12 @@ class TextScorer:
     examples: pd.DataFrame
     embeddings: np.ndarray
     document: dict[str, Any]
+    model_tag: str = ""  # the BentoML model holding the bundle, when loaded from the store
 
     @classmethod
-    def from_bundle(cls, folder: Path, encoder: TextEncoder | None = None) -> TextScorer:
+    def from_bundle(
+        cls, folder: Path, encoder: TextEncoder | None = None, model_tag: str = ""
+    ) -> TextScorer:
         document = json.loads((folder / BUNDLE_FILE).read_text())
         for name, expected in document["files"].items():
             actual = _sha256(folder / name)
@@ -102,7 +107,7 @@ class TextScorer:
             )
         embeddings = np.load(folder / EMBEDDINGS_FILE, allow_pickle=False)
         examples = pd.read_parquet(folder / EXAMPLES_FILE)
-        return cls(config, loaded, encoder, examples, embeddings, document)
+        return cls(config, loaded, encoder, examples, embeddings, document, model_tag)
 
     @property
     def classes(self) -> list[str]:
@@ -111,6 +116,14 @@ class TextScorer:
     @property
     def model_version(self) -> str:
         return str(self.document.get("version", "unknown"))
+
+    def classes_of(self, texts: Sequence[str], vectors: np.ndarray) -> list[str]:
+        """The most probable class of each text whose vectors are already known."""
+        family = self.document["family"]
+        proba = class_probabilities(
+            self.loaded.model, model_input(family, list(texts), vectors), len(self.classes)
+        )
+        return [self.classes[i] for i in proba.argmax(axis=1)]
 
     def predict(self, texts: Sequence[str], k: int | None = None) -> list[dict[str, Any]]:
         """One answer per text, in order. Raises on an empty or blank text."""
