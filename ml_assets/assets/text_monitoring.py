@@ -7,7 +7,6 @@ calibrates its drift thresholds on its own held-out example days once per champi
 (`ml_assets.lib.text.monitoring`), and every day is judged against that champion only.
 """
 
-
 from typing import Any
 
 import numpy as np
