@@ -33,7 +33,7 @@ from ml_assets.assets.explanation import build_explanation_assets
 from ml_assets.assets.features import build_features_asset
 from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.assets.reference import build_reference_assets
-from ml_assets.assets.served_traffic import build_served_traffic_assets
+from ml_assets.assets.served_traffic import SERVED_PERFORMANCE, build_served_traffic_assets
 from ml_assets.assets.text_audit import build_text_audit_assets
 from ml_assets.assets.text_candidates import build_text_candidate_assets
 from ml_assets.assets.text_champion import build_text_champion_assets
@@ -272,8 +272,8 @@ def _daily_job(
         model_key(config.name, name)
         for name in ("batch_predictions", "drift_report", "live_performance")
     ]
-    if len(served) > 1:  # served_performance is built: an entity key joins the labels
-        keys += served  # inference_log, served_performance, and ab_test where built
+    if model_key(config.name, SERVED_PERFORMANCE) in served:  # an entity key joins labels
+        keys += served  # inference_log, served_drift, served_performance, ab_test if built
     return define_asset_job(
         daily_job_name(config.name),
         selection=AssetSelection.assets(*keys),
