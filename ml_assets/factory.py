@@ -46,6 +46,7 @@ from ml_assets.keys import (
     FEATURES_GROUP,
     MODELS_GROUP,
     daily_job_name,
+    deploy_job_name,
     features_key,
     ingest_job_name,
     model_key,
@@ -60,6 +61,7 @@ from sensors.arrival import build_arrival_sensor
 from sensors.batches import build_batch_sensor
 from sensors.experiment import build_experiment_sensor
 from sensors.inference_log import build_inference_log_sensor
+from sensors.redeploy import build_redeploy_sensor
 from sensors.retrain import build_retrain_sensor
 from sensors.rollback import build_rollback_sensor
 
@@ -162,7 +164,19 @@ def build_pipeline_definitions(
             executor_def=executors.of("train"),
         )
         rollback_job = build_rollback_job(config)
-        jobs += [train, rollback_job, build_promote_job(config.name)]
+        promote_job = build_promote_job(config.name)
+        deploy = define_asset_job(
+            deploy_job_name(config.name),
+            selection=AssetSelection.assets(
+                model_key(config.name, "champion_bento"), model_key(config.name, "passport")
+            ),
+            description=(
+                f"Builds the bento and passport of `{config.name}`'s current champion; the "
+                "redeploy sensor starts it after a rollback, promotion or concluded experiment."
+            ),
+        )
+        jobs += [train, rollback_job, promote_job, deploy]
+        decisions = [rollback_job, promote_job]
         if config.serving.rollback.enabled:
             sensors.append(build_rollback_sensor(config, rollback_job))
         if partitions is not None:
@@ -175,7 +189,9 @@ def build_pipeline_definitions(
             if any(a.key == model_key(config.name, AB_TEST) for a in served):
                 conclude = build_conclude_job(config.name)
                 jobs.append(conclude)
+                decisions.append(conclude)
                 sensors.append(build_experiment_sensor(config, conclude))
+        sensors.append(build_redeploy_sensor(config.name, decisions, deploy))
         if batches is not None:
             score = _score_batch_job(config, batch_assets, batches)
             assets += batch_assets
