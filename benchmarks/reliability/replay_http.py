@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--end", default="2013-08-14")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     began = time.perf_counter()
     champion = prepare(args.state)
     days = [str(d.date()) for d in pd.date_range(args.start, args.end)]
