@@ -79,6 +79,15 @@ def test_replayed_traffic_is_judged_as_the_batch_predictions_are(
         shutil.copyfile(state / "lake" / validated, log_lake / validated)
 
     # The batch side: the champion's predictions of the same days, judged by the daily job.
+    # Without the HTML reports, on both sides (Evidently's stat tests called directly: the
+    # same scores, seconds less; test_inference_log_served and the benchmark keep the
+    # reports).
+    monitoring = flight_config.monitoring
+    assert monitoring is not None
+    no_html = monitoring.drift.model_copy(update={"save_html": False})
+    flight_config = flight_config.model_copy(
+        update={"monitoring": monitoring.model_copy(update={"drift": no_html})}
+    )
     batch_defs = pipeline_defs(flight_config, state)
     daily = batch_defs.resolve_job_def(daily_job_name(PIPELINE))
     batch: dict[str, dict[str, Any]] = {}
