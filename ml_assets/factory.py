@@ -33,7 +33,7 @@ from ml_assets.assets.explanation import build_explanation_assets
 from ml_assets.assets.features import build_features_asset
 from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.assets.reference import build_reference_assets
-from ml_assets.assets.served_traffic import build_served_traffic_assets
+from ml_assets.assets.served_traffic import SERVED_PERFORMANCE, build_served_traffic_assets
 from ml_assets.assets.text_audit import build_text_audit_assets
 from ml_assets.assets.text_candidates import build_text_candidate_assets
 from ml_assets.assets.text_champion import build_text_champion_assets
@@ -47,6 +47,7 @@ from ml_assets.keys import (
     FEATURES_GROUP,
     MODELS_GROUP,
     daily_job_name,
+    deploy_job_name,
     features_key,
     ingest_job_name,
     model_key,
@@ -61,6 +62,7 @@ from sensors.arrival import build_arrival_sensor
 from sensors.batches import build_batch_sensor
 from sensors.experiment import build_experiment_sensor
 from sensors.inference_log import build_inference_log_sensor
+from sensors.redeploy import build_redeploy_sensor
 from sensors.retrain import build_retrain_sensor
 from sensors.rollback import build_rollback_sensor
 
@@ -169,7 +171,19 @@ def build_pipeline_definitions(
             executor_def=executors.of("train"),
         )
         rollback_job = build_rollback_job(config)
-        jobs += [train, rollback_job, build_promote_job(config.name)]
+        promote_job = build_promote_job(config.name)
+        deploy = define_asset_job(
+            deploy_job_name(config.name),
+            selection=AssetSelection.assets(
+                model_key(config.name, "champion_bento"), model_key(config.name, "passport")
+            ),
+            description=(
+                f"Builds the bento and passport of `{config.name}`'s current champion; the "
+                "redeploy sensor starts it after a rollback, promotion or concluded experiment."
+            ),
+        )
+        jobs += [train, rollback_job, promote_job, deploy]
+        decisions = [rollback_job, promote_job]
         if config.serving.rollback.enabled:
             sensors.append(build_rollback_sensor(config, rollback_job))
         if partitions is not None:
@@ -182,7 +196,9 @@ def build_pipeline_definitions(
             if any(a.key == model_key(config.name, AB_TEST) for a in served):
                 conclude = build_conclude_job(config.name)
                 jobs.append(conclude)
+                decisions.append(conclude)
                 sensors.append(build_experiment_sensor(config, conclude))
+        sensors.append(build_redeploy_sensor(config.name, decisions, deploy))
         if batches is not None:
             score = _score_batch_job(config, batch_assets, batches)
             assets += batch_assets
@@ -278,8 +294,8 @@ def _daily_job(
     ]
     keys += [features_key(config.name)]
     keys += [model_key(config.name, name) for name in monitored]
-    if len(served) > 1:  # served_performance is built: an entity key joins the labels
-        keys += served  # inference_log, served_performance, and ab_test where built
+    if model_key(config.name, SERVED_PERFORMANCE) in served:  # an entity key joins labels
+        keys += served  # inference_log, served_drift, served_performance, ab_test if built
     return define_asset_job(
         daily_job_name(config.name),
         selection=AssetSelection.assets(*keys),

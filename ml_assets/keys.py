@@ -97,6 +97,10 @@ def conclude_experiment_job_name(pipeline: str) -> str:
     return f"{pipeline}__conclude_experiment"
 
 
+def deploy_job_name(pipeline: str) -> str:
+    return f"{pipeline}__deploy"
+
+
 def promote_job_name(pipeline: str) -> str:
     return f"{pipeline}__promote"
 

@@ -17,3 +17,6 @@ SENSOR_NAME_TAG = "dagster/sensor_name"
 # under this key. The production instance (deploy/dagster.yaml) limits runs to one per
 # value, so two trainings of one pipeline never run at once, whoever launched them.
 TRAINING_TAG = "mlap/training"
+# On a decision run (promote, rollback) whose launcher materialises the champion's bento
+# and passport itself (`mlap promote`, `mlap rollback`): the redeploy sensor skips it.
+DEPLOYS_ITSELF_TAG = "mlap/deploys_itself"

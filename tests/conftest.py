@@ -36,6 +36,7 @@ SHARED_FIXTURE_GROUPS = {
     "tests/test_inference_log_served.py": "served_champion",
     "tests/test_prometheus_served.py": "served_champion",
     "tests/test_experiment_served.py": "served_champion",
+    "tests/test_served_replay.py": "served_champion",
     "tests/test_cli_verbs.py": "trained_scene",
     "tests/test_live_decisions.py": "trained_scene",
 }

@@ -83,6 +83,7 @@ def test_sensors_of_the_loop_are_defined_and_running_by_default(defs: Definition
         "flight_delays__retrain_sensor",
         "flight_delays__inference_log_sensor",
         "flight_delays__conclude_experiment_sensor",
+        "flight_delays__redeploy_sensor",
         "alert_on_checks_and_decisions",
         "alert_on_run_failure",
     }
@@ -93,10 +94,20 @@ def test_sensors_of_the_loop_are_defined_and_running_by_default(defs: Definition
     assert served.job_name == "flight_delays__served_traffic"
     concluding = sensors["flight_delays__conclude_experiment_sensor"]
     assert concluding.job_name == "flight_delays__conclude_experiment"
+    # Decisions made outside training (rollback, experiment, promotion) rebuild the bento.
+    redeploy = sensors["flight_delays__redeploy_sensor"]
+    assert redeploy.job_name == "flight_delays__deploy"
+    deploy = defs.resolve_job_def("flight_delays__deploy")
+    assert {k.path[-1] for k in deploy.asset_layer.selected_asset_keys} == {
+        "champion_bento",
+        "passport",
+    }
     # A day's arrival judges its served traffic too, a running experiment included.
     daily = defs.resolve_job_def("flight_delays__daily")
     selected = {key.path[-1] for key in daily.asset_layer.selected_asset_keys}
-    assert {"inference_log", "served_performance", "ab_test"} <= selected
+    assert {"inference_log", "served_drift", "served_performance", "ab_test"} <= selected
+    served_traffic = defs.resolve_job_def("flight_delays__served_traffic")
+    assert "served_drift" in {k.path[-1] for k in served_traffic.asset_layer.selected_asset_keys}
 
 
 def test_local_runs_execute_in_process(defs: Definitions) -> None:

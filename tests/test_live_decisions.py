@@ -21,15 +21,21 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from dagster import Definitions, RunRequest, build_sensor_context
+from dagster import (
+    Definitions,
+    RunRequest,
+    SkipReason,
+    build_run_status_sensor_context,
+    build_sensor_context,
+)
 
 from ml_assets.keys import (
     conclude_experiment_job_name,
     daily_job_name,
+    deploy_job_name,
     model_key,
     rollback_job_name,
     served_traffic_job_name,
-    train_job_name,
 )
 from ml_assets.lib.config.rollback import RollbackConfig
 from ml_assets.lib.decision_log import Entry, read, verify
@@ -37,9 +43,11 @@ from ml_assets.lib.experiment_evidence import experiment_id
 from ml_assets.lib.experiment_record import ExperimentRecord, read_current, write_current
 from ml_assets.lib.inference_log import ScoredBatch, log_days, log_frame, write_log
 from ml_assets.lib.scoring import serving_columns
+from ml_assets.run_tags import DEPLOYS_ITSELF_TAG
 from resources.alerts import AlertsResource
 from resources.model_registry import CHAMPION, PREVIOUS_CHAMPION
 from sensors.experiment import experiment_sensor_name
+from sensors.redeploy import redeploy_sensor_name
 from sensors.rollback import rollback_sensor_name
 from tests.ab_traffic import ENTITY_KEY, ab_batches
 from tests.receivers import http_receiver
@@ -118,6 +126,36 @@ def _run(defs: Definitions, scene: Lifecycle, job_name: str, request: RunRequest
     )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
+
+
+def _redeployed(defs: Definitions, scene: Lifecycle, decided: Any) -> dict[str, dict[str, Any]]:
+    """The redeploy sensor on the decision run's success, then the deploy run it asks for,
+    as the daemon would launch it: the metadata of what that run materialised."""
+    sensor = defs.get_sensor_def(redeploy_sensor_name(PIPELINE))
+
+    def evaluated(run: Any) -> Any:
+        context = build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_event=decided.get_run_success_event(),
+            dagster_instance=scene.instance,
+            dagster_run=run,
+            repository_def=defs.get_repository_def(),
+        )
+        return sensor(context)  # type: ignore[operator]
+
+    # A decision whose launcher deploys itself (mlap promote, mlap rollback) is skipped.
+    skipped = evaluated(decided.dagster_run.with_tags({DEPLOYS_ITSELF_TAG: "true"}))
+    assert isinstance(skipped, SkipReason)
+    request = evaluated(decided.dagster_run)
+    assert isinstance(request, RunRequest)
+    assert request.run_key == f"redeploy:{decided.run_id}"
+    deployed = _run(defs, scene, deploy_job_name(PIPELINE), request)
+    return {
+        e.asset_key.path[-1]: {
+            k: v.value for k, v in e.step_materialization_data.materialization.metadata.items()
+        }
+        for e in deployed.get_asset_materialization_events()
+    }
 
 
 def _last_decision(scene: Lifecycle, entries_before: int) -> Entry:
@@ -199,11 +237,11 @@ def test_an_ab_experiment_concludes_by_its_job_promotes_records_and_alerts(
     assert tags["decision.log_entry_hash"] == entry.entry_hash
     # The experiment is stopped, with the decision's reason.
     assert read_current(lake, PIPELINE) is None
-    # The passport of the new champion holds the decision.
-    deployed = defs.resolve_job_def(train_job_name(PIPELINE)).execute_in_process(
-        instance=scene.instance, asset_selection=[model_key(PIPELINE, "passport")]
-    )
-    assert deployed.success
+    # The redeploy sensor's run: the new champion's bento, and its passport holding the
+    # decision.
+    deployed = _redeployed(defs, scene, concluded)
+    assert deployed["champion_bento"]["model_version"] == challenger
+    assert deployed["passport"]["passport_id"]
     passport = scene.audit.read_passport(PIPELINE, challenger)
     assert passport["decision"]["action"] == "promote"
     assert passport["decision"]["log_entry_hash"] == entry.entry_hash
@@ -265,6 +303,11 @@ def test_slow_answers_roll_the_champion_back_by_the_job_and_keep_the_bad_days_lo
     tags = scene.client.get_model_version(PIPELINE, good).tags
     assert tags["decision.action"] == "rollback"
     assert tags["decision.log_entry_hash"] == entry.entry_hash
+    # The redeploy sensor's run: the bento of the version rolled back to, and its passport
+    # holding the rollback.
+    deployed = _redeployed(defs, scene, result)
+    assert deployed["champion_bento"]["model_version"] == good
+    assert scene.audit.read_passport(PIPELINE, good)["decision"]["action"] == "rollback"
     # The bad period's log: still in place, and a copy kept aside by the run.
     assert log_days(lake, PIPELINE) == files
     (observation,) = [

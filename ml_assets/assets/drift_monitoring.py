@@ -23,11 +23,10 @@ from dagster import (
     asset,
 )
 
-from ml_assets.assets.monitoring_days import day_inputs, judged_version, severity
+from ml_assets.assets.monitoring_days import day_inputs, drift_kinds, judged_version, severity
 from ml_assets.keys import MONITORING_GROUP, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
-from ml_assets.lib.drift import ColumnKind, DriftResult, compare, prediction_of, summary_metadata
-from ml_assets.lib.features import feature_kinds
+from ml_assets.lib.drift import DriftResult, compare, prediction_of, summary_metadata
 from ml_assets.lib.problems import problem_for
 from ml_assets.lib.refs import BentoRef
 from ml_assets.lifecycle.served_bundle import bundle_reference, served_calibration
@@ -57,10 +56,7 @@ def drift_report_asset(
     assert monitoring is not None
     policy = monitoring.drift
     key = model_key(config.name, "drift_report")
-    kinds: dict[str, ColumnKind] = {
-        name: "numerical" if kind == "numeric" else "categorical"
-        for name, kind in feature_kinds(config, with_history=False).items()
-    }
+    kinds = drift_kinds(config)
 
     @asset(
         key=key,
@@ -97,7 +93,7 @@ def drift_report_asset(
         day = context.partition_key
         version = judged_version(day, batch_predictions, champion_bento)
         bundle = bento_store.bundle_path(champion_bento.model_tag)
-        reference, calibration = _reference(bundle), served_calibration(bundle)
+        reference, calibration = reference_of(bundle), served_calibration(bundle)
         problem = problem_for(config)
         current = _with_prediction(day, features, batch_predictions, problem.drift_column)
         result = compare(
@@ -204,7 +200,7 @@ def _markdown(table: pd.DataFrame) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _reference(bundle: Path) -> pd.DataFrame:
+def reference_of(bundle: Path) -> pd.DataFrame:
     """The reference profile packaged with a champion (bundles are content-addressed by
     their tag, so a cached read is never stale)."""
     try:

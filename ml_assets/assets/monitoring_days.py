@@ -6,6 +6,8 @@ from dagster import AssetCheckSeverity, AssetIn, Failure
 
 from ml_assets.keys import model_key
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.drift import ColumnKind
+from ml_assets.lib.features import feature_kinds
 from ml_assets.lib.refs import BentoRef
 
 
@@ -13,6 +15,15 @@ def day_inputs(config: PipelineConfig) -> dict[str, AssetIn]:
     return {
         "batch_predictions": AssetIn(model_key(config.name, "batch_predictions")),
         "champion_bento": AssetIn(model_key(config.name, "champion_bento")),
+    }
+
+
+def drift_kinds(config: PipelineConfig) -> dict[str, ColumnKind]:
+    """The features a drift report compares, each numerical or categorical (history
+    features are fitted with the model, not part of a day's features)."""
+    return {
+        name: "numerical" if kind == "numeric" else "categorical"
+        for name, kind in feature_kinds(config, with_history=False).items()
     }
 
 

@@ -22,6 +22,7 @@ from dagster import (
 )
 
 from ml_assets.assets.experiment_test import ab_test_asset
+from ml_assets.assets.served_drift import served_drift_asset
 from ml_assets.keys import MONITORING_GROUP, code_version, model_key, validated_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.features import EVENT_DATE
@@ -41,10 +42,12 @@ LOG_CODE = ("ml_assets.lib.inference_log",)
 def build_served_traffic_assets(
     config: PipelineConfig, partitions: PartitionsDefinition
 ) -> list[AssetsDefinition]:
-    """`inference_log`, and `served_performance` when the pipeline has monitoring and an
-    entity key to join labels on; then `ab_test` too for a binary problem (the
-    experiment's test compares ROC AUCs)."""
+    """`inference_log`; `served_drift` when the pipeline has monitoring (drift needs no
+    labels); `served_performance` when it also has an entity key to join labels on; then
+    `ab_test` too for a binary problem (the experiment's test compares ROC AUCs)."""
     assets = [_inference_log(config, partitions)]
+    if config.monitoring is not None:
+        assets.append(served_drift_asset(config, partitions, INFERENCE_LOG))
     key = entity_key(config)
     if config.monitoring is not None and key is not None:
         assets.append(_served_performance(config, partitions))

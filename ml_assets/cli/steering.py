@@ -18,23 +18,40 @@ if TYPE_CHECKING:
 def rollback(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
 ) -> None:
-    """Move the champion alias back to the previous champion (recorded like a decision)."""
+    """Move the champion alias back to the previous champion (recorded like a decision),
+    then build that champion's bento and passport (as `mlap promote` does)."""
     from dagster import DagsterInstance
 
     defs = code_location()
+    from ml_assets.run_tags import DEPLOYS_ITSELF_TAG
+    from ml_assets.runs.promote import deploy_champion
     from ml_assets.runs.results import failure_message
 
     job = resolve_job(defs, f"{pipeline}__rollback", pipeline)
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(
-            instance=instance, raise_on_error=False, tags={"user": "mlap rollback"}
+            instance=instance,
+            raise_on_error=False,
+            tags={"user": "mlap rollback", DEPLOYS_ITSELF_TAG: "true"},
         )
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_OBSERVATION":
-            observation = event.event_specific_data.asset_observation  # type: ignore[union-attr]
-            typer.echo(observation.metadata["reason"].value)
-    if not result.success:
-        typer.echo(failure_message(result), err=True)
+        for event in result.all_events:
+            if event.event_type_value == "ASSET_OBSERVATION":
+                observation = event.event_specific_data.asset_observation  # type: ignore[union-attr]
+                typer.echo(observation.metadata["reason"].value)
+        if not result.success:
+            typer.echo(failure_message(result), err=True)
+            raise typer.Exit(1)
+        deployed = deploy_champion(defs, pipeline, instance, "mlap rollback")
+    for event in deployed.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        metadata = {k: v.value for k, v in materialization.metadata.items()}
+        if materialization.asset_key.path[-1] == "champion_bento":
+            verb = "built" if metadata["rebuilt"] else "kept existing"
+            typer.echo(f"bento: {verb} {metadata['bento_tag']}")
+        if materialization.asset_key.path[-1] == "passport":
+            typer.echo(f"passport: {metadata['passport_id']}")
+    if not deployed.success:
+        typer.echo(failure_message(deployed), err=True)
         raise typer.Exit(1)
 
 

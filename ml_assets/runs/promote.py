@@ -3,18 +3,20 @@
 The job (ml_assets.assets.champion) records the override exactly as the champion asset
 records a decision (decision log, MLflow tags, and an observation of
 `<pipeline>/champion_model`, which the alert sensor and the UI read). `promote` then
-materialises the deployment subset of the train job (`champion_bento`, `passport`), so
-the new champion has its bento and the pointer that `mlap serve` and batch predictions
-read.
+materialises the champion's deployment (`champion_bento`, `passport`: `deploy_champion`,
+which `mlap rollback` runs too), so the new champion has its bento and the pointer that
+`mlap serve` and batch predictions read. Both tag their decision run as deploying itself,
+so the redeploy sensor does not start the same deployment again.
 """
 
 import time
 from dataclasses import dataclass, field
 
-from dagster import DagsterInstance, Definitions, JobDefinition
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
 
 from ml_assets.assets.champion import build_promote_job
 from ml_assets.keys import model_key, promote_job_name, train_job_name
+from ml_assets.run_tags import DEPLOYS_ITSELF_TAG
 from ml_assets.runs.results import QUIET, failure_message
 
 
@@ -83,7 +85,7 @@ def run_manual_promotion(
     promoted = promote_job_in(defs, pipeline).execute_in_process(
         run_config=promote_run_config(pipeline, str(version), reason),
         instance=instance,
-        tags={"user": actor},
+        tags={"user": actor, DEPLOYS_ITSELF_TAG: "true"},
         raise_on_error=False,
     )
     summary.run_ids.append(promoted.run_id)
@@ -96,13 +98,7 @@ def run_manual_promotion(
         summary.error = failure_message(promoted)
         summary.seconds = time.perf_counter() - begun
         return summary
-    deployed = defs.resolve_job_def(train_job_name(pipeline)).execute_in_process(
-        instance=instance,
-        run_config=QUIET,
-        tags={"user": actor},
-        asset_selection=[model_key(pipeline, "champion_bento"), model_key(pipeline, "passport")],
-        raise_on_error=False,
-    )
+    deployed = deploy_champion(defs, pipeline, instance, actor)
     summary.run_ids.append(deployed.run_id)
     for event in deployed.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
@@ -116,3 +112,17 @@ def run_manual_promotion(
     summary.error = None if deployed.success else failure_message(deployed)
     summary.seconds = time.perf_counter() - begun
     return summary
+
+
+def deploy_champion(
+    defs: Definitions, pipeline: str, instance: DagsterInstance, actor: str
+) -> ExecuteInProcessResult:
+    """`champion_bento` and `passport` of the version the `champion` alias names now, in
+    one run of the train job's deployment subset (what the deploy job holds)."""
+    return defs.resolve_job_def(train_job_name(pipeline)).execute_in_process(
+        instance=instance,
+        run_config=QUIET,
+        tags={"user": actor},
+        asset_selection=[model_key(pipeline, "champion_bento"), model_key(pipeline, "passport")],
+        raise_on_error=False,
+    )
