@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 from dagster import ConfigurableResource
@@ -35,6 +36,13 @@ class SourcesResource(ConfigurableResource):
     """Reads source tables named in pipeline configs; knows where the landing zone is."""
 
     landing_root: str = Field(description="Folder under which landing_zone paths live.")
+    history_chunk_rows: int = Field(
+        default=250_000,
+        gt=0,
+        description="An event source's history file (CSV) is read this many rows at a time, "
+        "keeping only the rows of the days asked for: memory follows the days read, not the "
+        "length of the history.",
+    )
 
     def read_reference(self, source: SourceConfig) -> pd.DataFrame:
         if isinstance(source.connector, LandingZoneConnector):
@@ -71,17 +79,27 @@ class SourcesResource(ConfigurableResource):
     def _read_history(
         self, source: SourceConfig, partitioning: PartitioningConfig, dates: list[str]
     ) -> pd.DataFrame:
-        table = read_table(source)
-        event_dates = assign_event_dates(
-            table.get(partitioning.time_column),
-            len(table),
-            partitioning.timezone,
-            fallback=partitioning.start_date,
-        )
-        selected = event_dates.isin(dates).to_numpy()
-        rows = table.loc[selected].reset_index(drop=True)
-        rows[EVENT_DATE] = event_dates[selected].to_numpy()
-        return rows
+        wanted = set(dates)
+        frames = []
+        for table in read_table_chunks(source, self.history_chunk_rows):
+            event_dates = assign_event_dates(
+                table.get(partitioning.time_column),
+                len(table),
+                partitioning.timezone,
+                fallback=partitioning.start_date,
+            )
+            selected = event_dates.isin(wanted).to_numpy()
+            rows = table.loc[selected].reset_index(drop=True)
+            rows[EVENT_DATE] = event_dates[selected].to_numpy()
+            frames.append(rows)
+        if len(frames) == 1:
+            return frames[0]
+        # A column that only some slices have (the read-error marks) is text throughout,
+        # and the event day stays last, as in a whole-table read.
+        joined = pd.concat(frames, ignore_index=True)
+        history = _as_received(joined.drop(columns=EVENT_DATE))
+        history[EVENT_DATE] = joined[EVENT_DATE]
+        return history
 
     def landing_folder(self, folder: LandingFolder) -> Path:
         path = Path(folder.path)
@@ -138,6 +156,29 @@ def read_table(source: SourceConfig) -> pd.DataFrame:
     raise ValueError(f"unsupported connector {connector!r}")
 
 
+def read_table_chunks(source: SourceConfig, rows: int) -> Iterator[pd.DataFrame]:
+    """The source's rows as received, `rows` at a time for a CSV file (the slices are not
+    cached: a history longer than memory must pass through), whole for other connectors."""
+    connector = source.connector
+    match connector:
+        case PackageConnector(package=package, path=inner) if _format_of(inner) == "csv":
+            layout = CsvLayout(",", connector.skip_rows, _names(connector.column_names))
+            path = str(_package_file(package, inner))
+        case CsvConnector(path=path, delimiter=delimiter):
+            layout = CsvLayout(delimiter, connector.skip_rows, _names(connector.column_names))
+        case _:
+            yield read_table(source)
+            return
+    try:
+        with pd.read_csv(path, chunksize=rows, **_csv_options(layout)) as reader:
+            for chunk in reader:
+                yield _as_received(mark_undecodable(chunk))
+    except pd.errors.EmptyDataError:
+        yield pd.DataFrame()
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"cannot read {path} as csv: {exc}") from exc
+
+
 def _package_file(package: str, inner: str) -> Path:
     # find_spec locates the package without running its __init__ (a data package's
     # __init__ may import anything, e.g. the removed pkg_resources); the data files
@@ -186,18 +227,7 @@ def _cached_read(
 ) -> pd.DataFrame:
     try:
         if fmt == "csv":
-            frame = pd.read_csv(
-                path,
-                dtype=str,
-                sep=layout.delimiter,
-                keep_default_na=True,
-                skiprows=layout.skip_rows,
-                header=None if layout.names else "infer",
-                names=list(layout.names) if layout.names else None,
-                # A byte that is not UTF-8 spoils its cell, not the file: see below.
-                encoding_errors="surrogateescape",
-            )
-            frame = mark_undecodable(frame)
+            frame = mark_undecodable(pd.read_csv(path, **_csv_options(layout)))
         elif fmt == "parquet":
             frame = pd.read_parquet(path)
         else:
@@ -209,6 +239,19 @@ def _cached_read(
     except (ValueError, OSError) as exc:
         raise ValueError(f"cannot read {path} as {fmt}: {exc}") from exc
     return _as_received(frame)
+
+
+def _csv_options(layout: CsvLayout) -> dict[str, Any]:
+    return {
+        "dtype": str,
+        "sep": layout.delimiter,
+        "keep_default_na": True,
+        "skiprows": layout.skip_rows,
+        "header": None if layout.names else "infer",
+        "names": list(layout.names) if layout.names else None,
+        # A byte that is not UTF-8 spoils its cell, not the file (mark_undecodable).
+        "encoding_errors": "surrogateescape",
+    }
 
 
 def _read_sql(connector: SqlConnector) -> pd.DataFrame:

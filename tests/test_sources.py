@@ -24,8 +24,8 @@ from ml_assets.lib.config.models import (
     SqlConnector,
 )
 from ml_assets.lib.features import EVENT_DATE
-from ml_assets.lib.validation import validate_frame
-from resources.sources import SourcesResource, read_table
+from ml_assets.lib.validation import READ_ERROR_COLUMN, validate_frame
+from resources.sources import SourcesResource, read_table, read_table_chunks
 
 CONFIG_PATH = Path(__file__).resolve().parents[1] / "configs" / "pipelines" / "flight_delays.yaml"
 NUMERIC_COLUMNS = [
@@ -317,6 +317,39 @@ def test_read_events_for_several_days_dates_every_row_by_its_local_day(
     expected |= all_flights["month"].eq("7") & all_flights["day"].eq("4")
     assert len(events) == expected.sum()
     assert set(events[EVENT_DATE]) == set(days)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 10_000])
+def test_read_events_from_a_csv_history_in_slices_gives_the_same_rows(
+    tmp_path: Path,
+    config: PipelineConfig,
+    all_flights: pd.DataFrame,
+    chunk_rows: int,
+) -> None:
+    # Two days either side of midnight in New York, a non-UTF-8 byte and an unreadable
+    # time: each slice must date, mark and keep its rows as a whole-table read does.
+    rows = all_flights.iloc[830:860].reset_index(drop=True)
+    rows.loc[3, "time_hour"] = "soon"
+    rows.loc[25, "tailnum"] = "NBADX"
+    path = tmp_path / "flights.csv"
+    rows.to_csv(path, index=False)
+    path.write_bytes(path.read_bytes().replace(b"NBADX", b"N\xe9BAD"))
+    csv = CsvConnector(kind="csv", path=str(path))
+    source = config.event_source.model_copy(update={"connector": csv})
+    days = ["2013-01-01", "2013-01-02"]
+    whole = SourcesResource(landing_root=str(tmp_path), history_chunk_rows=10**9)
+    sliced = SourcesResource(landing_root=str(tmp_path), history_chunk_rows=chunk_rows)
+
+    expected = whole.read_events(source, config.partitioning, days)
+    events = sliced.read_events(source, config.partitioning, days)
+
+    pd.testing.assert_frame_equal(events, expected)
+    assert [len(part) for part in read_table_chunks(source, 7)] == [7, 7, 7, 7, 2]
+    assert len(events) == 30
+    assert set(events[EVENT_DATE]) == set(days)
+    assert events[READ_ERROR_COLUMN].notna().sum() == 1
+    one_day = sliced.read_events(source, config.partitioning, ["2013-01-02"])
+    assert len(one_day) == (expected[EVENT_DATE] == "2013-01-02").sum() > 0
 
 
 @pytest.mark.parametrize("bad_time", ["not a time", "2013-02-30T10:00:00Z", None])
