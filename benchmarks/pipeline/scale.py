@@ -50,13 +50,19 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2, help="Optuna trials per candidate")
     parser.add_argument("--rss-cap-gib", type=float, default=7.0)
     parser.add_argument("--time-box-s", type=float, default=1800.0)
+    parser.add_argument(
+        "--days-per-run",
+        type=int,
+        help="ingest in runs of at most this many days (mlap backfill --days-per-run); "
+        "the state then lives in its own folder",
+    )
     parser.add_argument("--report", action="store_true", help="only print the table")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)  # child mode
     parser.add_argument("--copies", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     root = Path(args.root).resolve()
     if args.stage:
-        print(json.dumps(run_stage(args.stage, root, args.copies)), flush=True)
+        print(json.dumps(run_stage(args.stage, root, args.copies, args.days_per_run)), flush=True)
         return
     if not args.report:
         for copies in args.scales:
@@ -74,8 +80,9 @@ def measure_scale(root: Path, copies: int, args: argparse.Namespace) -> None:
     name, rows = write_pipeline(root / f"x{copies}", copies, base, args.trials)
     print(f"x{copies}: {rows:,} flights ready in {time.perf_counter() - begun:.0f} s", flush=True)
     for stage in args.stages:
-        record = run_child(root, copies, stage, args.rss_cap_gib, args.time_box_s)
+        record = run_child(root, copies, stage, args, args.days_per_run)
         record.update(scale=copies, flights=rows, pipeline=name, trials=args.trials)
+        record.update(days_per_run=args.days_per_run)
         with (root / "results.jsonl").open("a") as out:
             out.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
@@ -83,9 +90,9 @@ def measure_scale(root: Path, copies: int, args: argparse.Namespace) -> None:
             break  # later stages need this one's output
 
 
-def stage_env(root: Path, copies: int) -> dict[str, str]:
+def stage_env(root: Path, copies: int, days_per_run: int | None) -> dict[str, str]:
     folder = root / f"x{copies}"
-    state = folder / "state"
+    state = folder / ("state" if days_per_run is None else f"state_runs_of_{days_per_run}")
     env = dict(os.environ)
     env.pop("DAGSTER_HOME", None)
     env.update(
@@ -97,19 +104,28 @@ def stage_env(root: Path, copies: int) -> dict[str, str]:
     return env
 
 
-def run_child(root: Path, copies: int, stage: str, cap_gib: float, box_s: float) -> dict:
+def run_child(
+    root: Path, copies: int, stage: str, args: argparse.Namespace, days_per_run: int | None
+) -> dict:
     """One stage in a child process: its wall time, peak RSS and what it reported."""
     import psutil
 
+    cap_gib, box_s = args.rss_cap_gib, args.time_box_s
     command = [sys.executable, "-m", "benchmarks.pipeline.scale", "--root", str(root)]
     command += ["--stage", stage, "--copies", str(copies)]
-    log = root / f"x{copies}" / f"{stage}.log"
+    if days_per_run is not None:
+        command += ["--days-per-run", str(days_per_run)]
+    log = root / f"x{copies}" / f"{stage}{'' if days_per_run is None else days_per_run}.log"
     load_before = os.getloadavg()
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     begun = time.perf_counter()
     with log.open("w") as err:
         child = subprocess.Popen(
-            command, env=stage_env(root, copies), stdout=subprocess.PIPE, stderr=err, text=True
+            command,
+            env=stage_env(root, copies, days_per_run),
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
         )
         watched = psutil.Process(child.pid)
         outcome, polled = "ok", 0
@@ -156,7 +172,7 @@ def read_results(root: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-def run_stage(stage: str, root: Path, copies: int) -> dict[str, Any]:
+def run_stage(stage: str, root: Path, copies: int, days_per_run: int | None) -> dict[str, Any]:
     """Child side: one stage through the product's own run helpers, in process."""
     from ml_assets import environment
 
@@ -176,7 +192,7 @@ def run_stage(stage: str, root: Path, copies: int) -> dict[str, Any]:
     with DagsterInstance.get() as instance:
         begun = time.perf_counter()
         if stage == "ingest":
-            backfill = run_backfill(defs, name, first, last, instance, "WARNING")
+            backfill = run_backfill(defs, name, first, last, instance, "WARNING", days_per_run)
             result: dict[str, Any] = {"success": backfill.success, "rows": backfill.rows}
             if not backfill.success:
                 result["error"] = backfill.render()[-2000:]
