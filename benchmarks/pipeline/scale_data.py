@@ -11,11 +11,13 @@ wall time (year, month, day, hour in New York) is kept and `time_hour` recompute
 it in each year's own DST calendar: the schema checks that the two agree. The few rows at
 a wall time that a year's DST change skips or repeats keep their numbers and may be
 quarantined (the run reports how many). Planes, airlines and airports are not time-bound
-and stay the package's. Feb 29 of leap years has no flights (an empty partition).
+and stay the package's. Feb 29 of a leap year repeats Feb 28 (an empty day would fail the
+ingest's blocking not_empty check).
 """
 
 from __future__ import annotations
 
+import calendar
 import importlib.util
 from pathlib import Path
 
@@ -66,9 +68,24 @@ def write_copies(source: Path, target: Path, copies: int) -> int:
     """`copies` shifted copies of the CSV `source` appended to `target`; the row count."""
     table = pd.read_csv(source, dtype=str, keep_default_na=False)
     target.parent.mkdir(parents=True, exist_ok=True)
+    rows = 0
     for k in range(copies):
-        shifted(table, k).to_csv(target, mode="w" if k == 0 else "a", header=k == 0, index=False)
-    return len(table) * copies
+        copy = shifted(table, k)
+        if calendar.isleap(BASE_YEAR + k):
+            copy = with_leap_day(table, copy, k)
+        copy.to_csv(target, mode="w" if k == 0 else "a", header=k == 0, index=False)
+        rows += len(copy)
+    return rows
+
+
+def with_leap_day(table: pd.DataFrame, copy: pd.DataFrame, years: int) -> pd.DataFrame:
+    """`copy` (the year `years` after 2013, a leap year) with Feb 29 filled by Feb 28's rows:
+    an empty day would fail the ingest's blocking not_empty check, as it should for a real
+    feed."""
+    feb28 = table["month"].eq("2") & table["day"].eq("28")
+    leap = table.loc[feb28].assign(day="29")
+    cut = int(feb28.to_numpy().nonzero()[0].max()) + 1
+    return pd.concat([copy.iloc[:cut], shifted(leap, years), copy.iloc[cut:]], ignore_index=True)
 
 
 PIPELINE_YAML = """\
