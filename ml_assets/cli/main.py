@@ -36,10 +36,18 @@ def backfill(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
     start: Annotated[str | None, typer.Option(help="First day (default: first partition).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day (default: last partition).")] = None,
+    days_per_run: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Cut the range into runs of at most this many days (a run holds its "
+            "range's rows in memory; default: one run).",
+        ),
+    ] = None,
 ) -> None:
-    """Ingest, validate and featurise a range of days as one run (a static table: the whole
-    table), then print a summary."""
-    summary = _backfill(pipeline, start, end)
+    """Ingest, validate and featurise a range of days as one run, or as runs of at most
+    --days-per-run days (a static table: the whole table), then print a summary."""
+    summary = _backfill(pipeline, start, end, days_per_run)
     typer.echo(summary.render())
     if not summary.success or summary.failed_checks:
         raise typer.Exit(1)
@@ -264,7 +272,9 @@ def _train(pipeline: str) -> "TrainingSummary":
         return run_training(defs, pipeline, instance)
 
 
-def _backfill(pipeline: str, start: str | None, end: str | None) -> "BackfillSummary":
+def _backfill(
+    pipeline: str, start: str | None, end: str | None, days_per_run: int | None = None
+) -> "BackfillSummary":
     from dagster import DagsterInstance
 
     defs = code_location()
@@ -280,7 +290,7 @@ def _backfill(pipeline: str, start: str | None, end: str | None) -> "BackfillSum
     else:
         first, last = day_range(job, pipeline, start, end)
     with DagsterInstance.get() as instance:
-        return run_backfill(defs, pipeline, first, last, instance)
+        return run_backfill(defs, pipeline, first, last, instance, days_per_run=days_per_run)
 
 
 if __name__ == "__main__":

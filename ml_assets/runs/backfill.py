@@ -3,7 +3,7 @@
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from dagster import AssetKey, DagsterInstance, Definitions
 
@@ -66,9 +66,69 @@ def run_backfill(
     end: str | None,
     instance: DagsterInstance,
     log_level: str = "INFO",
+    days_per_run: int | None = None,
 ) -> BackfillSummary:
     """Materialise the pipeline's data and feature assets for [start, end] in one run (a
-    static table's, start and end None, whole)."""
+    static table's, start and end None, whole), or in consecutive runs of at most
+    `days_per_run` days: a run holds its whole range's raw, validated and feature rows in
+    memory at once, so a long history in one run needs memory in proportion. The runs stop
+    at the first that fails."""
+    if start is None or end is None or days_per_run is None:
+        return _run_once(defs, pipeline, start, end, instance, log_level)
+    if days_per_run < 1:
+        raise ValueError(f"days_per_run must be at least 1, got {days_per_run}")
+    summaries = []
+    for first, last in day_windows(start, end, days_per_run):
+        summaries.append(_run_once(defs, pipeline, first, last, instance, log_level))
+        if not summaries[-1].success:
+            break
+    return _merged(summaries, start, end)
+
+
+def day_windows(start: str, end: str, days: int) -> list[tuple[str, str]]:
+    """[start, end] cut into consecutive windows of at most `days` days."""
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    windows = []
+    while first <= last:
+        window_end = min(first + timedelta(days=days - 1), last)
+        windows.append((first.isoformat(), window_end.isoformat()))
+        first = window_end + timedelta(days=1)
+    return windows
+
+
+def _merged(summaries: list[BackfillSummary], start: str, end: str) -> BackfillSummary:
+    if len(summaries) == 1:
+        return summaries[0]
+    merged = BackfillSummary(
+        pipeline=summaries[0].pipeline,
+        start=start,
+        end=end,
+        run_id=", ".join(s.run_id for s in summaries),
+        success=all(s.success for s in summaries),
+        seconds=sum(s.seconds for s in summaries),
+    )
+    rows: dict[str, int] = defaultdict(int)
+    partitions: dict[str, int] = defaultdict(int)
+    for summary in summaries:
+        for name, count in summary.rows.items():
+            # Each run materialises the unpartitioned (reference) tables again, whole.
+            rows[name] = rows[name] + count if summary.partitions.get(name) else count
+        for name, count in summary.partitions.items():
+            partitions[name] += count
+        merged.metadata.update(summary.metadata)
+        merged.failed_checks += summary.failed_checks
+    merged.rows, merged.partitions = dict(rows), dict(partitions)
+    return merged
+
+
+def _run_once(
+    defs: Definitions,
+    pipeline: str,
+    start: str | None,
+    end: str | None,
+    instance: DagsterInstance,
+    log_level: str,
+) -> BackfillSummary:
     job = defs.resolve_job_def(ingest_job_name(pipeline))
     begun = time.perf_counter()
     days = None

@@ -126,14 +126,26 @@ def read_yaml_mapping(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Mappings merge key by key; anything else (lists included) is replaced."""
+    """Mappings merge key by key; anything else (lists included) is replaced, and so is a
+    mapping whose `kind` or `op` changes (a csv connector over a package one keeps none of
+    the package's keys, which the csv kind would refuse)."""
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if (
+            isinstance(value, dict)
+            and isinstance(merged.get(key), dict)
+            and not _changes_kind(merged[key], value)
+        ):
             merged[key] = _deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
+
+
+def _changes_kind(base: dict[str, Any], override: dict[str, Any]) -> bool:
+    return any(
+        key in override and key in base and override[key] != base[key] for key in _DISCRIMINATORS
+    )
 
 
 def substitute_env(value: Any, env: Mapping[str, str], path: Path, key: str = "") -> Any:
