@@ -7,12 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from dagster import (
-    AssetKey,
     AssetSelection,
     DailyPartitionsDefinition,
     Definitions,
-    DynamicPartitionsDefinition,
-    ExecutorDefinition,
     define_asset_job,
 )
 
@@ -33,7 +30,7 @@ from ml_assets.assets.explanation import build_explanation_assets
 from ml_assets.assets.features import build_features_asset
 from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.assets.reference import build_reference_assets
-from ml_assets.assets.served_traffic import SERVED_PERFORMANCE, build_served_traffic_assets
+from ml_assets.assets.served_traffic import build_served_traffic_assets
 from ml_assets.assets.text_audit import build_text_audit_assets
 from ml_assets.assets.text_candidates import build_text_candidate_assets
 from ml_assets.assets.text_champion import build_text_champion_assets
@@ -41,19 +38,15 @@ from ml_assets.assets.text_examples import build_text_example_assets
 from ml_assets.assets.text_monitoring import TEXT_DAILY, build_text_monitoring_assets
 from ml_assets.assets.text_prompts import build_prompt_assets
 from ml_assets.assets.training import build_training_assets
+from ml_assets.jobs import Executors, daily_job, predict_job, score_batch_job, served_traffic_job
 from ml_assets.keys import (
     DATASETS_GROUP,
     EVALUATION_GROUP,
     FEATURES_GROUP,
     MODELS_GROUP,
-    daily_job_name,
     deploy_job_name,
-    features_key,
     ingest_job_name,
     model_key,
-    predict_job_name,
-    score_batch_job_name,
-    served_traffic_job_name,
     train_job_name,
 )
 from ml_assets.lib.config import PipelineConfig
@@ -91,7 +84,7 @@ def build_pipeline_definitions(
     pipeline = AssetSelection.key_prefixes([config.name])
     batches = batch_partitions(config) if scoring_batches(config) else None
     batch_assets = build_batch_assets(config, batches) if batches else []
-    executors = _Executors(step_pods)
+    executors = Executors(step_pods)
     ingest = define_asset_job(
         ingest_job_name(config.name),
         selection=pipeline
@@ -125,7 +118,7 @@ def build_pipeline_definitions(
             monitored = build_text_monitoring_assets(config, partitions)
             assets += monitored
             text_train |= AssetSelection.assets(model_key(config.name, "text_reference"))
-            jobs.append(_daily_job(config, partitions, executors.of("daily"), [], TEXT_DAILY))
+            jobs.append(daily_job(config, partitions, executors.of("daily"), [], TEXT_DAILY))
         jobs.append(
             define_asset_job(
                 train_job_name(config.name),
@@ -187,10 +180,10 @@ def build_pipeline_definitions(
         if config.serving.rollback.enabled:
             sensors.append(build_rollback_sensor(config, rollback_job))
         if partitions is not None:
-            jobs.append(_predict_job(config, partitions, executors.of("predict")))
+            jobs.append(predict_job(config, partitions, executors.of("predict")))
             served = build_served_traffic_assets(config, partitions)
             assets += served
-            served_job = _served_traffic_job(config, partitions, [a.key for a in served])
+            served_job = served_traffic_job(config, partitions, [a.key for a in served])
             jobs.append(served_job)
             sensors.append(build_inference_log_sensor(config, served_job))
             if any(a.key == model_key(config.name, AB_TEST) for a in served):
@@ -200,109 +193,15 @@ def build_pipeline_definitions(
                 sensors.append(build_experiment_sensor(config, conclude))
         sensors.append(build_redeploy_sensor(config.name, decisions, deploy))
         if batches is not None:
-            score = _score_batch_job(config, batch_assets, batches)
+            score = score_batch_job(config, batch_assets, batches)
             assets += batch_assets
             jobs.append(score)
             sensors.append(build_batch_sensor(config, score, batches))
         if config.monitoring is not None and partitions is not None:
             served_keys = [a.key for a in served]
-            daily = _daily_job(config, partitions, executors.of("daily"), served_keys)
+            daily = daily_job(config, partitions, executors.of("daily"), served_keys)
             jobs.append(daily)
             sensors.append(build_retrain_sensor(config, train))
             if config.landing_folder is not None:
                 sensors.append(build_arrival_sensor(config, daily))
     return Definitions(assets=assets, jobs=jobs, sensors=sensors)
-
-
-def _score_batch_job(
-    config: PipelineConfig, assets: list[Any], partitions: DynamicPartitionsDefinition
-) -> Any:
-    """One scoring batch of a static table, from its landed file to its checks."""
-    return define_asset_job(
-        score_batch_job_name(config.name),
-        selection=AssetSelection.assets(*assets),
-        partitions_def=partitions,
-        description=(
-            f"One scoring batch of `{config.name}`: validated, featurised, scored by the "
-            "champion" + (", checked for drift and performance." if config.monitoring else ".")
-        ),
-    )
-
-
-class _Executors:
-    """The executor a job of each kind asks for: Dagster's `k8s_job_executor` (one pod per
-    step) for the kinds in `step_pods`, else None (the code location's executor)."""
-
-    def __init__(self, step_pods: Collection[str]) -> None:
-        self.step_pods = frozenset(step_pods)
-
-    def of(self, kind: str) -> ExecutorDefinition | None:
-        if kind not in self.step_pods:
-            return None
-        from dagster_k8s import k8s_job_executor  # the Kubernetes client, production only
-
-        return k8s_job_executor
-
-
-def _predict_job(
-    config: PipelineConfig,
-    partitions: DailyPartitionsDefinition,
-    executor: ExecutorDefinition | None,
-) -> Any:
-    """Batch predictions of the selected days by the champion."""
-    return define_asset_job(
-        predict_job_name(config.name),
-        selection=AssetSelection.assets(model_key(config.name, "batch_predictions")),
-        partitions_def=partitions,
-        description=f"Scores `{config.name}`'s feature partitions with the champion.",
-        executor_def=executor,
-    )
-
-
-def _served_traffic_job(
-    config: PipelineConfig, partitions: DailyPartitionsDefinition, keys: list[AssetKey]
-) -> Any:
-    """One day of the service's inference log, and its performance where labels join."""
-    return define_asset_job(
-        served_traffic_job_name(config.name),
-        selection=AssetSelection.assets(*keys),
-        partitions_def=partitions,
-        description=(
-            f"Reads a day of `{config.name}`'s inference log (what the service answered) "
-            "and judges it against the day's labels. The inference-log sensor starts it."
-        ),
-    )
-
-
-def _daily_job(
-    config: PipelineConfig,
-    partitions: DailyPartitionsDefinition,
-    executor: ExecutorDefinition | None,
-    served: list[AssetKey],
-    monitored: tuple[str, ...] = ("batch_predictions", "drift_report", "live_performance"),
-) -> Any:
-    """One day end to end: the event source's raw, validated and quarantined rows, features,
-    the champion's predictions, drift and live performance (`monitored`: a text pipeline's
-    are its own; blocking checks stop the rest), and the day's served traffic (`served`:
-    its assets) judged against the labels that came with the day: `served_performance`,
-    and `ab_test`, so that a running experiment is judged on each day as its labels land
-    and the experiment sensor can conclude it (the inference-log sensor's runs come when
-    the log is written, usually before the labels)."""
-    event = config.event_source_name
-    keys = [
-        AssetKey([config.name, f"{stage}_{event}"]) for stage in ("raw", "validated", "quarantined")
-    ]
-    keys += [features_key(config.name)]
-    keys += [model_key(config.name, name) for name in monitored]
-    if model_key(config.name, SERVED_PERFORMANCE) in served:  # an entity key joins labels
-        keys += served  # inference_log, served_drift, served_performance, ab_test if built
-    return define_asset_job(
-        daily_job_name(config.name),
-        selection=AssetSelection.assets(*keys),
-        partitions_def=partitions,
-        description=(
-            f"One day of `{config.name}` as it arrives: validation, features, the champion's "
-            "predictions, drift and live performance. The arrival sensor starts it."
-        ),
-        executor_def=executor,
-    )

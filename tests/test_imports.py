@@ -17,13 +17,13 @@ BENTOML_ADAPTER = PROJECT_ROOT / "resources" / "bento_store.py"
 BENTOML_METRICS_PATCH = PROJECT_ROOT / "bentos" / "observability.py"
 
 # The layers, top to bottom: a module may import its own layer and the layers below it,
-# never one above (cli -> runs -> definitions -> factory -> assets/sensors -> lifecycle ->
+# never one above (cli -> runs -> definitions -> factory, jobs -> assets/sensors -> lifecycle ->
 # resources -> lib). Leaf modules with no project imports of note sit at the bottom.
 LAYERS = [
     ("ml_assets.cli",),
     ("ml_assets.runs",),
     ("ml_assets.definitions",),
-    ("ml_assets.factory",),
+    ("ml_assets.factory", "ml_assets.jobs"),
     ("ml_assets.assets", "sensors"),
     ("ml_assets.lifecycle",),
     ("resources", "ml_assets.instance_storage"),
