@@ -14,6 +14,7 @@ from typing import Any
 from bentos.auth import ApiKeyMiddleware
 from bentos.limits import ENVELOPE_BYTES, BodyLimitMiddleware, max_body_bytes
 from bentos.media_type import JsonOnlyMiddleware
+from bentos.merging import InFlight, InFlightMiddleware
 from bentos.observability import BUILTIN_ROUTES, bound_route_labels
 from bentos.openapi import OpenApiErrorsMiddleware
 from bentos.strict_json import NoDuplicateKeysMiddleware
@@ -25,12 +26,18 @@ OTHER_STATUSES = (400, 401, 413, 415, 429, 500, 504)
 
 
 def guard(
-    service: Any, serving: ServingConfig, scoring: Sequence[str], others: Sequence[str]
+    service: Any,
+    serving: ServingConfig,
+    scoring: Sequence[str],
+    others: Sequence[str],
+    in_flight: InFlight | None = None,
 ) -> None:
     """Add the middlewares to `service` (a `@bentoml.service` class) for its POST routes:
-    the `scoring` ones and the `others`."""
+    the `scoring` ones and the `others`; `in_flight`, if given, counts the scoring requests."""
     routes = (*scoring, *others)
     bound_route_labels((*routes, *BUILTIN_ROUTES))
+    if in_flight is not None:
+        service.add_asgi_middleware(InFlightMiddleware, paths=scoring, counter=in_flight)
     service.add_asgi_middleware(ApiKeyMiddleware, env_name=serving.api_key_env, protected=routes)
     # BentoML's form parser answers a multipart body without a boundary with a 500.
     service.add_asgi_middleware(JsonOnlyMiddleware, paths=routes)

@@ -19,12 +19,17 @@ from typing import Any
 from bentoml import IODescriptor
 from starlette.requests import Request
 
+from bentos.strict_json import PARSED_JSON
 from ml_assets.lib.record_columns import RecordColumnsValidator
 
 
-def records_input_spec(func: Any, validator: RecordColumnsValidator) -> type[IODescriptor]:
+def records_input_spec(
+    func: Any, validator: RecordColumnsValidator, min_rows: int = 1
+) -> type[IODescriptor]:
     """The input model BentoML makes for `func` (a service method whose one parameter,
-    `validator.field`, is the list of records), taking valid JSON bodies as columns."""
+    `validator.field`, is the list of records), taking valid JSON bodies of at least
+    `min_rows` records as columns (smaller ones go the record model's way, which costs
+    less for a few records)."""
     generated = IODescriptor.from_input(func, skip_self=True)
     if list(generated.model_fields) != [validator.field]:
         raise TypeError(f"{func.__qualname__} must take one parameter, {validator.field!r}")
@@ -34,7 +39,12 @@ def records_input_spec(func: Any, validator: RecordColumnsValidator) -> type[IOD
         # BentoML's serde for the request's media type (JsonOnlyMiddleware lets only JSON
         # reach the route; the check keeps any other body on BentoML's own parse).
         if getattr(serde, "media_type", None) == "application/json":
-            batch = validator.validate_json(await request.body())  # read once, cached
+            # The body as bentos.strict_json parsed it (the same pydantic-core parse), if
+            # that middleware ran; else parsed here.
+            if PARSED_JSON in request.scope:
+                batch = validator.validate_parsed(request.scope[PARSED_JSON], min_rows)
+            else:
+                batch = validator.validate_json(await request.body(), min_rows)
             if batch is not None:
                 return cls.model_construct(**{validator.field: batch})
         return await parse(cls, request, serde)

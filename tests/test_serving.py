@@ -376,6 +376,40 @@ def test_requests_that_arrive_while_scoring_are_merged_and_answered_alone() -> N
     assert calls[2:6] == [[2, 3], [4], [-1], [5, 6, 7]]
 
 
+def test_a_request_alone_is_scored_inline_and_concurrent_ones_still_merge() -> None:
+    import threading
+
+    from bentos.merging import InFlight, RequestMerger
+
+    threads: list[list[int]] = []
+    loop_thread = threading.get_ident()
+    in_flight = InFlight()
+
+    def score(items: list[int]) -> list[int]:
+        threads.append([threading.get_ident() == loop_thread, len(items)])
+        time.sleep(0.02)
+        return [10 * i for i in items]
+
+    async def request(merger: RequestMerger[int, int], items: list[int]) -> list[int]:
+        in_flight.count += 1  # what InFlightMiddleware counts around a request
+        try:
+            return await merger(items)
+        finally:
+            in_flight.count -= 1
+
+    async def send() -> list[Any]:
+        merger = RequestMerger(score, max_items=10, alone=in_flight.alone)
+        alone = await request(merger, [1])
+        # Three requests that start in the same loop turn: each sees the others in flight,
+        # so none is scored inline and all three go together into one threaded call.
+        together = await asyncio.gather(*(request(merger, [i]) for i in (2, 3, 4)))
+        return [alone, *together]
+
+    assert asyncio.run(send()) == [[10], [20], [30], [40]]
+    assert threads == [[True, 1], [False, 3]]
+    assert in_flight.count == 0
+
+
 def test_columns_model_validates_each_value_as_the_record_model_does(flight_config) -> None:  # type: ignore[no-untyped-def]
     from ml_assets.lib.request_model import columns_model, record_model
 

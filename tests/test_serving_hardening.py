@@ -303,6 +303,34 @@ def test_a_key_twice_in_one_object_is_a_400_naming_it(
     )
 
 
+def test_the_key_count_clears_only_bodies_without_repeats() -> None:
+    """The middleware's fast check (bentos.strict_json.keys_all_distinct) may send a body
+    without repeats to the slow check, never pass one with a repeat."""
+    import pydantic_core
+
+    from bentos.strict_json import keys_all_distinct
+
+    def cleared(body: bytes) -> bool:
+        return keys_all_distinct(body, pydantic_core.from_json(body))
+
+    record = b'{"carrier": "UA", "dep": "2013-07-01T10:00:00Z", "n": [1, 2]}'
+    assert cleared(b'{"records": [' + b", ".join([record] * 3) + b"]}")
+    assert cleared(b'{"columns": {"a": [1, 2], "b": ["x", "y"]}}')
+    assert cleared(b'{"records":[{"a":1},{"a":2}]}')
+    for repeated in (
+        b'{"records": [{"carrier": "ZZ", "carrier": "UA"}]}',
+        b'{"records": [{"a": 1}], "records": [{"a": 1}]}',
+        b'{"records": [{"a": 1, "b": {"c": 1, "c": 2}}]}',  # deeper than counted
+        b'{"records": [{"a": 1, "a" : 2}]}',  # whitespace before the colon
+        b'{"records": [{"a": 1, "a"\n:2}]}',
+        b'{"records": [{"a": "x\\":", "a": 2}]}',  # an escaped quote and a colon in a value
+        b'{"records": [{"car\\u0072ier": 1, "carrier": 2}]}',  # an escaped key
+        b'[{"a": 1, "a": 2}, {"b": 1}]',
+    ):
+        assert not cleared(repeated), repeated
+    assert not cleared(b'{"records": [{"a": "x\\":"}]}')  # a `":` in a value: slow check
+
+
 def test_duplicate_keys_are_found_at_any_depth_and_other_bodies_are_left_alone() -> None:
     from bentos.strict_json import duplicate_key
 

@@ -90,16 +90,24 @@ class RecordColumnsValidator:
         self.related = {name: column for name, column in spec.items() if column.parts}
         self.columns: type[BaseModel] = columns_model(config, check_parts=False)
 
-    def validate_json(self, body: bytes) -> RecordBatch | None:
+    def validate_json(self, body: bytes, min_rows: int = 1) -> RecordBatch | None:
         """The body's records as validated columns; None when the record model must
-        decide (anything unusual, and anything invalid)."""
+        decide (anything unusual, anything invalid, fewer than `min_rows` records)."""
         try:
             parsed = pydantic_core.from_json(body)
         except ValueError:
             return None
+        return self.validate_parsed(parsed, min_rows)
+
+    def validate_parsed(self, parsed: Any, min_rows: int = 1) -> RecordBatch | None:
+        """`validate_json` of a body already parsed by `pydantic_core.from_json` (with
+        its defaults). The records are read, never changed."""
         if type(parsed) is not dict or parsed.keys() != {self.field}:
             return None
-        return self.validate_records(parsed[self.field])
+        records = parsed[self.field]
+        if type(records) is not list or len(records) < min_rows:
+            return None
+        return self.validate_records(records)
 
     def validate_records(self, records: Any) -> RecordBatch | None:
         """`records` (as parsed from JSON) as validated columns, or None (see above)."""
