@@ -68,11 +68,12 @@ def test_the_graph_has_no_days_only_batches(flow: Any) -> None:
     }
     assert {p.name for p in partitioned.values()} == {f"{PIPELINE}__batches"}  # type: ignore[attr-defined]
     jobs = {job.name for job in defs.jobs or []}
-    named = ("ingest", "train", "rollback", "promote", "score_batch")
+    named = ("ingest", "train", "rollback", "promote", "deploy", "score_batch")
     assert jobs == {f"{PIPELINE}__{j}" for j in named}
-    # Besides the shared alert sensors, only the batch sensor: no arrival or retrain sensor.
-    sensors = [s.name for s in defs.sensors or [] if s.name.startswith(PIPELINE)]
-    assert sensors == [f"{PIPELINE}__batch_sensor"]
+    # Besides the shared alert sensors, the batch sensor and the redeploy sensor (a
+    # rollback or promotion rebuilds the bento): no arrival or retrain sensor.
+    sensors = {s.name for s in defs.sensors or [] if s.name.startswith(PIPELINE)}
+    assert sensors == {f"{PIPELINE}__batch_sensor", f"{PIPELINE}__redeploy_sensor"}
 
 
 def test_the_split_is_stratified_and_the_champion_beats_the_baselines(flow: Any) -> None:
