@@ -385,7 +385,7 @@ def monitored(flow: Any, retrained: Any) -> dict[str, Any]:
 def test_later_days_are_scored_judged_for_drift_and_performance(
     flow: Any, monitored: dict[str, Any]
 ) -> None:
-    from ml_assets.assets.text_monitoring import champion_scorer
+    from ml_assets.assets.text_scoring import champion_scorer
 
     lake = flow["defs"].resources["lake"]
     resources = flow["defs"].resources
