@@ -1,24 +1,23 @@
-"""Tier 6, issue 15's last proofs, over HTTP on the trained scene (tests/trained_scene.py:
-a stump and an XGBoost model of the same March 2013 days in a real MLflow registry, the
-live days 2013-03-19 and -20 ingested with their labels, a Dagster instance on disk).
+"""Tier 6, issue 15's last proofs on the trained scene (tests/trained_scene.py: a stump
+and an XGBoost model of the same March 2013 days in a real MLflow registry, the live days
+2013-03-19 and -20 ingested with their labels, a Dagster instance on disk).
 
-- A/B: the stump as champion against the XGBoost challenger, in the bento that
+- A/B over HTTP: the stump as champion against the XGBoost challenger, in the bento that
   `mlap experiment start --mode ab` builds, under a real `bentoml serve`; the live days'
   flights sent over HTTP; the log the service wrote ingested by the inference-log
   sensor's runs, `ab_test` judging it against the days' labels; the experiment sensor's
   run (ticked by `SensorLoop`, as the daemon would) promotes the challenger, records the
   decision and stops the experiment.
-- Rollback: the champion's model injected broken (its feature spec names a feature the
-  pipeline never makes, hashes re-made so that it loads) and served; every request fails
-  (500), the failures land beside the log; the rollback sensor's run moves the champion
-  back, records the decision, alerts and keeps the bad day's log.
+- Rollback: the champion's failed requests as the service writes them; the rollback
+  sensor's run (ticked by `SensorLoop`) moves the champion back, records the decision and
+  keeps the bad day's folder. Served over HTTP from an injected broken model, the same
+  story is `benchmarks/reliability/rollback_http.py` (a second `bentoml serve` start-up
+  would take this file over its share of the suite's time).
 
 The tests read the aliases as they find them: the A/B test makes the stump the champion
-by hand when it is not (mlap promote's path), the rollback breaks whatever is champion.
+by hand when it is not (mlap promote's path), the rollback judges whatever is champion.
 """
 
-import json
-import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,10 +32,10 @@ from ml_assets.lib.config.rollback import RollbackConfig
 from ml_assets.lib.decision_log import Entry, read, verify
 from ml_assets.lib.experiment_evidence import experiment_id
 from ml_assets.lib.experiment_record import read_current
-from ml_assets.lib.inference_errors import error_days, read_errors
+from ml_assets.lib.inference_errors import FailedRequest, error_frame, write_errors
 from ml_assets.lib.inference_log import read_day
+from ml_assets.lib.scoring import serving_columns
 from ml_assets.lifecycle.experiments import start_experiment, stop_experiment
-from ml_assets.lifecycle.packaging import package_model
 from ml_assets.lifecycle.promotion import manual_promote
 from ml_assets.runs.loop import SensorLoop
 from resources.model_registry import CHAMPION, PREVIOUS_CHAMPION
@@ -196,62 +195,39 @@ def test_ab_over_http_concludes_and_promotes_the_better_challenger(
     assert again.runs == [] and again.skipped == "no experiment runs"
 
 
-def _broken(scene: Lifecycle, config: PipelineConfig, version: str, tmp_path: Path) -> str:
-    """`version`'s BentoML model rebuilt with a feature spec that names a feature the
-    pipeline never makes: its hashes verify, so the service loads it; every score raises."""
-    import dataclasses
-    import shutil
-
-    from ml_assets.lib.artifacts import load_model, save_model
-    from ml_assets.lib.scoring import METADATA_FILE, MODEL_DIR
-
-    resources = scene.defs(config).resources or {}
-    store = resources["bento_store"]
-    tag = package_model(
-        resources["model_registry"], store, resources["lake"], config, scene.model(version)
-    )
-    bundle = tmp_path / "bundle"
-    shutil.copytree(store.bundle_path(tag), bundle)
-    loaded = load_model(bundle / MODEL_DIR)
-    shutil.rmtree(bundle / MODEL_DIR)
-    spec = dataclasses.replace(loaded.spec, numeric=[*loaded.spec.numeric, "no_such_feature"])
-    manifest = save_model(loaded.model, spec, bundle / MODEL_DIR, extra=loaded.manifest.extra)
-    metadata = json.loads((bundle / METADATA_FILE).read_text())
-    metadata["manifest_sha256"] = manifest.manifest_sha256
-    (bundle / METADATA_FILE).write_text(json.dumps(metadata))
-    broken = f"{PIPELINE}:v{version}-broken{int(time.time())}"
-    store.import_bundle(broken, bundle, {"pipeline": PIPELINE})
-    return broken
-
-
-def test_an_injected_broken_champion_is_rolled_back_over_http(
-    scene: Lifecycle, tmp_path: Path
+def test_failed_requests_of_the_champion_roll_it_back_by_the_sensors_run(
+    scene: Lifecycle,
 ) -> None:
+    """The rollback half in little: the champion's failed requests as the service writes
+    them (`tests/test_experiment_served.py` serves a model that fails every request and
+    finds these files; `benchmarks/reliability/rollback_http.py` does the whole story over
+    HTTP, its figures in that folder's RESULTS.md), then the rollback sensor's run."""
     policy = RollbackConfig(enabled=True, max_error_rate=0.2, min_requests=100)
     config = _live_config(scene, rollback=policy)
     defs = scene.defs(config)
     lake = (defs.resources or {})["lake"]
     bad, good = scene.alias(CHAMPION), scene.alias(PREVIOUS_CHAMPION)
     assert bad and good
-    broken = _broken(scene, config, bad, tmp_path)
     day = LIVE[-1]
-    sent = records(scene.state, day)[0][:500]
-    log = tmp_path / "broken.log"
-    errors_before = set(error_days(lake.base_path, PIPELINE).get(day, []))
-    started = datetime.now(UTC)
-    with bentoml_server(
-        "bentos.service:ChampionService",
-        log,
-        ("--arg", f"model={broken}"),
-        MLAP_INFERENCE_LOG_URL=lake.base_path,
-    ) as url:
-        wait_ready(url, log, time.monotonic() + 60)
-        answers = _post_all(url, sent, 5)
-    assert [a.status_code for a in answers] == [500] * 100, answers[0].text
-    errors = read_errors(lake.base_path, PIPELINE, [day])
-    ours = errors[pd.to_datetime(errors["served_at"], utc=True) >= started]
-    assert len(ours) == 100 and set(ours["model_version"].astype(str)) == {bad}
-    assert set(ours["error_id"]) == {a.json()["error_id"] for a in answers}
+    rows = _validated(scene, day)[list(serving_columns(config))].head(100).to_dict("records")
+    failed = [
+        FailedRequest(
+            request_id=f"failed-{bad}-{i}",
+            served_at=datetime.now(UTC),
+            route="/predict",
+            latency_ms=3.0,
+            model_version=bad,
+            model_tag=f"{PIPELINE}:v{bad}-broken",
+            arm="champion",
+            rows=1,
+            records=[row],
+            columns=None,
+            status=500,
+            error_id=f"e{i}",
+        )
+        for i, row in enumerate(rows)
+    ]
+    (written,) = write_errors(lake.base_path, PIPELINE, error_frame(failed, config))
     entries = len(read(scene.audit.decision_log(PIPELINE)))
 
     loop = SensorLoop(defs, scene.instance)
@@ -268,21 +244,17 @@ def test_an_injected_broken_champion_is_rolled_back_over_http(
     reason = entry.record["reason"]
     assert reason.startswith(f"rolled back by rollback sensor (v{bad}: error_rate ")
     assert "100 of " in reason and f"champion v{bad} -> v{good}" in reason
-    # The bad day's log kept aside, its failed requests with it.
+    # The bad day's folder kept aside, its failed requests with it.
     (observation,) = [
         e.event_specific_data.asset_observation  # type: ignore[union-attr]
         for e in run.all_events
         if e.event_type_value == "ASSET_OBSERVATION"
     ]
     kept = Path(str(observation.metadata["kept_log"].value)) / day
-    logged = Path(lake.base_path) / PIPELINE / "inference_log_files" / day
-    assert {p.name for p in logged.iterdir()} == {p.name for p in kept.iterdir()}
-    written = set(error_days(lake.base_path, PIPELINE)[day]) - errors_before
-    assert written and written <= {p.name for p in kept.iterdir()}
-    # The alert sensor turns the decision into an alert.
-    loop.tick("alert_on_checks_and_decisions")
-    with sqlite3.connect(scene.state / "alerts" / "alerts.db") as db:
-        keys = [k for (k,) in db.execute("SELECT key FROM alert_state")]
-    assert f"{PIPELINE}/decision:rollback:{good}:{run.run_id[:8]}" in keys
+    assert Path(written).name in {p.name for p in kept.iterdir()}
     again = loop.tick(rollback_sensor_name(PIPELINE))
     assert again.runs == [] and again.skipped == f"v{bad} already rolled back"
+
+
+def _validated(scene: Lifecycle, day: str) -> pd.DataFrame:
+    return pd.read_parquet(scene.state / "lake" / PIPELINE / "validated_flights" / f"{day}.parquet")
