@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pandas as pd
+from dagster import build_sensor_context
 
 from ml_assets.keys import model_key, served_traffic_job_name
 from ml_assets.lib.config import PipelineConfig
@@ -86,8 +87,6 @@ def _ingest(loop: SensorLoop, defs: Any) -> list[str]:
     `inference_log` and `ab_test` (served_drift and served_performance, the job's other
     assets, have their own tests); the days run."""
     sensor = defs.get_sensor_def(inference_log_sensor_name(PIPELINE))
-    from dagster import build_sensor_context
-
     context = build_sensor_context(
         instance=loop.instance,
         cursor=loop.cursors.get(sensor.name),

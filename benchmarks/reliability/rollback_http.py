@@ -17,7 +17,10 @@
    the day's folder kept aside, then a second tick (nothing more to do).
 
 The figures are printed as Markdown (copied into RESULTS.md). The state is left with the
-first version champion again and the injected one `previous_champion`.
+first version champion again and the injected one `previous_champion`, but its
+`champion_bento` pointer on the bento `mlap promote` built for the injected version (the
+redeploy sensor, a run-status sensor not ticked here, would build the first one's again;
+trained on the same data with the same seed, the two models score alike).
 """
 
 from __future__ import annotations
