@@ -245,27 +245,15 @@ def broken_challenger(
     """The challenger's version with an artifact that breaks at predict: its feature spec
     names a feature the pipeline never makes. The files are saved again, so the hashes
     verify and the service loads it; every score raises (KeyError naming the feature)."""
-    import dataclasses
-    import json
     import os
-    import shutil
 
-    from ml_assets.lib.artifacts import load_model, save_model
-    from ml_assets.lib.scoring import METADATA_FILE, MODEL_DIR
+    from benchmarks.reliability.broken_bundle import import_broken_copy
     from resources.bento_store import BentoStoreResource
 
     store = BentoStoreResource(home=os.environ["BENTOML_HOME"])
-    bundle = tmp_path_factory.mktemp("broken") / "bundle"
-    shutil.copytree(store.bundle_path(challenger["tag"]), bundle)
-    loaded = load_model(bundle / MODEL_DIR)
-    shutil.rmtree(bundle / MODEL_DIR)
-    spec = dataclasses.replace(loaded.spec, numeric=[*loaded.spec.numeric, "no_such_feature"])
-    manifest = save_model(loaded.model, spec, bundle / MODEL_DIR, extra=loaded.manifest.extra)
-    metadata = json.loads((bundle / METADATA_FILE).read_text())
-    metadata["manifest_sha256"] = manifest.manifest_sha256
-    (bundle / METADATA_FILE).write_text(json.dumps(metadata))
+    scratch = tmp_path_factory.mktemp("broken") / "bundle"
     tag = f"flight_delays:v{challenger['version']}-broken"
-    store.import_bundle(tag, bundle, {"pipeline": "flight_delays"})
+    import_broken_copy(store, challenger["tag"], tag, scratch, "flight_delays")
     with pytest.raises(KeyError, match="no_such_feature"):
         scorer = store.scorer(tag)
         (row, *_) = records(served["state"], DAYS[0])[0]

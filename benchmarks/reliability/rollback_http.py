@@ -29,7 +29,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from benchmarks.reliability.broken_bundle import import_broken_copy
 from benchmarks.serving.peers import BIN, bentoml_peer, serving
 from benchmarks.serving.state import MLAP, PIPELINE, Champion, platform_env, prepare
 from ml_assets.environment import PROJECT_ROOT
@@ -154,26 +154,14 @@ def _mlap(state: Path, *argv: str) -> None:
 def _broken_model(defs: Any, config: Any, version: str) -> str:
     """`version` packaged, then copied with a feature spec naming a feature the pipeline
     never makes (files saved again, so the hashes verify); the copy's model tag."""
-    from ml_assets.lib.artifacts import load_model, save_model
-    from ml_assets.lib.scoring import METADATA_FILE, MODEL_DIR
     from ml_assets.lifecycle.packaging import package_model
 
     resources = defs.resources or {}
     store, registry, lake = resources["bento_store"], resources["model_registry"], resources["lake"]
     tag = package_model(registry, store, lake, config, registry.version(PIPELINE, version))
-    bundle = Path(lake.base_path).parent / "rollback-bundle"
-    shutil.rmtree(bundle, ignore_errors=True)
-    shutil.copytree(store.bundle_path(tag), bundle)
-    loaded = load_model(bundle / MODEL_DIR)
-    shutil.rmtree(bundle / MODEL_DIR)
-    spec = dataclasses.replace(loaded.spec, numeric=[*loaded.spec.numeric, "no_such_feature"])
-    manifest = save_model(loaded.model, spec, bundle / MODEL_DIR, extra=loaded.manifest.extra)
-    metadata = json.loads((bundle / METADATA_FILE).read_text())
-    metadata["manifest_sha256"] = manifest.manifest_sha256
-    (bundle / METADATA_FILE).write_text(json.dumps(metadata))
     broken = f"{PIPELINE}:v{version}-broken{int(time.time())}"
-    store.import_bundle(broken, bundle, {"pipeline": PIPELINE})
-    return broken
+    scratch = Path(lake.base_path).parent / "rollback-bundle"
+    return import_broken_copy(store, tag, broken, scratch, PIPELINE)
 
 
 def _records(lake: Path, day: str) -> list[dict[str, Any]]:
