@@ -259,3 +259,34 @@ def test_the_sensor_rolls_back_a_champion_that_fails_every_request(
         "v2: error_rate 1 > 0.2 (120 of 120 requests failed, 2013-07-05..2013-07-05)"
     )
     assert op_config["config"]["keep_log_days"] == ["2013-07-05"]
+
+
+def test_served_drift_of_the_champion_arm_is_judged_before_the_batch_drift_report(
+    flight_config: PipelineConfig, tmp_path: Path
+) -> None:
+    """The drift trigger reads the traffic the service answered first: the champion arm's
+    share in `served_drift` (a drifting challenger arm does not count), and the day's
+    `drift_report` only for a day that `served_drift` has not judged."""
+    config = _config(flight_config, max_drift_share=0.5)
+    defs = pipeline_defs(config, tmp_path)
+    write_log(str(tmp_path / "lake"), "flight_delays", log_frame(_requests(150, 20.0), config))
+    served, batch = (model_key("flight_delays", a) for a in ("served_drift", "drift_report"))
+    with DagsterInstance.ephemeral() as instance:
+
+        def report(key: Any, **metadata: Any) -> None:
+            event = AssetMaterialization(key, partition=DAY, metadata=metadata)
+            instance.report_runless_asset_event(event)
+
+        report(batch, drifted_share=0.9, model_version="2")
+        calm = [
+            {"model_version": "2", "arm": "champion", "drifted_share": 0.1},
+            {"model_version": "3", "arm": "challenger", "drifted_share": 0.95},
+        ]
+        report(served, judged=calm)
+        assert _tick(defs, instance).run_requests == []  # served traffic calm: not the batch
+
+        drifting = [{**calm[0], "drifted_share": 0.7}, calm[1]]
+        report(served, judged=drifting)
+        (request,) = _tick(defs, instance).run_requests
+        (op_config,) = request.run_config["ops"].values()
+        assert "drift_share 0.7 > 0.5 (served_drift of 2013-07-04" in op_config["config"]["trigger"]

@@ -29,6 +29,16 @@ class Trigger:
         return f"{self.name} {self.value:.4g} > {self.limit:.4g} ({self.evidence})"
 
 
+@dataclass(frozen=True)
+class DayDrift:
+    """A day's drifted share of the served champion, and the asset that judged it:
+    `served_drift` (the traffic the service answered) or `drift_report` (the platform's
+    own batch scoring of the day)."""
+
+    share: float
+    asset: str
+
+
 def served_version(log: pd.DataFrame, errors: pd.DataFrame | None = None) -> str | None:
     """The champion the service answers with now: the model version of the latest request
     of the `champion` arm, answered (`log`) or failed (`errors`); None without any."""
@@ -48,14 +58,14 @@ def fired(
     version: str,
     log: pd.DataFrame,
     performance: pd.DataFrame | None,
-    drift_shares: Mapping[str, float],
+    drift_shares: Mapping[str, DayDrift],
     days: Sequence[str],
     errors: pd.DataFrame | None = None,
 ) -> list[Trigger]:
     """The triggers of `policy` that champion `version` crossed over `days`: `log` (the
     days' inference log), `errors` (their failed requests), `performance` (their
-    `served_performance` rows, if any) and `drift_shares` (day -> drifted share of the days
-    judged against `version`)."""
+    `served_performance` rows, if any) and `drift_shares` (day -> the drifted share judged
+    against `version`, and by which asset)."""
     span = f"{days[0]}..{days[-1]}" if days else "no days"
     found: list[Trigger] = []
     ours = log[(log["arm"] == CHAMPION_ARM) & (log["model_version"].astype(str) == version)]
@@ -84,10 +94,10 @@ def fired(
                 evidence = f"{metric} on {labelled} labelled served records, {span}"
                 found.append(Trigger("metric_drop", drop, policy.max_metric_drop, evidence))
     if policy.max_drift_share is not None and drift_shares:
-        day, share = max(drift_shares.items(), key=lambda item: item[1])
-        if share > policy.max_drift_share:
-            evidence = f"drift_report of {day}, {len(drift_shares)} day(s) judged"
-            found.append(Trigger("drift_share", share, policy.max_drift_share, evidence))
+        day, judged = max(drift_shares.items(), key=lambda item: item[1].share)
+        if judged.share > policy.max_drift_share:
+            evidence = f"{judged.asset} of {day}, {len(drift_shares)} day(s) judged"
+            found.append(Trigger("drift_share", judged.share, policy.max_drift_share, evidence))
     return found
 
 

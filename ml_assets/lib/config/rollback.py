@@ -24,8 +24,9 @@ class RollbackConfig(StrictModel):
         None,
         gt=0,
         le=1,
-        description="Rollback when the share of drifted features in a `drift_report` day "
-        "of the window judged against the champion exceeds this.",
+        description="Rollback when the share of drifted features of a day of the window "
+        "judged against the champion exceeds this: the champion arm's in `served_drift` "
+        "(the traffic the service answered), else the day's `drift_report`.",
     )
     max_metric_drop: float | None = Field(
         None,
