@@ -157,6 +157,19 @@ def test_the_first_text_champion_is_promoted_and_packaged(flow: Any) -> None:
     assert "no current champion" in champion.decision.reason
     assert champion.model_tag.startswith(f"{PIPELINE}_text:v1-")
     assert champion.encoder.startswith("wordllama-")
+    # The registry is the source of truth: version 1 of the pipeline's MLflow model holds
+    # the bundle (its hash as the manifest hash) and carries the `champion` alias.
+    registry = flow["defs"].resources["model_registry"]
+    registered = registry.by_alias(PIPELINE, "champion")
+    assert registered is not None and registered.version == "1"
+    assert champion.champion == registered
+    assert champion.model_tag.endswith(registered.manifest_sha256[:8])
+    tags = registry.version_tags(PIPELINE, "1")
+    assert tags["text.example_store_version"] == champion.example_store_version
+    assert tags["decision.action"] == "promote" and tags["dagster.run_id"]
+    run = registry.run_record(registered.mlflow_run_id)
+    assert run.tags["window.test"] == "2016-01-04..2016-01-10"
+    assert run.metrics["test_roc_auc_ovr"] > 0.6
     store = flow["defs"].resources["bento_store"]
     assert store.has_model(champion.model_tag)
     bento = refs.read([PIPELINE, "text_bento"])
@@ -190,26 +203,33 @@ def test_an_equal_challenger_is_not_promoted_and_the_bento_is_kept(retrained: An
     assert bento.built is False
 
 
-def test_text_decisions_are_in_the_verified_decision_log(flow: Any, retrained: Any) -> None:
-    """Both decisions, in order, chained; the champion is read back from the log, and a
-    tampered log is refused rather than read."""
+def test_text_decisions_go_through_the_registry_and_the_verified_decision_log(
+    flow: Any, retrained: Any
+) -> None:
+    """Both decisions, in order, chained and anchored in the registry like tabular ones:
+    the kept challenger is registered (v2) without moving `champion`; a tampered log fails
+    `mlap audit verify`."""
     from ml_assets.lib.decision_log import read, verify
-    from ml_assets.lifecycle.text_promotion import current_text_champion
 
-    audit = flow["defs"].resources["audit_store"]
+    resources = flow["defs"].resources
+    registry, audit = resources["model_registry"], resources["audit_store"]
     path = audit.decision_log(PIPELINE)
     entries = read(path)
     assert [e.action for e in entries] == ["promote", "keep"]
-    assert verify(path).ok
+    assert [e.record["challenger_version"] for e in entries] == ["1", "2"]
+    assert verify(path, expected_head=registry.anchored_head(PIPELINE)).ok
+    assert [m.version for m in registry.versions(PIPELINE)] == ["1", "2"]
+    assert registry.by_alias(PIPELINE, "champion").version == "1"
+    kept = registry.version_tags(PIPELINE, "2")
+    assert kept["decision.action"] == "keep"
+    assert kept["decision.log_entry_hash"] == entries[-1].entry_hash
     champion = retrained.read([PIPELINE, "text_champion"])
-    assert entries[-1].record["text.model_tag"] == champion.model_tag
-    assert current_text_champion(audit, PIPELINE)["model_tag"] == champion.model_tag
+    assert champion.champion.version == "1" and champion.decision.challenger_version == "2"
     tampered = path.read_text().replace('"keep"', '"promote"', 1)
     original = path.read_text()
     try:
         path.write_text(tampered)
-        with pytest.raises(ValueError, match="fails verification"):
-            current_text_champion(audit, PIPELINE)
+        assert not verify(path, expected_head=registry.anchored_head(PIPELINE)).ok
     finally:
         path.write_text(original)
 
@@ -389,7 +409,7 @@ def test_later_days_are_scored_judged_for_drift_and_performance(
 
     lake = flow["defs"].resources["lake"]
     resources = flow["defs"].resources
-    scorer = champion_scorer(flow["config"], resources["audit_store"], resources["bento_store"])
+    scorer = champion_scorer(flow["config"], resources["model_registry"], resources["bento_store"])
     rules = lake.read([PIPELINE, "text_reference"]).set_index("signal")
     assert list(rules.index) == [
         "embeddings",
