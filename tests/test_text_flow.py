@@ -7,6 +7,7 @@ by content hash) -> wordllama embeddings offline -> the embedding classifier and
 logistic regression tuned and scored on the test window next to the majority baseline.
 """
 
+import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -27,7 +28,7 @@ from ml_assets.lib.config.monitoring import (
 )
 from ml_assets.lib.config.text import LlmConfig
 from ml_assets.lib.hashing import frame_hash
-from tests.flows import PROJECT_ROOT, trained
+from tests.flows import PROJECT_ROOT
 from tests.llm_server import LlmServer, llm_server
 
 YAML = PROJECT_ROOT / "configs" / "examples" / "tweet_devices.yaml"
@@ -35,11 +36,22 @@ PIPELINE = "tweet_devices"
 DAYS = ("2015-11-30", "2016-01-10")  # 42 days: train 28, validation 7, test 7
 
 
+# The LLM endpoint's key: set in the environment for the module, reaches the endpoint
+# through the pipeline's EnvVar resource, and nowhere else.
+KEY_ENV = "TWEET_DEVICES_TEST_LLM_KEY"
+SECRET = "sk-text-flow-3f9c1e7a5b2d"
+
+
 @pytest.fixture(scope="module")
 def llm() -> Iterator[LlmServer]:
-    """The stand-in OpenAI-compatible endpoint, for the training run's LLM candidate."""
-    with llm_server(api_key=None) as server:
-        yield server
+    """The stand-in OpenAI-compatible endpoint, for the training run's LLM candidate; it
+    refuses a request without the key (401)."""
+    os.environ[KEY_ENV] = SECRET
+    try:
+        with llm_server(api_key=SECRET) as server:
+            yield server
+    finally:
+        del os.environ[KEY_ENV]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +60,11 @@ def config(llm: LlmServer) -> PipelineConfig:
     assert written.training is not None and written.text is not None
     space = written.training.candidates
     text = written.text.model_copy(
-        update={"llm": LlmConfig(prompt="tweet_devices", base_url=llm.url, model="stand-in")}
+        update={
+            "llm": LlmConfig(
+                prompt="tweet_devices", base_url=llm.url, model="stand-in", api_key_env=KEY_ENV
+            )
+        }
     )
     training = TrainingConfig(
         as_of=date.fromisoformat(DAYS[1]),
@@ -75,8 +91,25 @@ def config(llm: LlmServer) -> PipelineConfig:
 
 @pytest.fixture(scope="module")
 def flow(config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with trained(config, DAYS, tmp_path_factory.mktemp("text")) as run:
-        yield run
+    """Six weeks ingested, then trained by `run_training`, what `mlap train` runs."""
+    from dagster import DagsterInstance
+
+    from ml_assets.runs.training import run_training
+    from tests.helpers import pipeline_defs, run_days
+
+    state = tmp_path_factory.mktemp("text")
+    with DagsterInstance.ephemeral() as instance:
+        defs = pipeline_defs(config, state)
+        assert run_days(defs, PIPELINE, DAYS[0], DAYS[1], instance).success
+        summary = run_training(defs, PIPELINE, instance, log_level="WARNING")
+        assert summary.success, summary.render()
+        yield {
+            "state": state,
+            "config": config,
+            "defs": defs,
+            "instance": instance,
+            "summary": summary,
+        }
 
 
 def _latest(flow: Any, name: str) -> Any:
@@ -234,6 +267,91 @@ def test_text_decisions_go_through_the_registry_and_the_verified_decision_log(
         path.write_text(original)
 
 
+def test_mlap_train_summarises_the_text_training(flow: Any) -> None:
+    shown = flow["summary"].render()
+    assert f"{PIPELINE} training succeeded" in shown
+    assert "embedding_classifier" in shown and "majority_class" in shown
+    assert "roc_auc_ovr" in shown
+    assert "decision: promote: no current champion" in shown
+    assert "champion: version 1" in shown
+    assert f"bento: built {PIPELINE}:v1-" in shown
+
+
+def test_mlap_audit_shows_traces_and_verifies_a_text_champion(
+    flow: Any, retrained: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mlap audit show|lineage|verify` on the text pipeline: the registered champion back
+    to its example store version, the prompt template versions and the partitions."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from ml_assets.cli import app
+    from ml_assets.environment import TELEMETRY_OFF
+
+    monkeypatch.setattr("ml_assets.definitions.build_definitions", lambda: flow["defs"])
+
+    def mlap(*args: str) -> Any:
+        return CliRunner().invoke(app, ["audit", *args], env=dict(TELEMETRY_OFF))
+
+    lake = flow["defs"].resources["lake"]
+    examples = lake.read([PIPELINE, "example_store"])
+    prompt_version = lake.read([PIPELINE, "prompt_templates"]).loc[0, "version"]
+    shown = mlap("show", PIPELINE)
+    assert shown.exit_code == 0, shown.output
+    assert f"# Passport {PIPELINE}-v1-" in shown.stdout and "## Decision" in shown.stdout
+    assert "promote at" in shown.stdout and "| embedding_classifier |" in shown.stdout
+    passport = json.loads(mlap("show", PIPELINE, "--format", "json").stdout)
+    assert passport["model"]["registered_version"] == "1"
+    assert passport["training"]["asset"] == "example_store"
+    assert passport["example_store_version"] == frame_hash(examples)
+    assert passport["prompt_versions"] == {"tweet_devices": prompt_version}
+    assert passport["decision"]["action"] == "promote"
+    # Written by the training run: its latest decision is the promotion.
+    assert passport["latest_decision"]["action"] == "promote"
+    assert passport["missing"] == []
+    partitions = passport["lineage"]["partitions"]
+    assert len(partitions) == 42 and all(e["validated"] and e["raw"] for e in partitions.values())
+    assert passport["checks"] and all(c["run_id"] for c in passport["checks"])
+    lineage = mlap("lineage", PIPELINE)
+    assert lineage.exit_code == 0, lineage.output
+    assert f"├── prompt_templates tweet_devices version {prompt_version}" in lineage.stdout
+    assert f"└── example_store {frame_hash(examples)[:12]}" in lineage.stdout
+    assert "features[2015-11-30]" in lineage.stdout and "raw[2016-01-10]" in lineage.stdout
+    verified = mlap("verify", PIPELINE)
+    assert verified.exit_code == 0, verified.output
+    assert "chain intact, head matches the registry's anchor" in verified.stdout
+
+
+def test_the_llm_key_stays_out_of_logs_metadata_passport_and_bento(
+    flow: Any, retrained: Any, llm: LlmServer
+) -> None:
+    """The key reached the endpoint (it refuses requests without it) through the
+    pipeline's resource, configured by the variable's name; no run's events or config,
+    no file of the state (lake, MLflow store and artifacts, decision log, passport) and no
+    file of the bento or its model holds it."""
+    from dagster import EnvVar
+
+    from ml_assets.keys import llm_resource_key
+
+    assert {r["headers"]["Authorization"] for r in llm.requests} == {f"Bearer {SECRET}"}
+    configured = flow["defs"].resources[llm_resource_key(PIPELINE)].api_key
+    assert isinstance(configured, EnvVar) and configured.env_var_name == KEY_ENV
+    instance = flow["instance"]
+    runs = instance.get_runs()
+    assert len(runs) >= 3
+    for run in runs:
+        assert SECRET not in repr(run.run_config)
+        assert all(SECRET not in repr(event) for event in instance.all_logs(run.run_id))
+    store = flow["defs"].resources["bento_store"]
+    packaged = retrained.read([PIPELINE, "text_bento"])
+    bento = store.find_bento(packaged.tag)
+    folders = [flow["state"], Path(bento.path), store.bundle_path(packaged.model_tag)]
+    files = [f for folder in folders for f in folder.rglob("*") if f.is_file()]
+    assert len(files) > 20
+    assert not [f for f in files if SECRET.encode() in f.read_bytes()]
+
+
 def test_the_text_service_answers_label_probability_and_nearest_examples(
     flow: Any, retrained: Any, tmp_path: Path
 ) -> None:
@@ -245,8 +363,8 @@ def test_the_text_service_answers_label_probability_and_nearest_examples(
     import bentoml
     import httpx
 
-    from tests.processes import wait_ready
-    from tests.test_bento_store import served
+    from ml_assets.cli.serving import serve_plan
+    from tests.processes import free_port, running, wait_ready
 
     store = flow["defs"].resources["bento_store"]
     bento = store.find_bento(retrained.read([PIPELINE, "text_bento"]).tag)
@@ -264,9 +382,15 @@ def test_the_text_service_answers_label_probability_and_nearest_examples(
     assert direct[0].nearest_examples[0].example_id == stored["example_id"]
     assert direct[0].nearest_examples[0].similarity == pytest.approx(1.0, abs=1e-4)
     assert sum(direct[1].probabilities.values()) == pytest.approx(1.0)
-    # One served request to a real `bentoml serve` of the bento.
-    log = tmp_path / "serve.log"
-    with served(store, bento, log) as url:
+    # One served request to the process `mlap serve tweet_devices` starts: the bento of
+    # the registry's champion.
+    log, port = tmp_path / "serve.log", free_port()
+    plan = serve_plan(dict(flow["defs"].resources), PIPELINE, port)
+    assert plan.bento_tag == bento.tag and plan.inference_log is None
+    # Away from the project: the bento brings its own source.
+    plan.env.pop("PYTHONPATH", None)
+    with running(plan.command, plan.env, tmp_path, log):
+        url = f"http://127.0.0.1:{port}"
         wait_ready(url, log, time.monotonic() + 120)
         answer = httpx.post(f"{url}/predict", json={"texts": texts}, timeout=30)
         assert answer.status_code == 200, answer.text
@@ -275,6 +399,7 @@ def test_the_text_service_answers_label_probability_and_nearest_examples(
         form = httpx.post(f"{url}/predict", data={"texts": "x"}, timeout=30)
         documented = httpx.get(f"{url}/docs.json", timeout=30).json()
     assert [b["label"] for b in body] == [p.label for p in direct]
+    assert {b["model_version"] for b in body} == {"1"}
     assert body[1]["probability"] == pytest.approx(direct[1].probability, rel=1e-6)
     ids = [n["example_id"] for n in body[0]["nearest_examples"]]
     assert ids[0] == stored["example_id"] and len(ids) == 5
@@ -440,3 +565,44 @@ def test_later_days_are_scored_judged_for_drift_and_performance(
         # Under the default shares (0.3 warns), one drifted signal of four passes.
         share = drift["drifted"].astype(bool).mean()
         assert checks["text_drift_within_threshold"].passed == (share < 0.3)
+
+
+def test_the_retrain_sensor_weighs_the_text_verdicts(flow: Any, monitored: dict[str, Any]) -> None:
+    """The text pipeline's retraining sensor reads text_drift and text_live_performance,
+    judged against the registry's champion (v1): with fewer error days than the policy's 3
+    it skips, counting them."""
+    from dagster import build_sensor_context
+
+    from sensors.retrain import retrain_sensor_name
+
+    errors = 0
+    for day in LATER:
+        verdicts = {
+            _day_metadata(flow, name, day)["verdict"].value
+            for name in ("text_drift", "text_live_performance")
+        }
+        assert {_day_metadata(flow, "text_drift", day)["model_version"].value} == {"1"}
+        errors += "error" in verdicts
+    defs = flow["defs"]
+    context = build_sensor_context(
+        instance=flow["instance"], definitions=defs, resources=defs.resources
+    )
+    tick = defs.get_sensor_def(retrain_sensor_name(PIPELINE)).evaluate_tick(context)
+    assert tick.run_requests == []
+    assert f"{errors} of the latest 2 days judged against v1 over threshold; 3 needed" in str(
+        tick.skip_message
+    )
+
+
+def _day_metadata(flow: Any, name: str, day: str) -> Any:
+    from dagster import AssetRecordsFilter
+
+    records = (
+        flow["instance"]
+        .fetch_materializations(
+            AssetRecordsFilter(asset_key=model_key(PIPELINE, name), asset_partitions=[day]),
+            limit=1,
+        )
+        .records
+    )
+    return records[0].asset_materialization.metadata

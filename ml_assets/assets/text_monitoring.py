@@ -120,6 +120,8 @@ def _text_drift(config: PipelineConfig, partitions: PartitionsDefinition) -> Ass
                 "drifted_share": drift.drifted_share,
                 "texts": len(texts),
                 "model_tag": scorer.model_tag,
+                # The registered version judged (what the retraining sensor weighs).
+                "model_version": scorer.model_version,
             },
         )
         yield AssetCheckResult(
@@ -195,7 +197,12 @@ def _text_live_performance(
         passed = judged.verdict in ("ok", "no_verdict")
         yield Output(
             pd.DataFrame([row]),
-            metadata={"verdict": judged.verdict, "reason": judged.reason, "value": judged.value},
+            metadata={
+                "verdict": judged.verdict,
+                "reason": judged.reason,
+                "value": judged.value,
+                "model_version": scorer.model_version,
+            },
         )
         yield AssetCheckResult(
             check_name=PERFORMANCE_CHECK,
