@@ -133,7 +133,24 @@ def build_pipeline_definitions(
             tags={TRAINING_TAG: config.name},
             executor_def=executors.of("train"),
         )
-        jobs.append(text_train_job)
+        # Rollback and manual promotion move the registry's aliases as for tabular
+        # pipelines; the redeploy sensor then rebuilds the text bento and passport.
+        text_decisions = [
+            build_rollback_job(config, "text_champion"),
+            build_promote_job(config.name, "text_champion"),
+        ]
+        text_deploy = define_asset_job(
+            deploy_job_name(config.name),
+            selection=AssetSelection.assets(
+                model_key(config.name, "text_bento"), model_key(config.name, "text_passport")
+            ),
+            description=(
+                f"Builds the bento and passport of `{config.name}`'s current text champion; "
+                "the redeploy sensor starts it after a rollback or manual promotion."
+            ),
+        )
+        jobs += [text_train_job, *text_decisions, text_deploy]
+        sensors.append(build_redeploy_sensor(config.name, text_decisions, text_deploy))
         if config.monitoring is not None and partitions is not None:
             sensors.append(build_retrain_sensor(config, text_train_job, TEXT_SIGNALS))
     elif config.training is not None:

@@ -606,3 +606,51 @@ def _day_metadata(flow: Any, name: str, day: str) -> Any:
         .records
     )
     return records[0].asset_materialization.metadata
+
+
+def test_a_text_champion_is_promoted_by_hand_rolled_back_and_redeployed(
+    flow: Any, retrained: Any, monitored: dict[str, Any]
+) -> None:
+    """The promote and rollback jobs move a text pipeline's aliases like a tabular one's:
+    v2 (the kept challenger) made champion by hand, its serving copy made from MLflow's
+    files; rolled back to v1, whose bento and passport the deploy step rebuilds (the bento
+    kept). Both decisions chained in the anchored log."""
+    from ml_assets.keys import rollback_job_name
+    from ml_assets.lib.decision_log import read, verify
+    from ml_assets.lifecycle.text_promotion import text_champion
+    from ml_assets.runs.promote import deploy_champion, promote_job_in, promote_run_config
+
+    defs, instance = flow["defs"], flow["instance"]
+    registry, store = defs.resources["model_registry"], defs.resources["bento_store"]
+    promoted = promote_job_in(defs, PIPELINE).execute_in_process(
+        run_config=promote_run_config(PIPELINE, "2", "the kept challenger, by hand"),
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert promoted.success
+    assert registry.by_alias(PIPELINE, "champion").version == "2"
+    assert registry.by_alias(PIPELINE, "previous_champion").version == "1"
+    current = text_champion(registry, store, PIPELINE)
+    assert current is not None and current[1].startswith(f"{PIPELINE}_text:v2-")
+    assert store.has_model(current[1])
+    rolled = defs.resolve_job_def(rollback_job_name(PIPELINE)).execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    assert rolled.success
+    assert registry.by_alias(PIPELINE, "champion").version == "1"
+    assert registry.by_alias(PIPELINE, "previous_champion").version == "2"
+    deployed = deploy_champion(defs, PIPELINE, instance, "test")
+    assert deployed.success
+    made = {
+        e.step_materialization_data.materialization.asset_key.path[-1]: {
+            k: v.value for k, v in e.step_materialization_data.materialization.metadata.items()
+        }
+        for e in deployed.get_asset_materialization_events()
+    }
+    assert made["text_bento"]["model_version"] == "1" and made["text_bento"]["built"] is False
+    assert made["text_passport"]["passport_id"].startswith(f"{PIPELINE}-v1-")
+    path = defs.resources["audit_store"].decision_log(PIPELINE)
+    entries = read(path)
+    assert [e.action for e in entries[-2:]] == ["promote", "rollback"]
+    assert entries[-2].record["manual"] is True
+    assert verify(path, expected_head=registry.anchored_head(PIPELINE)).ok
