@@ -350,6 +350,22 @@ def test_the_llm_key_stays_out_of_logs_metadata_passport_and_bento(
     files = [f for folder in folders for f in folder.rglob("*") if f.is_file()]
     assert len(files) > 20
     assert not [f for f in files if SECRET.encode() in f.read_bytes()]
+    # With the variable unset, the LLM candidate's run is refused at launch, naming the
+    # variable (Dagster resolves the EnvVar; the asset reads no environment).
+    from dagster import DagsterInvalidConfigError
+
+    from ml_assets.keys import train_job_name
+
+    job = flow["defs"].resolve_job_def(train_job_name(PIPELINE))
+    del os.environ[KEY_ENV]
+    try:
+        with pytest.raises(DagsterInvalidConfigError, match=KEY_ENV) as refused:
+            job.execute_in_process(
+                instance=instance, asset_selection=[model_key(PIPELINE, "text_candidates")]
+            )
+    finally:
+        os.environ[KEY_ENV] = SECRET
+    assert SECRET not in str(refused.value)
 
 
 def test_the_text_service_answers_label_probability_and_nearest_examples(
