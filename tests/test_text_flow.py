@@ -414,8 +414,15 @@ def test_the_text_service_answers_label_probability_and_nearest_examples(
         blank = httpx.post(f"{url}/predict", json={"texts": ["  "]}, timeout=30)
         form = httpx.post(f"{url}/predict", data={"texts": "x"}, timeout=30)
         documented = httpx.get(f"{url}/docs.json", timeout=30).json()
+        described = httpx.post(f"{url}/metadata", json={}, timeout=30).json()
     assert [b["label"] for b in body] == [p.label for p in direct]
     assert {b["model_version"] for b in body} == {"1"}
+    # The registered version and the example store the nearest examples come from.
+    assert described["version"] == "1"
+    assert (
+        described["example_store_version"]
+        == retrained.read([PIPELINE, "text_champion"]).example_store_version
+    )
     assert body[1]["probability"] == pytest.approx(direct[1].probability, rel=1e-6)
     ids = [n["example_id"] for n in body[0]["nearest_examples"]]
     assert ids[0] == stored["example_id"] and len(ids) == 5
