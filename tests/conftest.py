@@ -39,6 +39,7 @@ SHARED_FIXTURE_GROUPS = {
     "tests/test_served_replay.py": "served_champion",
     "tests/test_cli_verbs.py": "trained_scene",
     "tests/test_live_decisions.py": "trained_scene",
+    "tests/test_live_loop_http.py": "trained_scene",
 }
 
 

@@ -1,11 +1,20 @@
 """Helpers to build and run a pipeline's definitions against a temporary lake."""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, in_process_executor
+import yaml
+from dagster import (
+    DagsterInstance,
+    Definitions,
+    ExecuteInProcessResult,
+    in_process_executor,
+    instance_for_test,
+)
 
 from ml_assets.factory import build_pipeline_definitions
 from ml_assets.keys import ingest_job_name
@@ -16,6 +25,18 @@ from resources import build_resources
 from sensors.alerting import build_alert_sensors
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LOCAL_INSTANCE_YAML = PROJECT_ROOT / "configs" / "dagster" / "local.yaml"
+
+
+@contextmanager
+def local_test_instance(temp_dir: str | None = None) -> Iterator[DagsterInstance]:
+    """A temporary instance (`dagster.instance_for_test`) with the local profile's event
+    log (configs/dagster/local.yaml): Dagster's stock SQLite event log opens an engine per
+    event, which was most of the time of the tests that materialise months of days."""
+    local = yaml.safe_load(LOCAL_INSTANCE_YAML.read_text())
+    overrides = {"event_log_storage": local["event_log_storage"]}
+    with instance_for_test(temp_dir=temp_dir, overrides=overrides) as instance:
+        yield instance
 
 
 def pipeline_defs(

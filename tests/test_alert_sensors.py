@@ -24,7 +24,6 @@ from dagster import (
     build_run_status_sensor_context,
     build_sensor_context,
     define_asset_job,
-    instance_for_test,
     job,
     materialize,
     op,
@@ -32,6 +31,7 @@ from dagster import (
 
 from resources.alerts import AlertsResource
 from sensors.alerting import build_alert_sensors
+from tests.helpers import local_test_instance
 from tests.receivers import HttpReceiver, http_receiver
 
 ALERTS_YAML = """
@@ -120,7 +120,7 @@ def tick(defs: Definitions, instance, cursor: str | None):  # type: ignore[no-un
 def test_failed_error_checks_and_decisions_reach_the_webhook_once(
     defs: Definitions, receiver: HttpReceiver, tmp_path: Path
 ) -> None:
-    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+    with local_test_instance(temp_dir=str(tmp_path)) as instance:
         assets = [drift_report, champion_model, feature_drift, minor_wobble]
         decided = materialize(assets, instance=instance)
         assert decided.success
@@ -156,7 +156,7 @@ def test_failed_error_checks_and_decisions_reach_the_webhook_once(
 def test_a_failed_run_reaches_the_webhook_with_its_error(
     defs: Definitions, receiver: HttpReceiver, tmp_path: Path
 ) -> None:
-    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+    with local_test_instance(temp_dir=str(tmp_path)) as instance:
         result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
         assert not result.success
         (entry,) = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)

@@ -3,13 +3,13 @@
 import json
 from pathlib import Path
 
-from dagster import build_sensor_context, instance_for_test
+from dagster import build_sensor_context
 
 from ml_assets.keys import daily_job_name
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.landing import arrivals, scan
 from sensors.arrival import arrival_sensor_name
-from tests.helpers import pipeline_defs
+from tests.helpers import local_test_instance, pipeline_defs
 
 
 def test_scan_hashes_day_files_and_skips_temporary_and_foreign_ones(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_sensor_requests_one_run_per_new_file_and_nothing_on_redelivery(
     (folder / "2013-05-01.csv").write_text("year\n2013\n")
     (folder / "2013-05-02.csv").write_text("year\n2013\n2013\n")
     (folder / "2014-06-01.csv").write_text("year\n2014\n")  # outside the partitions
-    with instance_for_test() as instance:
+    with local_test_instance() as instance:
         first = _tick(flight_config, tmp_path, None, instance)
         assert [r.partition_key for r in first.run_requests] == ["2013-05-01", "2013-05-02"]
         assert len({r.run_key for r in first.run_requests}) == 2

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from dagster import build_sensor_context, instance_for_test
+from dagster import build_sensor_context
 
 from bentos.inference_log import InferenceLog
 from ml_assets.keys import served_traffic_job_name
@@ -28,7 +28,7 @@ from ml_assets.lib.inference_log import (
     write_log,
 )
 from sensors.inference_log import inference_log_sensor_name
-from tests.helpers import pipeline_defs
+from tests.helpers import local_test_instance, pipeline_defs
 
 RECORD: dict[str, Any] = {
     "year": 2013,
@@ -258,7 +258,7 @@ def test_sensor_requests_one_run_per_day_with_new_files(
         "2013-07-05": 1,
         "2015-01-01": 1,
     }
-    with instance_for_test() as instance:
+    with local_test_instance() as instance:
         waiting = _tick(settling(flight_config, 3600), tmp_path, None, instance)
         assert waiting.run_requests == [] and "still being written" in waiting.skip_message
         config = settling(flight_config, 0)

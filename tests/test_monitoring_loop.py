@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, instance_for_test
+from dagster import DagsterInstance
 
 from ml_assets.keys import daily_job_name, train_job_name
 from ml_assets.lib.config import PipelineConfig, load_pipeline_config
@@ -22,7 +22,7 @@ from resources.model_registry import CHAMPION
 from sensors.arrival import arrival_sensor_name
 from sensors.retrain import retrain_sensor_name
 from tests.conftest import FLIGHT_DELAYS_YAML
-from tests.helpers import pipeline_defs, run_days
+from tests.helpers import local_test_instance, pipeline_defs, run_days
 from tests.receivers import http_receiver, smtp_receiver
 
 pytestmark = pytest.mark.slow
@@ -87,7 +87,7 @@ def loop_run(tmp_path_factory: pytest.TempPathFactory, receivers: tuple) -> Iter
         defs = pipeline_defs(config, state, alerts_config=state / "alerts.yaml")
         home = state / "dagster_home"
         home.mkdir()
-        with instance_for_test(temp_dir=str(home)) as instance:
+        with local_test_instance(temp_dir=str(home)) as instance:
             yield _drive(config, defs, instance, state)
 
 

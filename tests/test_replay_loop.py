@@ -4,11 +4,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from dagster import instance_for_test
 
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.runs.replay_loop import DayOutcome, LoopSummary, replay_through_loop
-from tests.helpers import pipeline_defs
+from tests.helpers import local_test_instance, pipeline_defs
 
 DAY = date(2013, 6, 12)
 
@@ -52,7 +51,7 @@ def test_the_rows_of_a_replayed_day_are_counted_in_every_landing_format(
     config = flight_config.model_copy(update={"sources": sources})
     defs = pipeline_defs(config, tmp_path)
     # Nothing was ingested or trained: the day's run fails early, which is not the point.
-    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+    with local_test_instance(temp_dir=str(tmp_path)) as instance:
         summary = replay_through_loop(defs, instance, config, [DAY])
     (outcome,) = summary.days
     landed = defs.resources["sources"].read_events(  # type: ignore[index]

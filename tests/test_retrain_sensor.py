@@ -21,14 +21,13 @@ from dagster import (
     DagsterInstance,
     MetadataValue,
     build_sensor_context,
-    instance_for_test,
 )
 
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.monitoring import RetrainConfig
 from resources.model_registry import CHAMPION
 from sensors.retrain import RETRAIN_REASON_TAG, retrain_sensor_name
-from tests.helpers import mlflow_client, pipeline_defs
+from tests.helpers import local_test_instance, mlflow_client, pipeline_defs
 
 DAYS = [(date(2013, 6, 10) + timedelta(days=i)).isoformat() for i in range(8)]
 
@@ -88,7 +87,7 @@ def scene(
     flight_config: PipelineConfig, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Scene]:
     policy = getattr(request, "param", {"window_days": 5, "min_days": 3, "cooldown_days": 3})
-    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+    with local_test_instance(temp_dir=str(tmp_path)) as instance:
         yield Scene(with_policy(flight_config, **policy), tmp_path, instance)
 
 

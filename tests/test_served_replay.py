@@ -58,6 +58,15 @@ def _materialised(result: Any, asset: str) -> dict[str, Any]:
     return {k: v.value for k, v in event.metadata.items()}
 
 
+def _checks(result: Any, asset: str) -> dict[str, bool]:
+    """Check name -> passed, of the run's checks of `asset`."""
+    return {
+        e.check_name: e.passed
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key.path[-1] == asset
+    }
+
+
 def test_replayed_traffic_is_judged_as_the_batch_predictions_are(
     served: dict[str, Any], flight_config: PipelineConfig, tmp_path: Path
 ) -> None:
@@ -100,6 +109,7 @@ def test_replayed_traffic_is_judged_as_the_batch_predictions_are(
         )
         assert result.success
         batch[day] = _materialised(result, "drift_report")
+        batch[day]["checks"] = _checks(result, "drift_report")
 
     # The served side: the log's days, seen by the sensor, each run through its job.
     config = settling(flight_config, 0)
@@ -115,6 +125,7 @@ def test_replayed_traffic_is_judged_as_the_batch_predictions_are(
             )
             assert result.success
             judged[request.partition_key] = _materialised(result, "served_drift")
+            judged[request.partition_key]["checks"] = _checks(result, "served_drift")
 
     for day in DAYS:
         rows, validated = sent[day]
@@ -156,6 +167,9 @@ def test_replayed_traffic_is_judged_as_the_batch_predictions_are(
         assert (verdict["rows"], verdict["verdict"]) == (len(rows), batch[day]["verdict"])
         assert verdict["drifted_share"] == batch[day]["drifted_share"]
         assert verdict["prediction_score"] == batch[day]["prediction_score"]
+        # served_drift's checks are drift_report's, with the same outcomes.
+        assert judged[day]["checks"] == batch[day]["checks"]
+        assert len(batch[day]["checks"]) == 3
 
         live = pd.read_parquet(state / "lake" / PIPELINE / "live_performance" / f"{day}.parquet")
         served_live = pd.read_parquet(log_lake / PIPELINE / "served_performance" / f"{day}.parquet")

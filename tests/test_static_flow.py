@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from dagster import instance_for_test
 
 from ml_assets.lib.config import PipelineConfig, load_pipeline_config
 from ml_assets.lib.config.models import CandidateConfig, TuningConfig
@@ -22,6 +21,7 @@ from ml_assets.lifecycle.lineage import WHOLE_TABLE
 from ml_assets.lifecycle.passport import build_passport
 from ml_assets.runs.loop import SensorLoop
 from tests.flows import PROJECT_ROOT, champion, records, serving, trained
+from tests.helpers import local_test_instance
 
 YAML = PROJECT_ROOT / "configs" / "examples" / "breast_cancer.yaml"
 PIPELINE = "breast_cancer"
@@ -197,7 +197,7 @@ def test_landed_batches_are_scored_judged_and_quarantined_by_the_batch_sensor(
     _land(flow, "scaled.v2", scaled)
     # A persistent instance, as the daemon's is (an ephemeral one cannot resolve the
     # partitions a sensor adds).
-    with instance_for_test() as instance:
+    with local_test_instance() as instance:
         _score_landed_batches(flow, SensorLoop(flow["defs"], instance), clean)
 
 

@@ -1,4 +1,4 @@
-"""What the inference log costs the BentoML server, measured in interleaved rounds.
+"""What the inference log and shadow scoring cost the BentoML server, in interleaved rounds.
 
     .venv/bin/python -m benchmarks.serving.log_cost --rounds 3 --duration 10
 
@@ -9,6 +9,13 @@ measures one, then the other, at each concurrency, in alternating order; the rat
 taken per round (paired) and the median over rounds reported, with the server CPU per
 request, which contention disturbs less than throughput. An idle server costs nothing
 while the other is measured.
+
+`--shadow` adds a third server in the same rounds: the logging service in shadow mode
+(`--arg experiment=shadow`) with the champion's own model as the challenger, so every
+request is also scored by a model of the same cost off the response path and logged
+under the `shadow` arm. Its ratios are against the logging server (the cost of shadow
+scoring) and against the plain one; /metrics says how many requests were shadow-scored
+and how many skipped (a full shadow queue skips rather than delays).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from benchmarks.serving import workload
 from benchmarks.serving.load import Load, Measurement, measure
 from benchmarks.serving.peers import LOGGED, peers, serving
 from benchmarks.serving.run import MAX_REQUESTS, _verify, _warmup
+from benchmarks.serving.shadow import SHADOW, shadow_counts, shadow_peer, shadow_report
 from benchmarks.serving.state import prepare
 from ml_assets.environment import PROJECT_ROOT, TELEMETRY_OFF
 from ml_assets.lib.scoring import Scorer
@@ -50,10 +58,13 @@ def main(argv: list[str] | None = None) -> None:
         "batch": [_body(b) for b in workload.batches(records)],
     }
     chosen = {p.name: p for p in peers(champion) if p.name in ("BentoML", LOGGED)}
+    if args.shadow:
+        chosen[SHADOW] = shadow_peer(champion, chosen[LOGGED])
     logs = champion.state / "logs"
     logs.mkdir(exist_ok=True)
     load_before = _load_text()
     rows: dict[tuple[str, int], list[tuple[Measurement, Measurement, float, float]]] = {}
+    shadow_rows: dict[tuple[str, int], list[dict[str, Measurement]]] = {}
     with contextlib.ExitStack() as stack:
         servers = {
             name: stack.enter_context(serving(peer, logs / f"cost-{i}.log"))
@@ -64,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
         levels = [("single", c) for c in args.concurrency] + [("batch", 1)]
         for round_ in range(args.rounds):
             for kind, concurrency in levels:
-                order = ["BentoML", LOGGED] if round_ % 2 == 0 else [LOGGED, "BentoML"]
+                # Each server first, in the middle and last in turn.
+                order = list(chosen)[round_ % len(chosen) :] + list(chosen)[: round_ % len(chosen)]
                 got: dict[str, Measurement] = {}
                 for name in order:
                     server = servers[name]
@@ -86,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
                         m.requests_per_s,
                         m.cpu_ms_per_request(m.server_cpu_s),
                     )
+                if SHADOW in got:
+                    shadow_rows.setdefault((kind, concurrency), []).append(got)
                 plain, logged = got["BentoML"], got[LOGGED]
                 rows.setdefault((kind, concurrency), []).append(
                     (
@@ -96,11 +110,14 @@ def main(argv: list[str] | None = None) -> None:
                         / plain.cpu_ms_per_request(plain.server_cpu_s),
                     )
                 )
+        shadowed = shadow_counts(servers[SHADOW].url) if SHADOW in servers else ""
     own = {
         size: log_cpu_ms(champion.bundle, scorer, records[:size], champion.state / "log_cpu")
         for size in (1, workload.BATCH_SIZE)
     }
     text = _report(rows, args, load_before, champion.bento_tag, own)
+    if shadow_rows:
+        text += shadow_report(shadow_rows, shadowed)
     args.out.write_text(text)
     print(text)
 
@@ -173,8 +190,8 @@ def _report(
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores, shared",
         f"- load average (1/5/15 min): before {load_before}, after {_load_text()}",
-        f"- bento {bento}, both servers up at once, one worker each; {args.rounds} rounds of "
-        f"{args.duration:g} s per server and level, order alternating; log written every "
+        f"- bento {bento}, every server up at once, one worker each; {args.rounds} rounds of "
+        f"{args.duration:g} s per server and level, order rotating; log written every "
         "10 s (the bundle's `serving.inference_log.flush_seconds`)",
         "",
         "| requests | concurrency | BentoML req/s (median) | + log req/s (median) "
@@ -226,6 +243,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--records", type=int, default=6000)
     parser.add_argument("--out", type=Path, default=HERE / "LOG_COST.md")
+    parser.add_argument(
+        "--shadow", action="store_true", help="also measure the logging server in shadow mode"
+    )
     return parser.parse_args(argv)
 
 

@@ -36,6 +36,8 @@ from resources.lake import LakeResource
 FEATURE_DRIFT = "feature_drift"
 PREDICTION_DRIFT = "prediction_drift"
 UNSEEN_CATEGORIES = "categories_seen_in_training"
+# The checks of a drift table, in the order drift_checks yields their results.
+DRIFT_CHECKS = (FEATURE_DRIFT, PREDICTION_DRIFT, UNSEEN_CATEGORIES)
 # Where the drift report's code lives, for its code version.
 DRIFT_CODE = (
     "ml_assets.assets.drift_monitoring",
@@ -72,7 +74,7 @@ def drift_report_asset(
             policy.model_dump(mode="json"),
             uses=DRIFT_CODE,
         ),
-        check_specs=_drift_check_specs(key, partitions),
+        check_specs=drift_check_specs(key, partitions),
     )
     def drift_report(
         context: AssetExecutionContext,
@@ -108,7 +110,7 @@ def drift_report_asset(
         output = _drift_output(config.name, lake, (column, day), version, result)
         context.log.info(f"{day} vs v{version}: {result.verdict}: {result.reason}")
         yield output
-        yield from _drift_checks(result, version)
+        yield from drift_checks(result, version)
 
     return drift_report
 
@@ -135,7 +137,9 @@ def _drift_output(
     return Output(table, metadata=metadata)
 
 
-def _drift_check_specs(key: AssetKey, partitions: PartitionsDefinition) -> list[AssetCheckSpec]:
+def drift_check_specs(key: AssetKey, partitions: PartitionsDefinition) -> list[AssetCheckSpec]:
+    """The drift checks of `key` (drift_report, served_drift), partitioned like it."""
+
     def spec(name: str, description: str) -> AssetCheckSpec:
         return AssetCheckSpec(name, asset=key, description=description, partitions_def=partitions)
 
@@ -160,7 +164,8 @@ def _with_prediction(
     return current
 
 
-def _drift_checks(result: DriftResult, version: str) -> Iterator[AssetCheckResult]:
+def drift_checks(result: DriftResult, version: str) -> Iterator[AssetCheckResult]:
+    """The results of drift_check_specs' checks, in their order, for one judged model."""
     common: dict[str, Any] = {"model_version": version, "rows": result.rows}
     yield AssetCheckResult(
         check_name=FEATURE_DRIFT,

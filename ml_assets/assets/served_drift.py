@@ -10,10 +10,13 @@ Both use the same comparison (`ml_assets.lib.drift.compare`), thresholds and ref
 so on the same rows they give the same verdicts and scores.
 """
 
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
@@ -25,7 +28,13 @@ from dagster import (
     asset,
 )
 
-from ml_assets.assets.drift_monitoring import DRIFT_CODE, reference_of
+from ml_assets.assets.drift_monitoring import (
+    DRIFT_CHECKS,
+    DRIFT_CODE,
+    drift_check_specs,
+    drift_checks,
+    reference_of,
+)
 from ml_assets.assets.monitoring_days import drift_kinds
 from ml_assets.keys import MONITORING_GROUP, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
@@ -49,9 +58,10 @@ def served_drift_asset(
     assert monitoring is not None
     policy = monitoring.drift
     kinds = drift_kinds(config)
+    key = model_key(config.name, SERVED_DRIFT)
 
     @asset(
-        key=model_key(config.name, SERVED_DRIFT),
+        key=key,
         ins={"inference_log": AssetIn(model_key(config.name, inference_log))},
         group_name=MONITORING_GROUP,
         partitions_def=partitions,
@@ -68,22 +78,25 @@ def served_drift_asset(
                 "ml_assets.lib.inference_log",
             ),
         ),
+        check_specs=drift_check_specs(key, partitions),
     )
     def served_drift(
         context: AssetExecutionContext,
         inference_log: pd.DataFrame,
         lake: LakeResource,
         bento_store: BentoStoreResource,
-    ) -> Output[pd.DataFrame]:
+    ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
         """Drift of the traffic the service answered for the day, per model and arm: the
         logged records' features (computed from their logged inputs by that model's own
         scorer) and the predictions it returned, against the reference profile packaged
         with that model, by the test, thresholds and shares `drift_report` uses (one
         table row per column, as in `drift_report`). Needs no labels, so it is judged as
-        soon as the log lands. A day without traffic is an empty table with no verdict."""
+        soon as the log lands. A day without traffic is an empty table with no verdict.
+        The checks are `drift_report`'s, over every model and arm of the day: one fails
+        when it fails for any of them, and says for which."""
         day = context.partition_key
         problem = problem_for(config)
-        tables, judged = [], []
+        tables, judged, checks = [], [], []
         groups: Any = inference_log.groupby(["model_tag", "arm"], sort=True)
         for (tag, arm), group in groups if len(inference_log) else []:
             version = str(group["model_version"].iloc[0])
@@ -111,6 +124,7 @@ def served_drift_asset(
                     [config.name, "served_drift_html"], name, result.html
                 )
             judged.append(row)
+            checks.append((f"v{version} ({arm})", list(drift_checks(result, version))))
             tables.append(
                 result.table().assign(
                     **{
@@ -122,9 +136,41 @@ def served_drift_asset(
                 )
             )
         table = pd.concat(tables, ignore_index=True) if tables else _empty()
-        return Output(table, metadata=_metadata(len(inference_log), judged))
+        yield Output(table, metadata=_metadata(len(inference_log), judged))
+        yield from _served_checks(checks)
 
     return served_drift
+
+
+def _served_checks(
+    judged: list[tuple[str, list[AssetCheckResult]]],
+) -> Iterator[AssetCheckResult]:
+    """Each of `drift_report`'s checks over the day's models and arms (`judged`: a label
+    and that model's check results): passed when it passed for every one, at the gravest
+    severity of those that failed; a day without traffic passes with no verdict."""
+    for at, name in enumerate(DRIFT_CHECKS):
+        found = [(label, results[at]) for label, results in judged]
+        failed = [result for _, result in found if not result.passed]
+        graver = [r.severity for r in failed if r.severity == AssetCheckSeverity.ERROR]
+        yield AssetCheckResult(
+            check_name=name,
+            passed=not failed,
+            severity=graver[0] if graver else AssetCheckSeverity.WARN,
+            description="; ".join(f"{label}: {r.description}" for label, r in found)
+            or "no verdict: no served records for the day",
+            metadata={
+                "judged": MetadataValue.json(
+                    [
+                        {"model": label, "passed": r.passed, **_plain(r.metadata)}
+                        for label, r in found
+                    ]
+                )
+            },
+        )
+
+
+def _plain(metadata: Any) -> dict[str, Any]:
+    return {k: getattr(v, "value", v) for k, v in (metadata or {}).items()}
 
 
 def _judged(version: str, arm: str, result: DriftResult) -> dict[str, Any]:

@@ -84,7 +84,9 @@ class SensorLoop:
                     instance=self.instance,
                     partition_key=request.partition_key,
                     tags=tags,
-                    run_config=QUIET,
+                    # The request's own config (a rollback's trigger, an experiment's
+                    # verdict), with the loop's quiet console.
+                    run_config={**(request.run_config or {}), **QUIET},
                     raise_on_error=False,
                 )
             )
