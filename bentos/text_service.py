@@ -22,7 +22,7 @@ from bentos.experiment_setup import BentoArguments
 from bentos.guards import guard
 from bentos.image import serving_image
 from ml_assets.lib.config.models import PipelineConfig
-from ml_assets.lib.text.bundle import BUNDLE_FILE, CONFIG_FILE, TextScorer
+from ml_assets.lib.text.bundle import BUNDLE_FILE, CONFIG_FILE, REGISTERED_FILE, TextScorer
 
 TIMEOUT_SECONDS = 30
 MAX_TEXT_CHARS = 10_000
@@ -43,6 +43,9 @@ MODEL_TAG = _arguments().model
 _BUNDLE = Path(bentoml.models.get(MODEL_TAG).path)
 _CONFIG = PipelineConfig.model_validate_json((_BUNDLE / CONFIG_FILE).read_text())
 _DOCUMENT: dict[str, Any] = json.loads((_BUNDLE / BUNDLE_FILE).read_text())
+# The registered version of the bundle (written beside it when it was copied from MLflow).
+if (_BUNDLE / REGISTERED_FILE).is_file():
+    _DOCUMENT |= json.loads((_BUNDLE / REGISTERED_FILE).read_text())
 
 Text = Annotated[
     str,

@@ -46,6 +46,7 @@ from ml_assets.keys import (
     MODELS_GROUP,
     deploy_job_name,
     ingest_job_name,
+    llm_resource_key,
     model_key,
     train_job_name,
 )
@@ -56,7 +57,7 @@ from sensors.batches import build_batch_sensor
 from sensors.experiment import build_experiment_sensor
 from sensors.inference_log import build_inference_log_sensor
 from sensors.redeploy import build_redeploy_sensor
-from sensors.retrain import build_retrain_sensor
+from sensors.retrain import TEXT_SIGNALS, build_retrain_sensor
 from sensors.rollback import build_rollback_sensor
 
 
@@ -101,9 +102,10 @@ def build_pipeline_definitions(
     )
     jobs: list[Any] = [ingest]
     sensors: list[Any] = []
+    resources: dict[str, Any] = {}
     if config.training is not None and config.target.problem_type == "text_classification":
-        # Text pipelines train through their own assets so far (issue 17): the tabular
-        # candidates, evaluation, MLflow registry and monitoring do not read texts yet.
+        # Text pipelines train through their own assets (issue 17), then decide, register
+        # and retrain through the tabular path (registry, decision log, retrain sensor).
         assets += [
             *build_prompt_assets(config),
             *build_text_example_assets(config),
@@ -111,6 +113,7 @@ def build_pipeline_definitions(
             *build_text_champion_assets(config),
             *build_text_audit_assets(config),
         ]
+        resources.update(text_resources(config))
         text_train: AssetSelection = AssetSelection.assets(
             model_key(config.name, "text_bento"), model_key(config.name, "text_passport")
         )
@@ -119,20 +122,37 @@ def build_pipeline_definitions(
             assets += monitored
             text_train |= AssetSelection.assets(model_key(config.name, "text_reference"))
             jobs.append(daily_job(config, partitions, executors.of("daily"), [], TEXT_DAILY))
-        jobs.append(
-            define_asset_job(
-                train_job_name(config.name),
-                selection=pipeline & AssetSelection.groups(MODELS_GROUP, EVALUATION_GROUP)
-                | text_train,
-                description=(
-                    f"Trains `{config.name}`'s text candidates: example store, embeddings, "
-                    "tuned candidates next to the majority baseline, the champion decision "
-                    "and the champion's bento."
-                ),
-                tags={TRAINING_TAG: config.name},
-                executor_def=executors.of("train"),
-            )
+        text_train_job = define_asset_job(
+            train_job_name(config.name),
+            selection=pipeline & AssetSelection.groups(MODELS_GROUP, EVALUATION_GROUP) | text_train,
+            description=(
+                f"Trains `{config.name}`'s text candidates: example store, embeddings, "
+                "tuned candidates next to the majority baseline, the champion decision "
+                "and the champion's bento."
+            ),
+            tags={TRAINING_TAG: config.name},
+            executor_def=executors.of("train"),
         )
+        # Rollback and manual promotion move the registry's aliases as for tabular
+        # pipelines; the redeploy sensor then rebuilds the text bento and passport.
+        text_decisions = [
+            build_rollback_job(config, "text_champion"),
+            build_promote_job(config.name, "text_champion"),
+        ]
+        text_deploy = define_asset_job(
+            deploy_job_name(config.name),
+            selection=AssetSelection.assets(
+                model_key(config.name, "text_bento"), model_key(config.name, "text_passport")
+            ),
+            description=(
+                f"Builds the bento and passport of `{config.name}`'s current text champion; "
+                "the redeploy sensor starts it after a rollback or manual promotion."
+            ),
+        )
+        jobs += [text_train_job, *text_decisions, text_deploy]
+        sensors.append(build_redeploy_sensor(config.name, text_decisions, text_deploy))
+        if config.monitoring is not None and partitions is not None:
+            sensors.append(build_retrain_sensor(config, text_train_job, TEXT_SIGNALS))
     elif config.training is not None:
         assets += [
             *build_training_assets(config),
@@ -204,4 +224,18 @@ def build_pipeline_definitions(
             sensors.append(build_retrain_sensor(config, train))
             if config.landing_folder is not None:
                 sensors.append(build_arrival_sensor(config, daily))
-    return Definitions(assets=assets, jobs=jobs, sensors=sensors)
+    return Definitions(assets=assets, jobs=jobs, sensors=sensors, resources=resources)
+
+
+def text_resources(config: PipelineConfig) -> dict[str, Any]:
+    """A text pipeline's own resources: its LLM endpoint's key, as an EnvVar of the
+    variable `text.llm.api_key_env` names (resolved when a run starts, shown by name)."""
+    from dagster import EnvVar
+
+    from resources.llm import LlmEndpointResource
+
+    llm = config.text.llm if config.text else None
+    if llm is None:
+        return {}
+    key = EnvVar(llm.api_key_env) if llm.api_key_env else None
+    return {llm_resource_key(config.name): LlmEndpointResource(api_key=key)}

@@ -105,6 +105,12 @@ def promote_job_name(pipeline: str) -> str:
     return f"{pipeline}__promote"
 
 
+def llm_resource_key(pipeline: str) -> str:
+    """The resource holding a text pipeline's LLM API key (one per pipeline: each names
+    its own variable)."""
+    return f"{pipeline}__llm"
+
+
 def code_version(
     function: Callable[..., Any], *config_parts: object, uses: Iterable[str] = ()
 ) -> str:

@@ -210,15 +210,20 @@ class ModelRegistryResource(ConfigurableResource):
         return problem.predict(loaded.model, loaded.spec.matrix(frame))
 
     def fetch_model_files(self, model: ModelRef, into: Path) -> Path:
-        """The model's files in `into`, verified against its manifest hash (for packaging)."""
+        """The model's files in `into`, verified against its manifest hash (for packaging);
+        a text pipeline's bundle against its bundle hash, every file of it checked."""
         from ml_assets.lib.artifacts import verify_folder
+        from ml_assets.lib.text.bundle import BUNDLE_FILE, verify_text_bundle
 
         if not model.manifest_sha256:
             raise ValueError(f"{model.label} has no manifest hash: refusing it")
         local = self.fetch_files(model.mlflow_run_id, MODEL_DIR, into)
         if local is None:
             raise FileNotFoundError(f"{model.label}: run {model.mlflow_run_id} has no model files")
-        verify_folder(local, model.manifest_sha256)
+        if (local / BUNDLE_FILE).is_file():
+            verify_text_bundle(local, model.manifest_sha256)
+        else:
+            verify_folder(local, model.manifest_sha256)
         return local
 
     def anchored_head(self, pipeline: str) -> str | None:

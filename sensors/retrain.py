@@ -1,6 +1,7 @@
 """The retraining sensor: sustained drift or decay of the champion starts a training run."""
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -33,12 +34,28 @@ RETRAIN_REASON_TAG = "mlap/retrain_reason"
 ALERTED_KEYS_KEPT = 20
 
 
+@dataclass(frozen=True)
+class RetrainSignals:
+    """The assets whose daily verdicts (metadata `verdict`, `model_version`) the sensor
+    weighs, and the one recording what the last training read (`feature_data_versions`)."""
+
+    drift: str = "drift_report"
+    performance: str = "live_performance"
+    training: str = "training_set"
+
+
+TABULAR_SIGNALS = RetrainSignals()
+TEXT_SIGNALS = RetrainSignals("text_drift", "text_live_performance", "example_store")
+
+
 def retrain_sensor_name(pipeline: str) -> str:
     return f"{pipeline}__retrain_sensor"
 
 
 def build_retrain_sensor(
-    config: PipelineConfig, train_job: UnresolvedAssetJobDefinition
+    config: PipelineConfig,
+    train_job: UnresolvedAssetJobDefinition,
+    signals: RetrainSignals = TABULAR_SIGNALS,
 ) -> SensorDefinition:
     monitoring, training = config.monitoring, config.training
     assert monitoring is not None and training is not None
@@ -79,8 +96,8 @@ def build_retrain_sensor(
             skip = SkipReason(f"{config.name} has no champion yet")
             return SensorResult(skip_reason=skip, cursor=cursor)
         champion_version = str(champion.version)
-        verdicts = recent_verdicts(instance, config.name, days=policy.window_days * 3)
-        last_as_of, last_versions = last_training(instance, config.name)
+        verdicts = recent_verdicts(instance, config.name, policy.window_days * 3, signals)
+        last_as_of, last_versions = last_training(instance, config.name, signals.training)
         as_of = _latest_as_of(instance, config.name)
         unchanged = _data_unchanged(
             instance, config.name, training, as_of, last_as_of, last_versions
@@ -99,10 +116,15 @@ def build_retrain_sensor(
     return retrain_sensor
 
 
-def recent_verdicts(instance: DagsterInstance, pipeline: str, days: int) -> list[DayVerdicts]:
+def recent_verdicts(
+    instance: DagsterInstance,
+    pipeline: str,
+    days: int,
+    signals: RetrainSignals = TABULAR_SIGNALS,
+) -> list[DayVerdicts]:
     """Drift and decay verdicts of the latest `days` monitored days, with the judged version."""
-    drift = _latest_metadata(instance, model_key(pipeline, "drift_report"), days)
-    decay = _latest_metadata(instance, model_key(pipeline, "live_performance"), days)
+    drift = _latest_metadata(instance, model_key(pipeline, signals.drift), days)
+    decay = _latest_metadata(instance, model_key(pipeline, signals.performance), days)
     verdicts = []
     for day in sorted(set(drift) | set(decay))[-days:]:
         seen = drift.get(day) or decay.get(day) or {}
@@ -117,15 +139,23 @@ def recent_verdicts(instance: DagsterInstance, pipeline: str, days: int) -> list
     return verdicts
 
 
-def last_training(instance: DagsterInstance, pipeline: str) -> tuple[date | None, dict]:
-    """As-of day and feature data versions of the latest training set."""
-    event = instance.get_latest_materialization_event(model_key(pipeline, "training_set"))
+def last_training(
+    instance: DagsterInstance, pipeline: str, asset: str = "training_set"
+) -> tuple[date | None, dict]:
+    """As-of day and feature data versions of the latest training set (a text pipeline:
+    example store): the test window's end, else the last day read."""
+    event = instance.get_latest_materialization_event(model_key(pipeline, asset))
     materialization = event.asset_materialization if event else None
     if materialization is None:
         return None, {}
-    windows: Any = materialization.metadata["windows"].value
     versions: Any = materialization.metadata["feature_data_versions"].value
-    test_end = str(windows["test"]).split("..")[-1]
+    if "windows" in materialization.metadata:
+        windows: Any = materialization.metadata["windows"].value
+        test_end = str(windows["test"]).split("..")[-1]
+    elif versions:
+        test_end = max(versions)
+    else:
+        return None, {}
     return date.fromisoformat(test_end), dict(versions)
 
 

@@ -7,6 +7,7 @@ by content hash) -> wordllama embeddings offline -> the embedding classifier and
 logistic regression tuned and scored on the test window next to the majority baseline.
 """
 
+import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -27,7 +28,7 @@ from ml_assets.lib.config.monitoring import (
 )
 from ml_assets.lib.config.text import LlmConfig
 from ml_assets.lib.hashing import frame_hash
-from tests.flows import PROJECT_ROOT, trained
+from tests.flows import PROJECT_ROOT
 from tests.llm_server import LlmServer, llm_server
 
 YAML = PROJECT_ROOT / "configs" / "examples" / "tweet_devices.yaml"
@@ -35,11 +36,22 @@ PIPELINE = "tweet_devices"
 DAYS = ("2015-11-30", "2016-01-10")  # 42 days: train 28, validation 7, test 7
 
 
+# The LLM endpoint's key: set in the environment for the module, reaches the endpoint
+# through the pipeline's EnvVar resource, and nowhere else.
+KEY_ENV = "TWEET_DEVICES_TEST_LLM_KEY"
+SECRET = "sk-text-flow-3f9c1e7a5b2d"
+
+
 @pytest.fixture(scope="module")
 def llm() -> Iterator[LlmServer]:
-    """The stand-in OpenAI-compatible endpoint, for the training run's LLM candidate."""
-    with llm_server(api_key=None) as server:
-        yield server
+    """The stand-in OpenAI-compatible endpoint, for the training run's LLM candidate; it
+    refuses a request without the key (401)."""
+    os.environ[KEY_ENV] = SECRET
+    try:
+        with llm_server(api_key=SECRET) as server:
+            yield server
+    finally:
+        del os.environ[KEY_ENV]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +60,11 @@ def config(llm: LlmServer) -> PipelineConfig:
     assert written.training is not None and written.text is not None
     space = written.training.candidates
     text = written.text.model_copy(
-        update={"llm": LlmConfig(prompt="tweet_devices", base_url=llm.url, model="stand-in")}
+        update={
+            "llm": LlmConfig(
+                prompt="tweet_devices", base_url=llm.url, model="stand-in", api_key_env=KEY_ENV
+            )
+        }
     )
     training = TrainingConfig(
         as_of=date.fromisoformat(DAYS[1]),
@@ -75,8 +91,25 @@ def config(llm: LlmServer) -> PipelineConfig:
 
 @pytest.fixture(scope="module")
 def flow(config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with trained(config, DAYS, tmp_path_factory.mktemp("text")) as run:
-        yield run
+    """Six weeks ingested, then trained by `run_training`, what `mlap train` runs."""
+    from dagster import DagsterInstance
+
+    from ml_assets.runs.training import run_training
+    from tests.helpers import pipeline_defs, run_days
+
+    state = tmp_path_factory.mktemp("text")
+    with DagsterInstance.ephemeral() as instance:
+        defs = pipeline_defs(config, state)
+        assert run_days(defs, PIPELINE, DAYS[0], DAYS[1], instance).success
+        summary = run_training(defs, PIPELINE, instance, log_level="WARNING")
+        assert summary.success, summary.render()
+        yield {
+            "state": state,
+            "config": config,
+            "defs": defs,
+            "instance": instance,
+            "summary": summary,
+        }
 
 
 def _latest(flow: Any, name: str) -> Any:
@@ -157,6 +190,19 @@ def test_the_first_text_champion_is_promoted_and_packaged(flow: Any) -> None:
     assert "no current champion" in champion.decision.reason
     assert champion.model_tag.startswith(f"{PIPELINE}_text:v1-")
     assert champion.encoder.startswith("wordllama-")
+    # The registry is the source of truth: version 1 of the pipeline's MLflow model holds
+    # the bundle (its hash as the manifest hash) and carries the `champion` alias.
+    registry = flow["defs"].resources["model_registry"]
+    registered = registry.by_alias(PIPELINE, "champion")
+    assert registered is not None and registered.version == "1"
+    assert champion.champion == registered
+    assert champion.model_tag.endswith(registered.manifest_sha256[:8])
+    tags = registry.version_tags(PIPELINE, "1")
+    assert tags["text.example_store_version"] == champion.example_store_version
+    assert tags["decision.action"] == "promote" and tags["dagster.run_id"]
+    run = registry.run_record(registered.mlflow_run_id)
+    assert run.tags["window.test"] == "2016-01-04..2016-01-10"
+    assert run.metrics["test_roc_auc_ovr"] > 0.6
     store = flow["defs"].resources["bento_store"]
     assert store.has_model(champion.model_tag)
     bento = refs.read([PIPELINE, "text_bento"])
@@ -190,28 +236,136 @@ def test_an_equal_challenger_is_not_promoted_and_the_bento_is_kept(retrained: An
     assert bento.built is False
 
 
-def test_text_decisions_are_in_the_verified_decision_log(flow: Any, retrained: Any) -> None:
-    """Both decisions, in order, chained; the champion is read back from the log, and a
-    tampered log is refused rather than read."""
+def test_text_decisions_go_through_the_registry_and_the_verified_decision_log(
+    flow: Any, retrained: Any
+) -> None:
+    """Both decisions, in order, chained and anchored in the registry like tabular ones:
+    the kept challenger is registered (v2) without moving `champion`; a tampered log fails
+    `mlap audit verify`."""
     from ml_assets.lib.decision_log import read, verify
-    from ml_assets.lifecycle.text_promotion import current_text_champion
 
-    audit = flow["defs"].resources["audit_store"]
+    resources = flow["defs"].resources
+    registry, audit = resources["model_registry"], resources["audit_store"]
     path = audit.decision_log(PIPELINE)
     entries = read(path)
     assert [e.action for e in entries] == ["promote", "keep"]
-    assert verify(path).ok
+    assert [e.record["challenger_version"] for e in entries] == ["1", "2"]
+    assert verify(path, expected_head=registry.anchored_head(PIPELINE)).ok
+    assert [m.version for m in registry.versions(PIPELINE)] == ["1", "2"]
+    assert registry.by_alias(PIPELINE, "champion").version == "1"
+    kept = registry.version_tags(PIPELINE, "2")
+    assert kept["decision.action"] == "keep"
+    assert kept["decision.log_entry_hash"] == entries[-1].entry_hash
     champion = retrained.read([PIPELINE, "text_champion"])
-    assert entries[-1].record["text.model_tag"] == champion.model_tag
-    assert current_text_champion(audit, PIPELINE)["model_tag"] == champion.model_tag
+    assert champion.champion.version == "1" and champion.decision.challenger_version == "2"
     tampered = path.read_text().replace('"keep"', '"promote"', 1)
     original = path.read_text()
     try:
         path.write_text(tampered)
-        with pytest.raises(ValueError, match="fails verification"):
-            current_text_champion(audit, PIPELINE)
+        assert not verify(path, expected_head=registry.anchored_head(PIPELINE)).ok
     finally:
         path.write_text(original)
+
+
+def test_mlap_train_summarises_the_text_training(flow: Any) -> None:
+    shown = flow["summary"].render()
+    assert f"{PIPELINE} training succeeded" in shown
+    assert "embedding_classifier" in shown and "majority_class" in shown
+    assert "roc_auc_ovr" in shown
+    assert "decision: promote: no current champion" in shown
+    assert "champion: version 1" in shown
+    assert f"bento: built {PIPELINE}:v1-" in shown
+
+
+def test_mlap_audit_shows_traces_and_verifies_a_text_champion(
+    flow: Any, retrained: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mlap audit show|lineage|verify` on the text pipeline: the registered champion back
+    to its example store version, the prompt template versions and the partitions."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from ml_assets.cli import app
+    from ml_assets.environment import TELEMETRY_OFF
+
+    monkeypatch.setattr("ml_assets.definitions.build_definitions", lambda: flow["defs"])
+
+    def mlap(*args: str) -> Any:
+        return CliRunner().invoke(app, ["audit", *args], env=dict(TELEMETRY_OFF))
+
+    lake = flow["defs"].resources["lake"]
+    examples = lake.read([PIPELINE, "example_store"])
+    prompt_version = lake.read([PIPELINE, "prompt_templates"]).loc[0, "version"]
+    shown = mlap("show", PIPELINE)
+    assert shown.exit_code == 0, shown.output
+    assert f"# Passport {PIPELINE}-v1-" in shown.stdout and "## Decision" in shown.stdout
+    assert "promote at" in shown.stdout and "| embedding_classifier |" in shown.stdout
+    passport = json.loads(mlap("show", PIPELINE, "--format", "json").stdout)
+    assert passport["model"]["registered_version"] == "1"
+    assert passport["training"]["asset"] == "example_store"
+    assert passport["example_store_version"] == frame_hash(examples)
+    assert passport["prompt_versions"] == {"tweet_devices": prompt_version}
+    assert passport["decision"]["action"] == "promote"
+    # Written by the training run: its latest decision is the promotion.
+    assert passport["latest_decision"]["action"] == "promote"
+    assert passport["missing"] == []
+    partitions = passport["lineage"]["partitions"]
+    assert len(partitions) == 42 and all(e["validated"] and e["raw"] for e in partitions.values())
+    assert passport["checks"] and all(c["run_id"] for c in passport["checks"])
+    lineage = mlap("lineage", PIPELINE)
+    assert lineage.exit_code == 0, lineage.output
+    assert f"├── prompt_templates tweet_devices version {prompt_version}" in lineage.stdout
+    assert f"└── example_store {frame_hash(examples)[:12]}" in lineage.stdout
+    assert "features[2015-11-30]" in lineage.stdout and "raw[2016-01-10]" in lineage.stdout
+    verified = mlap("verify", PIPELINE)
+    assert verified.exit_code == 0, verified.output
+    assert "chain intact, head matches the registry's anchor" in verified.stdout
+
+
+def test_the_llm_key_stays_out_of_logs_metadata_passport_and_bento(
+    flow: Any, retrained: Any, llm: LlmServer
+) -> None:
+    """The key reached the endpoint (it refuses requests without it) through the
+    pipeline's resource, configured by the variable's name; no run's events or config,
+    no file of the state (lake, MLflow store and artifacts, decision log, passport) and no
+    file of the bento or its model holds it."""
+    from dagster import EnvVar
+
+    from ml_assets.keys import llm_resource_key
+
+    assert {r["headers"]["Authorization"] for r in llm.requests} == {f"Bearer {SECRET}"}
+    configured = flow["defs"].resources[llm_resource_key(PIPELINE)].api_key
+    assert isinstance(configured, EnvVar) and configured.env_var_name == KEY_ENV
+    instance = flow["instance"]
+    runs = instance.get_runs()
+    assert len(runs) >= 3
+    for run in runs:
+        assert SECRET not in repr(run.run_config)
+        assert all(SECRET not in repr(event) for event in instance.all_logs(run.run_id))
+    store = flow["defs"].resources["bento_store"]
+    packaged = retrained.read([PIPELINE, "text_bento"])
+    bento = store.find_bento(packaged.tag)
+    folders = [flow["state"], Path(bento.path), store.bundle_path(packaged.model_tag)]
+    files = [f for folder in folders for f in folder.rglob("*") if f.is_file()]
+    assert len(files) > 20
+    assert not [f for f in files if SECRET.encode() in f.read_bytes()]
+    # With the variable unset, the LLM candidate's run is refused at launch, naming the
+    # variable (Dagster resolves the EnvVar; the asset reads no environment).
+    from dagster import DagsterInvalidConfigError
+
+    from ml_assets.keys import train_job_name
+
+    job = flow["defs"].resolve_job_def(train_job_name(PIPELINE))
+    del os.environ[KEY_ENV]
+    try:
+        with pytest.raises(DagsterInvalidConfigError, match=KEY_ENV) as refused:
+            job.execute_in_process(
+                instance=instance, asset_selection=[model_key(PIPELINE, "text_candidates")]
+            )
+    finally:
+        os.environ[KEY_ENV] = SECRET
+    assert SECRET not in str(refused.value)
 
 
 def test_the_text_service_answers_label_probability_and_nearest_examples(
@@ -225,8 +379,8 @@ def test_the_text_service_answers_label_probability_and_nearest_examples(
     import bentoml
     import httpx
 
-    from tests.processes import wait_ready
-    from tests.test_bento_store import served
+    from ml_assets.cli.serving import serve_plan
+    from tests.processes import free_port, running, wait_ready
 
     store = flow["defs"].resources["bento_store"]
     bento = store.find_bento(retrained.read([PIPELINE, "text_bento"]).tag)
@@ -244,9 +398,15 @@ def test_the_text_service_answers_label_probability_and_nearest_examples(
     assert direct[0].nearest_examples[0].example_id == stored["example_id"]
     assert direct[0].nearest_examples[0].similarity == pytest.approx(1.0, abs=1e-4)
     assert sum(direct[1].probabilities.values()) == pytest.approx(1.0)
-    # One served request to a real `bentoml serve` of the bento.
-    log = tmp_path / "serve.log"
-    with served(store, bento, log) as url:
+    # One served request to the process `mlap serve tweet_devices` starts: the bento of
+    # the registry's champion.
+    log, port = tmp_path / "serve.log", free_port()
+    plan = serve_plan(dict(flow["defs"].resources), PIPELINE, port)
+    assert plan.bento_tag == bento.tag and plan.inference_log is None
+    # Away from the project: the bento brings its own source.
+    plan.env.pop("PYTHONPATH", None)
+    with running(plan.command, plan.env, tmp_path, log):
+        url = f"http://127.0.0.1:{port}"
         wait_ready(url, log, time.monotonic() + 120)
         answer = httpx.post(f"{url}/predict", json={"texts": texts}, timeout=30)
         assert answer.status_code == 200, answer.text
@@ -254,7 +414,15 @@ def test_the_text_service_answers_label_probability_and_nearest_examples(
         blank = httpx.post(f"{url}/predict", json={"texts": ["  "]}, timeout=30)
         form = httpx.post(f"{url}/predict", data={"texts": "x"}, timeout=30)
         documented = httpx.get(f"{url}/docs.json", timeout=30).json()
+        described = httpx.post(f"{url}/metadata", json={}, timeout=30).json()
     assert [b["label"] for b in body] == [p.label for p in direct]
+    assert {b["model_version"] for b in body} == {"1"}
+    # The registered version and the example store the nearest examples come from.
+    assert described["version"] == "1"
+    assert (
+        described["example_store_version"]
+        == retrained.read([PIPELINE, "text_champion"]).example_store_version
+    )
     assert body[1]["probability"] == pytest.approx(direct[1].probability, rel=1e-6)
     ids = [n["example_id"] for n in body[0]["nearest_examples"]]
     assert ids[0] == stored["example_id"] and len(ids) == 5
@@ -389,7 +557,7 @@ def test_later_days_are_scored_judged_for_drift_and_performance(
 
     lake = flow["defs"].resources["lake"]
     resources = flow["defs"].resources
-    scorer = champion_scorer(flow["config"], resources["audit_store"], resources["bento_store"])
+    scorer = champion_scorer(flow["config"], resources["model_registry"], resources["bento_store"])
     rules = lake.read([PIPELINE, "text_reference"]).set_index("signal")
     assert list(rules.index) == [
         "embeddings",
@@ -420,3 +588,92 @@ def test_later_days_are_scored_judged_for_drift_and_performance(
         # Under the default shares (0.3 warns), one drifted signal of four passes.
         share = drift["drifted"].astype(bool).mean()
         assert checks["text_drift_within_threshold"].passed == (share < 0.3)
+
+
+def test_the_retrain_sensor_weighs_the_text_verdicts(flow: Any, monitored: dict[str, Any]) -> None:
+    """The text pipeline's retraining sensor reads text_drift and text_live_performance,
+    judged against the registry's champion (v1): with fewer error days than the policy's 3
+    it skips, counting them."""
+    from dagster import build_sensor_context
+
+    from sensors.retrain import retrain_sensor_name
+
+    errors = 0
+    for day in LATER:
+        verdicts = {
+            _day_metadata(flow, name, day)["verdict"].value
+            for name in ("text_drift", "text_live_performance")
+        }
+        assert {_day_metadata(flow, "text_drift", day)["model_version"].value} == {"1"}
+        errors += "error" in verdicts
+    defs = flow["defs"]
+    context = build_sensor_context(
+        instance=flow["instance"], definitions=defs, resources=defs.resources
+    )
+    tick = defs.get_sensor_def(retrain_sensor_name(PIPELINE)).evaluate_tick(context)
+    assert tick.run_requests == []
+    assert f"{errors} of the latest 2 days judged against v1 over threshold; 3 needed" in str(
+        tick.skip_message
+    )
+
+
+def _day_metadata(flow: Any, name: str, day: str) -> Any:
+    from dagster import AssetRecordsFilter
+
+    records = (
+        flow["instance"]
+        .fetch_materializations(
+            AssetRecordsFilter(asset_key=model_key(PIPELINE, name), asset_partitions=[day]),
+            limit=1,
+        )
+        .records
+    )
+    return records[0].asset_materialization.metadata
+
+
+def test_a_text_champion_is_promoted_by_hand_rolled_back_and_redeployed(
+    flow: Any, retrained: Any, monitored: dict[str, Any]
+) -> None:
+    """The promote and rollback jobs move a text pipeline's aliases like a tabular one's:
+    v2 (the kept challenger) made champion by hand, its serving copy made from MLflow's
+    files; rolled back to v1, whose bento and passport the deploy step rebuilds (the bento
+    kept). Both decisions chained in the anchored log."""
+    from ml_assets.keys import rollback_job_name
+    from ml_assets.lib.decision_log import read, verify
+    from ml_assets.lifecycle.text_promotion import text_champion
+    from ml_assets.runs.promote import deploy_champion, promote_job_in, promote_run_config
+
+    defs, instance = flow["defs"], flow["instance"]
+    registry, store = defs.resources["model_registry"], defs.resources["bento_store"]
+    promoted = promote_job_in(defs, PIPELINE).execute_in_process(
+        run_config=promote_run_config(PIPELINE, "2", "the kept challenger, by hand"),
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert promoted.success
+    assert registry.by_alias(PIPELINE, "champion").version == "2"
+    assert registry.by_alias(PIPELINE, "previous_champion").version == "1"
+    current = text_champion(registry, store, PIPELINE)
+    assert current is not None and current[1].startswith(f"{PIPELINE}_text:v2-")
+    assert store.has_model(current[1])
+    rolled = defs.resolve_job_def(rollback_job_name(PIPELINE)).execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    assert rolled.success
+    assert registry.by_alias(PIPELINE, "champion").version == "1"
+    assert registry.by_alias(PIPELINE, "previous_champion").version == "2"
+    deployed = deploy_champion(defs, PIPELINE, instance, "test")
+    assert deployed.success
+    made = {
+        e.step_materialization_data.materialization.asset_key.path[-1]: {
+            k: v.value for k, v in e.step_materialization_data.materialization.metadata.items()
+        }
+        for e in deployed.get_asset_materialization_events()
+    }
+    assert made["text_bento"]["model_version"] == "1" and made["text_bento"]["built"] is False
+    assert made["text_passport"]["passport_id"].startswith(f"{PIPELINE}-v1-")
+    path = defs.resources["audit_store"].decision_log(PIPELINE)
+    entries = read(path)
+    assert [e.action for e in entries[-2:]] == ["promote", "rollback"]
+    assert entries[-2].record["manual"] is True
+    assert verify(path, expected_head=registry.anchored_head(PIPELINE)).ok

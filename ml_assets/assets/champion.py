@@ -119,9 +119,13 @@ def _champion(config: PipelineConfig) -> AssetsDefinition:
     return champion_model
 
 
-def build_rollback_job(pipeline_config: PipelineConfig) -> JobDefinition:
+def build_rollback_job(
+    pipeline_config: PipelineConfig, champion_asset: str = "champion_model"
+) -> JobDefinition:
+    """`<pipeline>__rollback`; its decision is observed on `champion_asset` (a text
+    pipeline's: text_champion)."""
     pipeline = pipeline_config.name
-    champion_key = model_key(pipeline, "champion_model")
+    champion_key = model_key(pipeline, champion_asset)
 
     @op(name=f"{pipeline}__rollback_champion")
     def rollback_champion(
@@ -175,9 +179,10 @@ class PromoteConfig(Config):
     reason: str = Field(description="Why: recorded in the decision log, the tags and the alert.")
 
 
-def build_promote_job(pipeline: str) -> JobDefinition:
-    """`<pipeline>__promote`: a manual override of the champion, recorded like a decision."""
-    champion_key = model_key(pipeline, "champion_model")
+def build_promote_job(pipeline: str, champion_asset: str = "champion_model") -> JobDefinition:
+    """`<pipeline>__promote`: a manual override of the champion, recorded like a decision
+    and observed on `champion_asset`."""
+    champion_key = model_key(pipeline, champion_asset)
 
     @op(name=f"{pipeline}__promote_champion")
     def promote_champion(

@@ -1,4 +1,5 @@
-"""A text pipeline's audit passport: what its text champion came from."""
+"""A text pipeline's audit passport: the tabular passport's record of the registry's
+champion (`lifecycle.passport`) with what a text champion came from."""
 
 import hashlib
 import json
@@ -16,11 +17,14 @@ from dagster import (
     asset,
 )
 
-from ml_assets.keys import AUDIT_GROUP, code_version, features_key, model_key
-from ml_assets.lib.config import PipelineConfig, config_hash
+from ml_assets.keys import AUDIT_GROUP, code_version, model_key
+from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.passport_render import render_markdown
 from ml_assets.lib.refs import PassportRef, TextBentoRef, TextChampionRef
-from ml_assets.lifecycle.lineage import git_commit
+from ml_assets.lifecycle.passport import PassportSources, build_passport
+from ml_assets.lifecycle.text_promotion import ENCODER, EXAMPLE_STORE_VERSION, PROMPT_VERSIONS
 from resources.audit_store import AuditStoreResource
+from resources.model_registry import CHAMPION, ModelRegistryResource
 
 # The text assets whose latest materialisation the passport cites, in lineage order.
 _PATH = (
@@ -55,6 +59,15 @@ _KEPT = {
 }
 
 
+# What the shared passport (`lifecycle.passport`) reads on a text pipeline's path.
+TEXT_SOURCES = PassportSources(
+    training="example_store",
+    evaluation="text_candidates",
+    evaluation_keys=("best_family", "test_metrics", "per_class", "few_shot_curve"),
+    bento="text_bento",
+)
+
+
 def build_text_audit_assets(config: PipelineConfig) -> list[AssetsDefinition]:
     @asset(
         key=model_key(config.name, "text_passport"),
@@ -66,62 +79,90 @@ def build_text_audit_assets(config: PipelineConfig) -> list[AssetsDefinition]:
         kinds={"json"},
         owners=list(config.owners),
         io_manager_key="refs_io_manager",
-        code_version=code_version(build_text_audit_assets),
+        code_version=code_version(
+            build_text_audit_assets,
+            uses=("ml_assets.lifecycle.passport", "ml_assets.lib.passport_render"),
+        ),
     )
     def text_passport(
         context: AssetExecutionContext,
         champion: TextChampionRef,
         bento: TextBentoRef,
         audit_store: AuditStoreResource,
+        model_registry: ModelRegistryResource,
     ) -> Output[PassportRef]:
-        """The text champion's passport: the feature partitions behind its example store
-        and their data versions, the example store version and quarantine counts, the
-        encoder, the prompt template and its version (when an LLM candidate took part),
-        the candidates' test metrics and few-shot curve, the decision and its reason, the
-        bento, the code version of every text asset on the path, the git commit and the
-        config's hash. Stored as JSON (one per champion version), shown as Markdown."""
-        if champion.model_tag is None:
+        """The registry's text champion's passport, the tabular passport's record (the
+        MLflow run and registered version, the feature partitions behind its example store
+        with their validated and raw partitions, data versions and checks, the code
+        versions, git commit and config, the decision that made it champion and its
+        decision-log entry, the bento) with the text path: the example store version and
+        quarantine counts, the encoder, the prompt template versions the LLM candidate
+        was filled from, the candidates' test metrics and few-shot curve and the latest
+        decision. Stored as JSON (one per champion version), shown as Markdown;
+        `mlap audit show|lineage <pipeline>` print it."""
+        current = model_registry.by_alias(config.name, CHAMPION)
+        if current is None:
             raise Failure(f"{config.name} has no text champion to write a passport for")
-        version = champion.decision.champion_version_after or "0"
+        version = str(current.version)
+        record = build_passport(context.instance, model_registry, config, current, TEXT_SOURCES)
+        tags = model_registry.version_tags(config.name, version)
         steps = {name: _latest(context.instance, model_key(config.name, name)) for name in _PATH}
-        store = steps["example_store"] or {}
-        record: dict[str, Any] = {
-            "pipeline": config.name,
+        prompt_versions = json.loads(tags.get(PROMPT_VERSIONS) or "{}")
+        shown = record["evaluation"].get("test_metrics") or {}
+        record["evaluation"]["metrics"] = _metrics_table(shown)
+        record["bento"] = {"bento_tag": bento.tag, "model_tag": bento.model_tag}
+        record |= {
             "model_version": version,
-            "model_tag": champion.model_tag,
-            "family": champion.family,
-            "encoder": champion.encoder,
-            "example_store_version": champion.example_store_version,
+            "model_tag": bento.model_tag,
+            "family": current.family,
+            "encoder": tags.get(ENCODER),
+            "example_store_version": tags.get(EXAMPLE_STORE_VERSION),
+            "prompt_versions": prompt_versions,
+            # The template in force at the latest decision (edited templates show here).
             "prompt_version": (steps["prompt_templates"] or {}).get("prompt_version"),
-            "decision": {
-                "action": champion.decision.action,
-                "reason": champion.decision.reason,
-                "decided_at": champion.decision.decided_at,
-                **champion.decision.details,
+            "latest_decision": champion.decision.as_dict(),
+            "training_partitions": record["lineage"]["partitions"]
+            and {
+                day: e["features"]["data_version"]
+                for day, e in record["lineage"]["partitions"].items()
             },
-            "bento": bento.tag,
-            "training_partitions": store.get("feature_data_versions", {}),
-            "features_asset": features_key(config.name).to_user_string(),
             "assets": {name: step for name, step in steps.items() if step is not None},
-            "git_commit": git_commit(),
-            "config_hash": config_hash(config),
         }
-        record["missing"] = [name for name in ("example_store", "embeddings") if not steps[name]]
+        record["missing"] += [
+            f"{config.name}/{name}: no materialisation in the instance"
+            for name in ("example_store", "embeddings")
+            if not steps[name]
+        ]
         payload = json.dumps(record, sort_keys=True, default=str).encode()
-        record["passport_id"] = hashlib.sha256(payload).hexdigest()[:16]
+        record["passport_id"] = (
+            f"{config.name}-v{version}-{hashlib.sha256(payload).hexdigest()[:8]}"
+        )
         path = audit_store.write_passport(config.name, version, record)
         return Output(
             PassportRef(record["passport_id"], version, str(path), len(record["missing"])),
             metadata={
                 "passport_id": record["passport_id"],
+                "missing_items": len(record["missing"]),
                 "example_store_version": str(record["example_store_version"]),
                 "prompt_version": str(record["prompt_version"] or ""),
-                "passport": MetadataValue.md(_markdown(record)),
+                "passport": MetadataValue.md(render_markdown(record)),
                 "json": MetadataValue.path(str(path)),
             },
         )
 
     return [text_passport]
+
+
+def _metrics_table(shown: dict[str, dict[str, Any]]) -> str:
+    """The candidates' headline test metrics as a Markdown table (one row per model)."""
+    if not shown:
+        return "no evaluation recorded"
+    names = list(next(iter(shown.values())))
+    lines = ["| model | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for model, values in shown.items():
+        cells = ["" if values.get(n) is None else f"{values[n]:.4f}" for n in names]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _latest(instance: DagsterInstance, key: AssetKey) -> dict[str, Any] | None:
@@ -146,20 +187,3 @@ def _latest(instance: DagsterInstance, key: AssetKey) -> dict[str, Any] | None:
         if materialization.tags
         else None,
     }
-
-
-def _markdown(record: dict[str, Any]) -> str:
-    rows = [
-        ("model", f"{record['model_tag']} ({record['family']})"),
-        ("decision", f"{record['decision']['action']}: {record['decision']['reason']}"),
-        ("example store", str(record["example_store_version"])),
-        ("encoder", str(record["encoder"])),
-        ("prompt version", str(record["prompt_version"] or "no LLM candidate")),
-        ("training partitions", str(len(record["training_partitions"]))),
-        ("bento", str(record["bento"])),
-        ("git commit", record["git_commit"]),
-        ("config hash", record["config_hash"]),
-    ]
-    lines = ["| item | value |", "| --- | --- |"]
-    lines += [f"| {name} | {value.replace('|', '/')} |" for name, value in rows]
-    return "\n".join(lines)

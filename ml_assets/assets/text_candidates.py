@@ -2,7 +2,6 @@
 example store's windows, next to the majority-class baseline."""
 
 import json
-import os
 from typing import Any
 
 import pandas as pd
@@ -16,8 +15,9 @@ from dagster import (
     asset,
 )
 
-from ml_assets.keys import EVALUATION_GROUP, WINDOW, code_version, model_key
+from ml_assets.keys import EVALUATION_GROUP, WINDOW, code_version, llm_resource_key, model_key
 from ml_assets.lib.config import PipelineConfig
+from resources.llm import LlmEndpointResource
 
 # Headline metrics shown per model in the UI (all metrics, per class included, are in
 # the asset's table).
@@ -34,6 +34,9 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
 
     llm = config.text.llm if config.text else None
     uses_llm = llm is not None and "llm_few_shot" in training.candidates
+    # The LLM key's resource is the pipeline's own (its key names the pipeline), so it is
+    # required by key rather than as a typed parameter, whose name would be fixed.
+    llm_key = llm_resource_key(config.name)
 
     @asset(
         key=model_key(config.name, "text_candidates"),
@@ -42,6 +45,7 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
             "examples": AssetIn(model_key(config.name, "example_store")),
             "embeddings": AssetIn(model_key(config.name, "embeddings")),
         },
+        required_resource_keys={llm_key} if uses_llm else set(),
         group_name=EVALUATION_GROUP,
         kinds={"optuna", "scikit-learn", "pandas"},
         owners=list(config.owners),
@@ -85,7 +89,11 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
         except ValueError as exc:
             raise Failure(f"text candidates cannot train: {exc}") from exc
         results = [
-            evaluate_llm_candidate(_llm_classifier(config, problem.classes), windows, problem)
+            evaluate_llm_candidate(
+                _llm_classifier(config, problem.classes, getattr(context.resources, llm_key)),
+                windows,
+                problem,
+            )
             if family == "llm_few_shot"
             else tune_text_candidate(
                 family, candidate, training.tuning, windows, problem, training.seed
@@ -136,9 +144,11 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
     return text_candidates
 
 
-def _llm_classifier(config: PipelineConfig, classes: tuple[str, ...]) -> Any:
-    """The LLM classifier of `text.llm`, its template validated; the API key read from
-    its environment variable when the run needs it (never at import)."""
+def _llm_classifier(
+    config: PipelineConfig, classes: tuple[str, ...], endpoint: LlmEndpointResource
+) -> Any:
+    """The LLM classifier of `text.llm`, its template validated, with the API key of the
+    pipeline's LLM resource (its EnvVar resolved by Dagster when the run started)."""
     from ml_assets.lib.text.llm import LlmClassifier
     from ml_assets.lib.text.prompts import PromptError, load_prompt, prompt_path
 
@@ -148,9 +158,9 @@ def _llm_classifier(config: PipelineConfig, classes: tuple[str, ...]) -> Any:
         template = load_prompt(prompt_path(config.text.prompts, llm.prompt))
     except PromptError as exc:
         raise Failure(str(exc)) from exc
-    key = os.environ.get(llm.api_key_env) if llm.api_key_env else None
+    key = endpoint.api_key
     if llm.api_key_env and not key:
-        raise Failure(f"text.llm.api_key_env: {llm.api_key_env} is not set")
+        raise Failure(f"text.llm.api_key_env: {llm.api_key_env} is empty")
     return LlmClassifier(
         template=template,
         classes=classes,

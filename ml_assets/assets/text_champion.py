@@ -1,13 +1,10 @@
-"""Text classification's champion decision and its bento: the best text candidate
-against the current text champion on the same test window (the platform's promotion rule:
-the margin and the paired bootstrap), the winner saved as a verified text bundle in
-BentoML's model store, and the bento of `bentos.text_service` that serves it. Each
-decision is appended to the pipeline's hash-chained decision log under the promotion
-lock, and the current champion is read back from that log."""
+"""Text classification's champion decision and its bento: the best text candidate,
+registered in MLflow, against the registry's text champion on the same test window (the
+platform's promotion rule, decision log and aliases: `lifecycle.promotion`), and the bento
+of `bentos.text_service` that serves the champion's verified bundle."""
 
 import json
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,19 +13,19 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
-    MetadataValue,
     Output,
     asset,
 )
 
+from ml_assets.assets.champion import PROMOTION_CODE, decision_metadata
 from ml_assets.keys import DEPLOYMENT_GROUP, MODELS_GROUP, WINDOW, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.models import TextConfig
 from ml_assets.lib.hashing import frame_hash
-from ml_assets.lib.refs import Decision, TextBentoRef, TextChampionRef
+from ml_assets.lib.refs import ModelRef, TextBentoRef, TextChampionRef
 from resources.audit_store import AuditStoreResource
 from resources.bento_store import BentoStoreResource
-from resources.model_registry import ModelRegistryResource
+from resources.model_registry import CHAMPION, ModelRegistryResource
 
 TEXT_SERVICE = "bentos.text_service:TextService"
 
@@ -50,14 +47,18 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
             "candidates": AssetIn(model_key(config.name, "text_candidates")),
         },
         group_name=MODELS_GROUP,
-        kinds={"scikit-learn", "bentoml"},
+        kinds={"scikit-learn", "mlflow"},
         owners=list(config.owners),
         io_manager_key="refs_io_manager",
         code_version=code_version(
             _text_champion,
             training.model_dump(mode="json"),
             config.promotion.model_dump(mode="json"),
-            uses=("ml_assets.lib.text.bundle", "ml_assets.lib.promotion_rule"),
+            uses=(
+                "ml_assets.lib.text.bundle",
+                "ml_assets.lifecycle.text_promotion",
+                *PROMOTION_CODE,
+            ),
         ),
     )
     def text_champion(
@@ -69,16 +70,16 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
         audit_store: AuditStoreResource,
         model_registry: ModelRegistryResource,
     ) -> Output[TextChampionRef]:
-        """The champion decision of a text pipeline: the text candidate best on validation,
-        refit on train + validation, against the current text champion scored on the same
-        test window; promoted only if it gains the configured margin and the paired
-        bootstrap puts the gain above 0 (the first valid challenger is promoted). A
-        promoted model is saved as a verified text bundle (its training examples and their
-        vectors, for the nearest examples) in BentoML's model store. Metadata: the
-        decision, both scores, the reason, the champion's model tag and the decision's
-        entry in the hash-chained decision log (`mlap audit verify` checks the chain)."""
+        """The champion decision of a text pipeline, on the path of tabular ones: the text
+        candidate best on validation, refit on train + validation, is saved as a verified
+        text bundle (its training examples and their vectors, for the nearest examples),
+        logged to an MLflow run and registered as a version of the pipeline's model (with
+        the example store version, the encoder and the prompt template versions compared);
+        it meets the registry's `champion` on the same test window and is promoted only if
+        it gains the configured margin and the paired bootstrap puts the gain above 0.
+        Promotion moves `champion` (and `previous_champion`); every decision is tagged on
+        the version and appended to the hash-chained decision log (`mlap audit verify`)."""
         from ml_assets.lib.problems import Calibration, problem_for
-        from ml_assets.lib.promotion_rule import decide_by_metric
         from ml_assets.lib.text.bundle import TextScorer, write_text_bundle
         from ml_assets.lib.text.classifiers import (
             build_text_model,
@@ -87,9 +88,14 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
         )
         from ml_assets.lib.text.encoders import load_encoder
         from ml_assets.lib.text.selection import MAJORITY, windows_of
+        from ml_assets.lifecycle.lineage import run_tags
+        from ml_assets.lifecycle.promotion import decide_and_promote
         from ml_assets.lifecycle.text_promotion import (
-            current_text_champion,
-            record_text_decision,
+            ENCODER,
+            EXAMPLE_STORE_VERSION,
+            PROMPT_VERSIONS,
+            register_text_model,
+            serving_copy,
         )
 
         problem = problem_for(config)
@@ -114,100 +120,112 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
         )
         test_texts, test_vectors, truth = windows.test
         n_classes = len(problem.classes)
-        challenger = class_probabilities(
+        predicted = class_probabilities(
             model, model_input(family, test_texts, test_vectors), n_classes
         )
-        # The decision reads the champion and records the new one under the promotion
-        # lock: two trainings deciding at once are decided one after the other.
-        with model_registry.promotion_lock(config.name):
-            before = current_text_champion(audit_store, config.name)
-            champion = None
-            if before.get("model_tag") and bento_store.has_model(before["model_tag"]):
-                scorer = TextScorer.from_bundle(bento_store.bundle_path(before["model_tag"]))
-                answers = scorer.predict(test_texts)
-                champion = np.array(
-                    [[a["probabilities"][c] for c in problem.classes] for a in answers]
-                )
-            promotion = config.promotion
-            decision = decide_by_metric(
-                problem,
-                truth,
-                challenger,
-                champion,
-                margin=promotion.margin,
-                alpha=promotion.alpha,
-                resamples=promotion.bootstrap_resamples,
-                seed=training.seed,
+        test_metrics = problem.metrics(truth, predicted, Calibration())
+        encoder = load_encoder((config.text or TextConfig()).encoder)
+        store_version = frame_hash(examples)
+        with tempfile.TemporaryDirectory(prefix="text-bundle-") as scratch:
+            folder = Path(scratch) / "bundle"
+            write_text_bundle(
+                folder,
+                model=model,
+                family=family,
+                config=config,
+                encoder_name=encoder.name,
+                examples=examples[fitted],
+                embeddings=vectors[fitted],
+                metadata={
+                    "classes": list(problem.classes),
+                    "params": params,
+                    "example_store_version": store_version,
+                    "test_score": test_metrics.get(problem.primary.name),
+                    # What live performance compares each day with.
+                    "test_metrics": test_metrics,
+                },
             )
-            version_before = before.get("version")
-            model_tag, version_after = before.get("model_tag"), version_before
-            encoder = load_encoder((config.text or TextConfig()).encoder)
-            if decision.promote:
-                version_after = str(int(version_before or 0) + 1)
-                with tempfile.TemporaryDirectory(prefix="text-bundle-") as scratch:
-                    folder = Path(scratch) / "bundle"
-                    document = write_text_bundle(
-                        folder,
-                        model=model,
-                        family=family,
-                        config=config,
-                        encoder_name=encoder.name,
-                        examples=examples[fitted],
-                        embeddings=vectors[fitted],
-                        metadata={
-                            "classes": list(problem.classes),
-                            "version": version_after,
-                            "params": params,
-                            "test_score": decision.challenger_score,
-                            # What live performance compares each day with.
-                            "test_metrics": problem.metrics(truth, challenger, Calibration()),
-                        },
-                    )
-                    model_tag = (
-                        f"{config.name}_text:v{version_after}-{document['manifest_sha256'][:8]}"
-                    )
-                    bento_store.import_bundle(model_tag, folder, {"pipeline": config.name})
-            ref = TextChampionRef(
-                decision=Decision(
-                    action="promote" if decision.promote else "keep",
-                    pipeline=config.name,
-                    challenger_version=version_after if decision.promote else None,
-                    champion_version_before=version_before,
-                    champion_version_after=version_after,
-                    reason=decision.reason,
-                    details={
-                        k: v
-                        for k, v in decision.to_dict().items()
-                        if k not in ("reason", "promote")
-                    },
-                    decided_at=datetime.now(UTC).isoformat(),
-                ),
-                model_tag=model_tag,
-                family=family if decision.promote else before.get("family"),
-                encoder=encoder.name,
-                example_store_version=frame_hash(examples),
+            challenger = register_text_model(
+                model_registry,
+                folder,
+                family=family,
+                metric=problem.primary.name,
+                validation_score=float(best["validation_score"]),
+                run_tags={**run_tags(context, config), **_window_tags(examples)},
+                params=params,
+                metrics={f"test_{k}": v for k, v in test_metrics.items()},
+                version_tags={
+                    EXAMPLE_STORE_VERSION: store_version,
+                    ENCODER: encoder.name,
+                    PROMPT_VERSIONS: json.dumps(_prompt_versions(candidates), sort_keys=True),
+                },
             )
-            entry = record_text_decision(audit_store, ref)
-        context.log.info(f"text champion: {ref.decision.action}: {decision.reason}")
+
+        def score(registered: ModelRef) -> np.ndarray:
+            """The test window's class probabilities of a registered text model."""
+            if registered.version == challenger.version:
+                return predicted
+            tag = serving_copy(model_registry, bento_store, registered)
+            scorer = TextScorer.from_bundle(bento_store.bundle_path(tag), encoder=encoder)
+            answers = scorer.predict(test_texts)
+            return np.array([[a["probabilities"][c] for c in problem.classes] for a in answers])
+
+        decision = decide_and_promote(
+            model_registry,
+            audit_store,
+            challenger,
+            pd.DataFrame(),
+            truth,
+            config.promotion,
+            problem,
+            score=score,
+            seed=training.seed,
+        )
+        champion = model_registry.by_alias(config.name, CHAMPION)
+        tags = model_registry.version_tags(config.name, str(challenger.version))
+        ref = TextChampionRef(
+            decision=decision,
+            model_tag=serving_copy(model_registry, bento_store, champion) if champion else None,
+            family=champion.family if champion else None,
+            encoder=encoder.name,
+            example_store_version=store_version,
+            champion=champion,
+        )
+        context.log.info(f"text champion: {decision.action}: {decision.reason}")
         return Output(
             ref,
             metadata={
-                "action": ref.decision.action,
-                "reason": decision.reason,
+                **decision_metadata(decision),
                 "challenger_family": family,
-                f"challenger_test_{problem.primary.name}": decision.challenger_score,
-                f"champion_test_{problem.primary.name}": decision.champion_score,
-                "champion_model_tag": model_tag or "",
-                "champion_version": version_after or "",
+                f"challenger_test_{problem.primary.name}": decision.details.get("challenger_score"),
+                f"champion_test_{problem.primary.name}": decision.details.get("champion_score"),
+                "champion_model_tag": ref.model_tag or "",
                 "champion_family": ref.family or "",
-                "example_store_version": ref.example_store_version or "",
-                "decision": MetadataValue.json(ref.decision.details),
-                "decision_log_index": entry.index,
-                "decision_log_entry_hash": entry.entry_hash,
+                "example_store_version": store_version,
+                "mlflow_run_id": challenger.mlflow_run_id,
+                "decision_log_index": int(tags["decision.log_index"]),
+                "decision_log_entry_hash": tags["decision.log_entry_hash"],
             },
         )
 
     return text_champion
+
+
+def _prompt_versions(candidates: pd.DataFrame) -> dict[str, str]:
+    """The prompt template (name: version) each LLM candidate compared was filled from."""
+    found = {}
+    for raw in candidates.loc[candidates["model"] == "llm_few_shot", "params"]:
+        params = json.loads(str(raw))
+        if params.get("prompt"):
+            found[str(params["prompt"])] = str(params.get("prompt_version", ""))
+    return found
+
+
+def _window_tags(examples: pd.DataFrame) -> dict[str, str]:
+    """The days (or rows, without days) of each window of the example store."""
+    from ml_assets.lifecycle.lineage import window_tags
+
+    return window_tags(examples)
 
 
 def _text_bento(config: PipelineConfig) -> AssetsDefinition:
@@ -218,35 +236,50 @@ def _text_bento(config: PipelineConfig) -> AssetsDefinition:
         kinds={"bentoml"},
         owners=list(config.owners),
         io_manager_key="refs_io_manager",
-        code_version=code_version(_text_bento, uses=("ml_assets.lib.text.bundle",)),
+        code_version=code_version(
+            _text_bento, uses=("ml_assets.lib.text.bundle", "ml_assets.lifecycle.text_promotion")
+        ),
     )
     def text_bento(
-        context: AssetExecutionContext, champion: TextChampionRef, bento_store: BentoStoreResource
+        context: AssetExecutionContext,
+        champion: TextChampionRef,
+        bento_store: BentoStoreResource,
+        model_registry: ModelRegistryResource,
     ) -> Output[TextBentoRef]:
-        """The bento of `bentos.text_service` serving the text champion's bundle, built
-        with `bentoml build` once per champion model (a kept champion reuses its bento).
-        Serve it with `bentoml serve <tag>`: `/predict` takes texts and answers the label,
-        its probability and the ids of the nearest examples."""
+        """The bento of `bentos.text_service` serving the registry's text champion (its
+        bundle copied from MLflow to BentoML's model store, verified), built with `bentoml
+        build` once per champion version (a kept champion reuses its bento). Serve it with
+        `mlap serve <pipeline>`: `/predict` takes texts and answers the label, its
+        probability and the ids of the nearest examples."""
         from dagster import Failure
 
-        if champion.model_tag is None:
+        from ml_assets.lifecycle.text_promotion import text_champion
+
+        current = text_champion(model_registry, bento_store, config.name)
+        if current is None:
             raise Failure("no text champion yet: nothing to package")
-        version = champion.model_tag.partition(":")[2]
+        model, model_tag = current
+        version = model_tag.partition(":")[2]
         bento_tag = f"{config.name}:{version}"
         found = bento_store.find_bento(bento_tag)
         built = found is None
         if found is None:
             found = bento_store.build(
-                champion.model_tag,
+                model_tag,
                 version,
-                {"pipeline": config.name, "model": champion.model_tag},
-                f"{config.name}: text champion {champion.model_tag}",
+                {"pipeline": config.name, "model": model_tag, "model_version": str(model.version)},
+                f"{config.name}: text champion v{model.version} ({model.family})",
                 service=TEXT_SERVICE,
             )
         context.log.info(f"text bento {found.tag} ({'built' if built else 'kept'})")
         return Output(
-            TextBentoRef(tag=found.tag, model_tag=champion.model_tag, built=built),
-            metadata={"bento_tag": found.tag, "model_tag": champion.model_tag, "built": built},
+            TextBentoRef(tag=found.tag, model_tag=model_tag, built=built),
+            metadata={
+                "bento_tag": found.tag,
+                "model_tag": model_tag,
+                "model_version": str(model.version),
+                "built": built,
+            },
         )
 
     return text_bento

@@ -36,8 +36,8 @@ from ml_assets.assets.text_scoring import (
 from ml_assets.keys import MONITORING_GROUP, code_version, model_key
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.text.monitoring import TextReference, text_drift
-from resources.audit_store import AuditStoreResource
 from resources.bento_store import BentoStoreResource
+from resources.model_registry import ModelRegistryResource
 
 # The monitoring assets of a text pipeline's daily job.
 TEXT_DAILY = ("text_predictions", "text_drift", "text_live_performance")
@@ -86,7 +86,7 @@ def _text_drift(config: PipelineConfig, partitions: PartitionsDefinition) -> Ass
         context: AssetExecutionContext,
         text_predictions: pd.DataFrame,
         text_reference: pd.DataFrame,
-        audit_store: AuditStoreResource,
+        model_registry: ModelRegistryResource,
         bento_store: BentoStoreResource,
     ) -> Any:
         """The day's texts against the champion's examples: one row per signal
@@ -96,7 +96,7 @@ def _text_drift(config: PipelineConfig, partitions: PartitionsDefinition) -> Ass
         from ml_assets.lib.text.encoders import encode_checked
 
         day = context.partition_key
-        scorer = champion_scorer(config, audit_store, bento_store)
+        scorer = champion_scorer(config, model_registry, bento_store)
         tags = set(text_reference["model_tag"].astype(str))
         if tags != {scorer.model_tag}:
             raise Failure(
@@ -120,6 +120,8 @@ def _text_drift(config: PipelineConfig, partitions: PartitionsDefinition) -> Ass
                 "drifted_share": drift.drifted_share,
                 "texts": len(texts),
                 "model_tag": scorer.model_tag,
+                # The registered version judged (what the retraining sensor weighs).
+                "model_version": scorer.model_version,
             },
         )
         yield AssetCheckResult(
@@ -171,7 +173,7 @@ def _text_live_performance(
     def text_live_performance(
         context: AssetExecutionContext,
         text_predictions: pd.DataFrame,
-        audit_store: AuditStoreResource,
+        model_registry: ModelRegistryResource,
         bento_store: BentoStoreResource,
     ) -> Any:
         """The champion's metrics on the day's labelled texts next to its test-window
@@ -180,7 +182,7 @@ def _text_live_performance(
         from ml_assets.lib.live_performance import evaluate
         from ml_assets.lib.problems import Calibration, problem_for
 
-        scorer = champion_scorer(config, audit_store, bento_store)
+        scorer = champion_scorer(config, model_registry, bento_store)
         require_same_champion(context.partition_key, text_predictions, scorer.model_tag)
         problem = problem_for(config)
         columns = [f"probability[{c}]" for c in problem.classes]
@@ -195,7 +197,12 @@ def _text_live_performance(
         passed = judged.verdict in ("ok", "no_verdict")
         yield Output(
             pd.DataFrame([row]),
-            metadata={"verdict": judged.verdict, "reason": judged.reason, "value": judged.value},
+            metadata={
+                "verdict": judged.verdict,
+                "reason": judged.reason,
+                "value": judged.value,
+                "model_version": scorer.model_version,
+            },
         )
         yield AssetCheckResult(
             check_name=PERFORMANCE_CHECK,

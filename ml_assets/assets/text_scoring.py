@@ -1,6 +1,7 @@
 """A text pipeline's champion as its daily monitoring reads it: the current text champion
-(the decision log names it), its drift reference (`text_reference`, thresholds calibrated
-once per champion) and each day's texts scored by it (`text_predictions`)."""
+(the registry's `champion` alias names it), its drift reference (`text_reference`,
+thresholds calibrated once per champion) and each day's texts scored by it
+(`text_predictions`)."""
 
 from typing import Any
 
@@ -23,8 +24,8 @@ from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.features import EVENT_DATE
 from ml_assets.lib.text.bundle import TextScorer
 from ml_assets.lib.text.monitoring import TextReference, text_reference
-from resources.audit_store import AuditStoreResource
 from resources.bento_store import BentoStoreResource
+from resources.model_registry import ModelRegistryResource
 
 USES = (
     "ml_assets.assets.text_monitoring",
@@ -36,14 +37,15 @@ USES = (
 
 
 def champion_scorer(
-    config: PipelineConfig, audit_store: AuditStoreResource, bento_store: BentoStoreResource
+    config: PipelineConfig, registry: ModelRegistryResource, bento_store: BentoStoreResource
 ) -> TextScorer:
-    """The current text champion's verified bundle (the decision log names it)."""
-    from ml_assets.lifecycle.text_promotion import current_text_champion
+    """The registry's text champion, its verified bundle loaded."""
+    from ml_assets.lifecycle.text_promotion import text_champion
 
-    tag = current_text_champion(audit_store, config.name).get("model_tag")
-    if not tag or not bento_store.has_model(tag):
+    current = text_champion(registry, bento_store, config.name)
+    if current is None:
         raise Failure(f"{config.name} has no text champion yet: run its training first")
+    tag = current[1]
     return TextScorer.from_bundle(bento_store.bundle_path(tag), model_tag=tag)
 
 
@@ -72,14 +74,14 @@ def build_text_reference(config: PipelineConfig) -> AssetsDefinition:
     def text_reference_asset(
         context: AssetExecutionContext,
         champion: Any,
-        audit_store: AuditStoreResource,
+        model_registry: ModelRegistryResource,
         bento_store: BentoStoreResource,
     ) -> Output[pd.DataFrame]:
         """The drift rule of each signal for the current text champion: its method and
         threshold, calibrated on the champion's held-out example days (the quantile of
         whole days' scores against the other held-out days) unless configured. Metadata:
         the champion, the days calibrated on, the vocabulary's size."""
-        scorer = champion_scorer(config, audit_store, bento_store)
+        scorer = champion_scorer(config, model_registry, bento_store)
         reference = reference_of(scorer).calibrated(monitoring.drift)
         table = reference.table(monitoring.drift).assign(model_tag=scorer.model_tag)
         context.log.info(f"text drift reference: {reference.calibrated_days} days calibrated")
@@ -118,7 +120,7 @@ def build_text_predictions(
     def text_predictions(
         context: AssetExecutionContext,
         features: pd.DataFrame,
-        audit_store: AuditStoreResource,
+        model_registry: ModelRegistryResource,
         bento_store: BentoStoreResource,
     ) -> Output[pd.DataFrame]:
         """The day's texts scored by the text champion: the ids, the text, its known class
@@ -127,7 +129,7 @@ def build_text_predictions(
         trimmed are not scored; they are counted in the metadata."""
         from ml_assets.lib.text.examples import normalise
 
-        scorer = champion_scorer(config, audit_store, bento_store)
+        scorer = champion_scorer(config, model_registry, bento_store)
         texts = normalise(features[target.text_column]).fillna("")
         scored = (texts.str.len() >= max(text.min_chars, 1)).to_numpy()
         rows = features[scored].reset_index(drop=True)

@@ -2,7 +2,7 @@
 
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -175,28 +175,18 @@ def serve(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 3100,
 ) -> None:
     """Serve the current champion's bento with `bentoml serve` on 127.0.0.1 (while an
-    experiment runs, its bento: the champion and the challenger), logging what it scores
-    to the lake (MLAP_INFERENCE_LOG_URL; set it empty for no log)."""
+    experiment runs, its bento: the champion and the challenger); a tabular champion logs
+    what it scores to the lake (MLAP_INFERENCE_LOG_URL; set it empty for no log). A text
+    pipeline serves the bento of its registered champion."""
     import os
 
-    defs = code_location()
+    from ml_assets.cli.serving import serve_plan
 
-    resources = defs.resources or {}
-    try:
-        bento = resources["refs_io_manager"].read([pipeline, "champion_bento"])
-    except FileNotFoundError:
-        typer.echo(f"{pipeline} has no bento yet: run `mlap train {pipeline}` first", err=True)
-        raise typer.Exit(2) from None
-    target = _served_bento(pipeline, bento, resources["lake"].base_path)
-    command, env = resources["bento_store"].serve_command(target, "127.0.0.1", port)
-    # The service logs what it scores to this lake (an explicit value, even empty, wins).
-    env.setdefault("MLAP_INFERENCE_LOG_URL", resources["lake"].base_path)
-    typer.echo(f"serving {target} on http://127.0.0.1:{port}")
-    if env["MLAP_INFERENCE_LOG_URL"]:
-        typer.echo(
-            f"inference log: {env['MLAP_INFERENCE_LOG_URL']}/{pipeline}/inference_log_files/"
-        )
-    os.execvpe(command[0], command, env)
+    plan = serve_plan(dict(code_location().resources or {}), pipeline, port)
+    typer.echo(f"serving {plan.bento_tag} on http://127.0.0.1:{port}")
+    if plan.inference_log:
+        typer.echo(f"inference log: {plan.inference_log}")
+    os.execvpe(plan.command[0], plan.command, plan.env)
 
 
 @app.command("bento-image")
@@ -222,26 +212,6 @@ def bento_image(
     name, version = bento.tag.split(":")
     typer.echo(f"wrote the build context of {bento.tag} to {folder}; build it with")
     typer.echo(f"  podman build -t {name}:{version} {folder}")
-
-
-def _served_bento(pipeline: str, champion: Any, lake: str) -> str:
-    """The running experiment's bento while its champion is still the champion; else
-    the champion's own (a new champion ends what the experiment compared)."""
-    from ml_assets.lib.experiment_record import read_current
-
-    record = read_current(lake, pipeline)
-    if record is None:
-        return str(champion.tag)
-    if record.champion_version != str(champion.model.version):
-        typer.echo(
-            f"the {record.mode} experiment compares champion v{record.champion_version}, but"
-            f" the champion is now v{champion.model.version}: serving the champion alone"
-            f" (`mlap experiment stop {pipeline}`)",
-            err=True,
-        )
-        return str(champion.tag)
-    typer.echo(record.render())
-    return record.bento_tag
 
 
 def _replay_loop(pipeline: str, start: str, end: str) -> "LoopSummary":

@@ -45,10 +45,10 @@ def rollback(
     for event in deployed.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()}
-        if materialization.asset_key.path[-1] == "champion_bento":
-            verb = "built" if metadata["rebuilt"] else "kept existing"
-            typer.echo(f"bento: {verb} {metadata['bento_tag']}")
-        if materialization.asset_key.path[-1] == "passport":
+        if materialization.asset_key.path[-1] in ("champion_bento", "text_bento"):
+            built = metadata.get("rebuilt", metadata.get("built"))
+            typer.echo(f"bento: {'built' if built else 'kept existing'} {metadata['bento_tag']}")
+        if materialization.asset_key.path[-1] in ("passport", "text_passport"):
             typer.echo(f"passport: {metadata['passport_id']}")
     if not deployed.success:
         typer.echo(failure_message(deployed), err=True)

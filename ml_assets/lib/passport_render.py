@@ -75,13 +75,21 @@ def render_markdown(passport: dict[str, Any]) -> str:
 
 
 def render_lineage(passport: dict[str, Any]) -> str:
-    """Served model -> training set -> feature partitions -> validated -> raw."""
+    """Served model -> training set (a text pipeline: the prompt templates compared and
+    the example store version) -> feature partitions -> validated -> raw."""
     model, pipeline = passport["model"], passport["pipeline"]
-    lineage = passport["lineage"]
+    lineage, training = passport["lineage"], passport["training"]
+    store = passport.get("example_store_version")
     lines = [
         f"{pipeline} v{model['registered_version']} ({model['family']}) "
         f"bento {passport['bento'].get('bento_tag', 'none')}",
-        f"└── training_set (run {_short(passport['training']['dagster_run_id'], 8)})",
+        *[
+            f"├── prompt_templates {name} version {version}"
+            for name, version in sorted(passport.get("prompt_versions", {}).items())
+        ],
+        f"└── {training.get('asset', 'training_set')}"
+        + (f" {_short(store)}" if store else "")
+        + f" (run {_short(training['dagster_run_id'], 8)})",
     ]
     days = sorted(lineage["partitions"].items())
     for i, (day, entry) in enumerate(days):

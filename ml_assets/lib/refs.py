@@ -148,14 +148,15 @@ class BentoRef:
 @dataclass(frozen=True)
 class TextChampionRef:
     """A text pipeline's champion decision and the champion after it: the BentoML model
-    holding its verified text bundle (None until a first promotion), its family, encoder
-    and the example store version its nearest examples come from."""
+    holding its verified text bundle (None until a first promotion), its family, encoder,
+    the example store version of the decision and the champion's registered version."""
 
     decision: Decision
     model_tag: str | None
     family: str | None
     encoder: str | None
     example_store_version: str | None
+    champion: ModelRef | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ _NESTED: dict[tuple[type, str], type] = {
     (ChampionRef, "champion"): ModelRef,
     (BentoRef, "model"): ModelRef,
     (TextChampionRef, "decision"): Decision,
+    (TextChampionRef, "champion"): ModelRef,
 }
 
 

@@ -8,6 +8,7 @@ longer holds is listed under `missing`, never invented.
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance
@@ -16,6 +17,23 @@ from ml_assets.lib.config import PipelineConfig, config_hash
 from ml_assets.lib.refs import ModelRef
 from ml_assets.lifecycle.lineage import WHOLE_TABLE
 from resources.model_registry import ModelRegistryResource, prefixed
+
+
+@dataclass(frozen=True)
+class PassportSources:
+    """The assets of a pipeline's training path that a passport reads: the one that
+    records the feature partitions trained on (`feature_data_versions`), the evaluation
+    (and which of its metadata to keep) and the bento."""
+
+    training: str = "training_set"
+    evaluation: str = "evaluation"
+    evaluation_keys: tuple[str, ...] = (
+        *("roc_auc", "pr_auc", "log_loss", "brier", "f1", "metrics", "slices"),
+    )
+    bento: str = "champion_bento"
+
+
+TABULAR = PassportSources()
 
 
 def passport_id(pipeline: str, version: str, manifest_sha256: str) -> str:
@@ -27,6 +45,7 @@ def build_passport(
     registry: ModelRegistryResource,
     config: PipelineConfig,
     model: ModelRef,
+    sources: PassportSources = TABULAR,
 ) -> dict[str, Any]:
     version = str(model.version)
     tags = registry.version_tags(config.name, version)
@@ -36,7 +55,9 @@ def build_passport(
     produced = _run_materializations(instance, run_id)
     if not produced:
         missing.append(f"Dagster run {run_id or '?'} (the training) is not in the instance")
-    training = produced.get("training_set", {})
+    training = produced.get(sources.training) or _materialized_before(
+        instance, AssetKey([config.name, sources.training]), run_id
+    )
     used = training.get("metadata", {}).get("feature_data_versions") or {}
     lineage = _feature_lineage(instance, config, used, training.get("timestamp"), missing)
     return {
@@ -61,6 +82,7 @@ def build_passport(
             "content": json.loads(config.model_dump_json()),
         },
         "training": {
+            "asset": sources.training,
             "dagster_run_id": run_id,
             "windows": prefixed(mlflow_run.tags, "window."),
             "rows_per_window": training.get("metadata", {}).get("rows_per_window"),
@@ -71,13 +93,10 @@ def build_passport(
             {r["run_id"] for r in lineage["partitions"].values() if r.get("validated")},
             missing,
         ),
-        "evaluation": _pick(
-            produced.get("evaluation"),
-            ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "metrics", "slices"),
-        ),
+        "evaluation": _pick(produced.get(sources.evaluation), sources.evaluation_keys),
         "explanation": _pick(produced.get("explanation"), ("top_features",)),
         "decision": prefixed(tags, "decision."),
-        "bento": _pick(produced.get("champion_bento"), ("bento_tag", "dockerfile_sha256")),
+        "bento": _pick(produced.get(sources.bento), ("bento_tag", "dockerfile_sha256")),
         "lineage": lineage,
         "missing": missing,
     }
@@ -98,6 +117,26 @@ def _run_materializations(instance: DagsterInstance, run_id: str) -> dict[str, d
             "metadata": {k: v.value for k, v in materialization.metadata.items()},
         }
     return out
+
+
+def _materialized_before(instance: DagsterInstance, key: AssetKey, run_id: str) -> dict[str, Any]:
+    """The asset's newest materialisation from before the run started (the one a run
+    that did not materialise it read), as `_run_materializations` gives it; {} if none."""
+    run = instance.get_run_record_by_id(run_id) if run_id else None
+    if run is None:
+        return {}
+    found = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, before_timestamp=run.start_time), limit=1
+    ).records
+    materialization = found[0].asset_materialization if found else None
+    if materialization is None:
+        return {}
+    return {
+        "timestamp": found[0].timestamp,
+        "run_id": found[0].run_id,
+        "code_version": (materialization.tags or {}).get("dagster/code_version"),
+        "metadata": {k: v.value for k, v in materialization.metadata.items()},
+    }
 
 
 def _history(instance: DagsterInstance, key: AssetKey) -> dict[str | None, list[dict[str, Any]]]:

@@ -22,12 +22,18 @@ def decide_and_promote(
     y_test: np.ndarray,
     policy: PromotionConfig,
     problem: Problem,
+    *,
+    score: Callable[[ModelRef], np.ndarray] | None = None,
+    seed: int = 0,
 ) -> Decision:
     """Compare the challenger with the current champion and move aliases if it wins.
 
     Everything from reading the champion alias to moving it happens under the pipeline's
     promotion lock, so two trainings deciding at once are decided one after the other,
-    the second against the first one's result.
+    the second against the first one's result. `score` gives a registered model's
+    predictions on the test window (default: the registry's tabular models on
+    `test_frame`; a text pipeline passes its bundles' scorer); `seed` seeds the paired
+    bootstrap of non-binary problems.
     """
     from ml_assets.lib.promotion_rule import decide_by_metric, decide_promotion
 
@@ -36,8 +42,9 @@ def decide_and_promote(
         champion = registry.by_alias(pipeline, CHAMPION)
         if champion is not None and champion.version == challenger.version:
             raise ValueError(f"{pipeline} v{challenger.version} is already the champion")
-        p_challenger = registry.score(challenger, test_frame, problem)
-        p_champion = registry.score(champion, test_frame, problem) if champion else None
+        scored = score or (lambda model: registry.score(model, test_frame, problem))
+        p_challenger = scored(challenger)
+        p_champion = scored(champion) if champion else None
         if problem.kind == ProblemKind.BINARY:
             decision = decide_promotion(
                 y_test,
@@ -59,6 +66,7 @@ def decide_and_promote(
                 margin=policy.margin,
                 alpha=policy.alpha,
                 resamples=policy.bootstrap_resamples,
+                seed=seed,
             )
         before = str(champion.version) if champion else None
         if decision.promote:

@@ -103,10 +103,10 @@ def run_manual_promotion(
     for event in deployed.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()}
-        if materialization.asset_key.path[-1] == "champion_bento":
+        if materialization.asset_key.path[-1] in ("champion_bento", "text_bento"):
             summary.bento_tag = str(metadata["bento_tag"])
-            summary.bento_built = bool(metadata["rebuilt"])
-        if materialization.asset_key.path[-1] == "passport":
+            summary.bento_built = bool(metadata.get("rebuilt", metadata.get("built")))
+        if materialization.asset_key.path[-1] in ("passport", "text_passport"):
             summary.passport_id = str(metadata["passport_id"])
     summary.success = deployed.success
     summary.error = None if deployed.success else failure_message(deployed)
@@ -117,12 +117,17 @@ def run_manual_promotion(
 def deploy_champion(
     defs: Definitions, pipeline: str, instance: DagsterInstance, actor: str
 ) -> ExecuteInProcessResult:
-    """`champion_bento` and `passport` of the version the `champion` alias names now, in
-    one run of the train job's deployment subset (what the deploy job holds)."""
-    return defs.resolve_job_def(train_job_name(pipeline)).execute_in_process(
+    """`champion_bento` and `passport` (a text pipeline: `text_bento`, `text_passport`) of
+    the version the `champion` alias names now, in one run of the train job's deployment
+    subset (what the deploy job holds)."""
+    job = defs.resolve_job_def(train_job_name(pipeline))
+    names = ("champion_bento", "passport")
+    if model_key(pipeline, "champion_bento") not in defs.resolve_all_asset_keys():
+        names = ("text_bento", "text_passport")
+    return job.execute_in_process(
         instance=instance,
         run_config=QUIET,
         tags={"user": actor},
-        asset_selection=[model_key(pipeline, "champion_bento"), model_key(pipeline, "passport")],
+        asset_selection=[model_key(pipeline, name) for name in names],
         raise_on_error=False,
     )

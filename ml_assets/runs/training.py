@@ -38,8 +38,10 @@ class TrainingSummary:
                 for c in self.candidates
                 if str(c).startswith(("validation_", "test_")) or c in ("folds", "timed_out")
             ]
-            columns = ["family", *scores, "trials", "trials_pruned", "tuning_seconds"]
-            shown = self.candidates[[c for c in columns if c in self.candidates]]
+            # A text pipeline's table names each model in `model`, its test metrics bare.
+            columns = ["family", "model", *scores, "trials", "trials_pruned", "tuning_seconds"]
+            columns += SHOWN_TEST_METRICS
+            shown = self.candidates[[c for c in dict.fromkeys(columns) if c in self.candidates]]
             lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         if self.evaluation is not None:
             lines.append("test window:")
@@ -49,13 +51,13 @@ class TrainingSummary:
                     index=False, float_format=lambda v: f"{v:.4f}"
                 )
             )
-        decision = self.metadata.get("champion_model", {})
+        decision = self.metadata.get("champion_model") or self.metadata.get("text_champion", {})
         if decision:
             lines.append(f"decision: {decision.get('action')}: {decision.get('reason')}")
             lines.append(f"champion: version {decision.get('champion_version')}")
-        bento = self.metadata.get("champion_bento", {})
+        bento = self.metadata.get("champion_bento") or self.metadata.get("text_bento", {})
         if bento:
-            verb = "built" if bento.get("rebuilt") else "kept"
+            verb = "built" if bento.get("rebuilt") or bento.get("built") else "kept"
             lines.append(
                 f"bento: {verb} {bento.get('bento_tag')} (serve it: mlap serve {self.pipeline})"
             )
@@ -88,6 +90,8 @@ def run_training(
     if "candidates" in summary.metadata:
         refs = (defs.resources or {})["refs_io_manager"]
         summary.candidates = pd.DataFrame(refs.read([pipeline, "candidates"]).rows())
+    elif "text_candidates" in summary.metadata:
+        summary.candidates = lake.read([pipeline, "text_candidates"])
     if not result.success:
         summary.error = failure_message(result)
     return summary

@@ -34,6 +34,9 @@ EXAMPLES_FILE = "examples.parquet"
 EMBEDDINGS_FILE = "embeddings.npy"
 CONFIG_FILE = "pipeline_config.json"
 BUNDLE_FILE = "text_bundle.json"
+# Written beside a registered bundle's verified files when it is copied for serving: the
+# registry's version of those files (a bundle is logged before it has a version).
+REGISTERED_FILE = "registered.json"
 
 
 def write_text_bundle(
@@ -87,17 +90,11 @@ class TextScorer:
     def from_bundle(
         cls, folder: Path, encoder: TextEncoder | None = None, model_tag: str = ""
     ) -> TextScorer:
-        document = json.loads((folder / BUNDLE_FILE).read_text())
-        for name, expected in document["files"].items():
-            actual = _sha256(folder / name)
-            if actual != expected:
-                raise ArtifactIntegrityError(
-                    name,
-                    expected,
-                    actual,
-                    f"{name} in {folder} has sha256 {actual}, expected {expected}",
-                )
+        document = verify_text_bundle(folder)
         loaded = load_model(folder / MODEL_DIR, document["manifest_sha256"])
+        registered = folder / REGISTERED_FILE
+        if registered.is_file():
+            document = {**document, **json.loads(registered.read_text())}
         config = PipelineConfig.model_validate_json((folder / CONFIG_FILE).read_text())
         encoder = encoder or load_encoder((config.text or TextConfig()).encoder)
         if encoder.name != document["encoder"]:
@@ -157,6 +154,40 @@ class TextScorer:
                 }
             )
         return answers
+
+
+def bundle_sha256(folder: Path) -> str:
+    """The bundle's identity: sha256 of its document, which holds the classifier's manifest
+    hash and the hash of each example file (what the registry records as its manifest)."""
+    return _sha256(folder / BUNDLE_FILE)
+
+
+def verify_text_bundle(folder: Path, expected_sha256: str | None = None) -> dict[str, Any]:
+    """The bundle document, after checking it (against `expected_sha256` when given), the
+    example files and the classifier's files against their hashes; raises
+    ArtifactIntegrityError naming the first file that differs."""
+    from ml_assets.lib.artifacts import verify_folder
+
+    if expected_sha256 is not None and bundle_sha256(folder) != expected_sha256:
+        actual = bundle_sha256(folder)
+        raise ArtifactIntegrityError(
+            BUNDLE_FILE,
+            expected_sha256,
+            actual,
+            f"{BUNDLE_FILE} in {folder} has sha256 {actual}, expected {expected_sha256}",
+        )
+    document: dict[str, Any] = json.loads((folder / BUNDLE_FILE).read_text())
+    for name, expected in document["files"].items():
+        actual = _sha256(folder / name)
+        if actual != expected:
+            raise ArtifactIntegrityError(
+                name,
+                expected,
+                actual,
+                f"{name} in {folder} has sha256 {actual}, expected {expected}",
+            )
+    verify_folder(folder / MODEL_DIR, document["manifest_sha256"])
+    return document
 
 
 def _sha256(path: Path) -> str:

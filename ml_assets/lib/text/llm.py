@@ -33,7 +33,8 @@ class LlmClassifier:
     classes: tuple[str, ...]
     base_url: str
     model: str
-    api_key: str | None = None
+    # Kept out of repr: a logged or raised classifier never shows the key.
+    api_key: str | None = field(default=None, repr=False)
     examples: int = 4
     timeout_seconds: float = 30.0
     invalid_answers: int = field(default=0, init=False)
