@@ -30,7 +30,8 @@ HISTORY_FEATURES: dict[str, dict[str, Any]] = {
     "carrier_late_rate_28d": {"op": "target_rate", "group": ["carrier"], "days": 28},
     "route_late_rate_28d": {"op": "target_rate", "group": ["origin", "dest"], "days": 28},
 }
-VARIANTS = ("base", "history", "all_days")
+VARIANTS = ("base", "history", "all_days", "folds")
+FOLDS = 3  # the `folds` variant's rolling-origin validation windows
 
 
 def main() -> None:
@@ -49,7 +50,8 @@ def main() -> None:
         default=list(VARIANTS),
         choices=VARIANTS,
         help="base: the pipeline's YAML; history: plus target-rate history features; "
-        "all_days: history, training from the first day of the data (train_days: all)",
+        "all_days: history, training from the first day of the data (train_days: all); "
+        f"folds: history, candidates ranked over {FOLDS} rolling-origin validation folds",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlap-quality-") as scratch:
@@ -98,8 +100,14 @@ def split(state: Path, as_of: date, instance: Any, variant: str = "base") -> str
     config = config.model_copy(
         update={"training": config.training.model_copy(update={"as_of": as_of})}
     )
-    if variant in ("history", "all_days"):
+    if variant in ("history", "all_days", "folds"):
         config = with_history_features(config)
+    if variant == "folds":
+        training = config.training
+        assert training is not None
+        config = config.model_copy(
+            update={"training": training.model_copy(update={"validation_folds": FOLDS})}
+        )
     if variant == "all_days":
         training = config.training
         assert training is not None
