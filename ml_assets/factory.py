@@ -38,13 +38,19 @@ from ml_assets.assets.text_examples import build_text_example_assets
 from ml_assets.assets.text_monitoring import TEXT_DAILY, build_text_monitoring_assets
 from ml_assets.assets.text_prompts import build_prompt_assets
 from ml_assets.assets.training import build_training_assets
-from ml_assets.jobs import Executors, daily_job, predict_job, score_batch_job, served_traffic_job
+from ml_assets.jobs import (
+    Executors,
+    daily_job,
+    deploy_job,
+    predict_job,
+    score_batch_job,
+    served_traffic_job,
+)
 from ml_assets.keys import (
     DATASETS_GROUP,
     EVALUATION_GROUP,
     FEATURES_GROUP,
     MODELS_GROUP,
-    deploy_job_name,
     ingest_job_name,
     llm_resource_key,
     model_key,
@@ -139,15 +145,12 @@ def build_pipeline_definitions(
             build_rollback_job(config, "text_champion"),
             build_promote_job(config.name, "text_champion"),
         ]
-        text_deploy = define_asset_job(
-            deploy_job_name(config.name),
-            selection=AssetSelection.assets(
-                model_key(config.name, "text_bento"), model_key(config.name, "text_passport")
-            ),
-            description=(
-                f"Builds the bento and passport of `{config.name}`'s current text champion; "
-                "the redeploy sensor starts it after a rollback or manual promotion."
-            ),
+        text_deploy = deploy_job(
+            config.name,
+            "text_bento",
+            "text_passport",
+            "text champion",
+            "a rollback or manual promotion",
         )
         jobs += [text_train_job, *text_decisions, text_deploy]
         sensors.append(build_redeploy_sensor(config.name, text_decisions, text_deploy))
@@ -185,15 +188,12 @@ def build_pipeline_definitions(
         )
         rollback_job = build_rollback_job(config)
         promote_job = build_promote_job(config.name)
-        deploy = define_asset_job(
-            deploy_job_name(config.name),
-            selection=AssetSelection.assets(
-                model_key(config.name, "champion_bento"), model_key(config.name, "passport")
-            ),
-            description=(
-                f"Builds the bento and passport of `{config.name}`'s current champion; the "
-                "redeploy sensor starts it after a rollback, promotion or concluded experiment."
-            ),
+        deploy = deploy_job(
+            config.name,
+            "champion_bento",
+            "passport",
+            "champion",
+            "a rollback, promotion or concluded experiment",
         )
         jobs += [train, rollback_job, promote_job, deploy]
         decisions = [rollback_job, promote_job]

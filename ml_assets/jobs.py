@@ -19,6 +19,7 @@ from dagster import (
 from ml_assets.assets.served_traffic import SERVED_PERFORMANCE
 from ml_assets.keys import (
     daily_job_name,
+    deploy_job_name,
     features_key,
     model_key,
     predict_job_name,
@@ -119,4 +120,17 @@ def daily_job(
             "predictions, drift and live performance. The arrival sensor starts it."
         ),
         executor_def=executor,
+    )
+
+
+def deploy_job(pipeline: str, bento: str, passport: str, champion: str, after: str) -> Any:
+    """`<pipeline>__deploy`: the bento and passport assets of the current `champion`,
+    which the redeploy sensor starts `after` the decisions that move the aliases."""
+    return define_asset_job(
+        deploy_job_name(pipeline),
+        selection=AssetSelection.assets(model_key(pipeline, bento), model_key(pipeline, passport)),
+        description=(
+            f"Builds the bento and passport of `{pipeline}`'s current {champion}; "
+            f"the redeploy sensor starts it after {after}."
+        ),
     )
