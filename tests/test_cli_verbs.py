@@ -64,6 +64,22 @@ def test_predict_scores_a_range_as_one_run_and_prints_each_day(scene: Lifecycle,
     assert runs[-1].tags[PARTITION_RANGE_END_TAG] == LIVE[1]
 
 
+def test_predict_in_runs_of_one_day_scores_the_same_rows(scene: Lifecycle, mlap: Any) -> None:
+    whole = mlap("predict", "flight_delays", "--start", LIVE[0], "--end", LIVE[1])
+    before = len(runs_of(scene.instance, "flight_delays__predict"))
+    cut = mlap(
+        "predict", "flight_delays", "--start", LIVE[0], "--end", LIVE[1], "--days-per-run", "1"
+    )
+    assert cut.exit_code == 0, cut.output
+    runs = runs_of(scene.instance, "flight_delays__predict")[before:]
+    assert [(r.tags[PARTITION_RANGE_START_TAG], r.tags[PARTITION_RANGE_END_TAG]) for r in runs] == [
+        (day, day) for day in LIVE
+    ]
+    # The same table per day as one run gave (rows, labelled, mean p, positive rate).
+    assert cut.output.splitlines()[-2:] == whole.output.splitlines()[-2:]
+    assert "(2 days) succeeded" in cut.output
+
+
 def test_predict_refuses_bad_ranges_and_exits_1_when_the_run_fails(mlap: Any) -> None:
     backwards = mlap("predict", "flight_delays", "--start", LIVE[1], "--end", LIVE[0])
     assert backwards.exit_code == 2 and "is before --start" in backwards.stderr

@@ -1,16 +1,18 @@
 """How cost grows with data: flight_delays on 1x, 3x and 10x its 2013 data, per stage.
 
-The data are 2013 replicated in shifted calendar years (scale_data.py says why), written
-as CSV files that a generated pipeline YAML (`extends:` flight_delays) reads through its
-csv connectors: the product runs them as it runs any pipeline. Stages, each in its own
+The data are 2013 replicated in shifted calendar years (scale_data.py says why): the
+flights as one CSV file per day, read through a landing_zone connector, and the weather as
+one CSV file, both named by a generated pipeline YAML (`extends:` flight_delays): the
+product runs them as it runs any pipeline. Stages, each in its own
 process, in order, on one state folder per scale:
 
-- ingest: the ingest job as one run over every day (raw -> validated + quarantine ->
-  features, `mlap backfill`'s path);
+- ingest: the ingest job as one run over every day, or in runs of `--days-per-run` days
+  (raw -> validated + quarantine -> features, `mlap backfill`'s path);
 - training: the training job (`mlap train`'s path), the same config at every scale (its
   windows are days, so the rows it trains on do not grow with the history), with a small
   trial budget (`--trials`);
-- scoring: batch_predictions for every day in one run (`mlap predict`'s path);
+- scoring: batch_predictions for every day in one run, or in runs of `--days-per-run`
+  days (`mlap predict`'s path);
 - drift: December of the last year through `mlap monitor`'s path (batch predictions of
   the month, then drift_report and live_performance with their checks, a run a day).
 
@@ -53,8 +55,8 @@ def main() -> None:
     parser.add_argument(
         "--days-per-run",
         type=int,
-        help="ingest in runs of at most this many days (mlap backfill --days-per-run); "
-        "the state then lives in its own folder",
+        help="ingest and score in runs of at most this many days (mlap backfill and mlap "
+        "predict --days-per-run); the state then lives in its own folder",
     )
     parser.add_argument("--report", action="store_true", help="only print the table")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)  # child mode
@@ -205,7 +207,7 @@ def run_stage(stage: str, root: Path, copies: int, days_per_run: int | None) -> 
                 "error": trained.error,
             }
         elif stage == "scoring":
-            scored = run_predictions(defs, name, first, last, instance)
+            scored = run_predictions(defs, name, first, last, instance, days_per_run)
             rows = sum(day.rows for day in scored.days)
             result = {"success": scored.success, "rows": {"batch_predictions": rows}}
             result["error"] = scored.error

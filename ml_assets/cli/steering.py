@@ -59,11 +59,19 @@ def predict(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name, e.g. flight_delays.")],
     start: Annotated[str, typer.Option(help="First day, e.g. 2013-06-01.")],
     end: Annotated[str | None, typer.Option(help="Last day (default: --start).")] = None,
+    days_per_run: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Cut the range into runs of at most this many days (a run holds its "
+            "range's features in memory; default: one run).",
+        ),
+    ] = None,
 ) -> None:
     """Score a range of days with the champion as ONE run of the `<pipeline>__predict` job
-    (batch_predictions has a single-run backfill policy), then print per day the rows,
-    labelled rows, mean probability and predicted positive rate, and the model version.
-    Exits 1 if the run fails."""
+    (batch_predictions has a single-run backfill policy), or as runs of at most
+    --days-per-run days, then print per day the rows, labelled rows, mean probability and
+    predicted positive rate, and the model version. Exits 1 if a run fails."""
     from dagster import DagsterInstance
 
     defs = code_location()
@@ -73,7 +81,7 @@ def predict(
     job = resolve_job(defs, predict_job_name(pipeline), pipeline)
     first, last = day_range(job, pipeline, start, end or start)
     with DagsterInstance.get() as instance:
-        summary = run_predictions(defs, pipeline, first, last, instance)
+        summary = run_predictions(defs, pipeline, first, last, instance, days_per_run)
     typer.echo(summary.render())
     if not summary.success:
         raise typer.Exit(1)

@@ -8,6 +8,7 @@ from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from ml_assets.keys import model_key, predict_job_name
 from ml_assets.run_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from ml_assets.runs.backfill import day_windows
 from ml_assets.runs.results import QUIET, failure_message
 
 
@@ -60,11 +61,42 @@ def range_tags(start: str, end: str) -> dict[str, str]:
 
 
 def run_predictions(
-    defs: Definitions, pipeline: str, start: str, end: str, instance: DagsterInstance
+    defs: Definitions,
+    pipeline: str,
+    start: str,
+    end: str,
+    instance: DagsterInstance,
+    days_per_run: int | None = None,
 ) -> PredictionSummary:
     """Materialise batch_predictions for [start, end] in one run (its single-run backfill
-    policy reads the range's features at once and writes one file per day), then read
-    each day back from the lake for the summary."""
+    policy reads the range's features at once and writes one file per day), or in
+    consecutive runs of at most `days_per_run` days, which bounds the rows held in memory;
+    then read each day back from the lake for the summary. The runs stop at the first
+    that fails."""
+    if days_per_run is None:
+        return _run_once(defs, pipeline, start, end, instance)
+    if days_per_run < 1:
+        raise ValueError(f"days_per_run must be at least 1, got {days_per_run}")
+    summaries: list[PredictionSummary] = []
+    for first, last in day_windows(start, end, days_per_run):
+        summaries.append(_run_once(defs, pipeline, first, last, instance))
+        if not summaries[-1].success:
+            break
+    return PredictionSummary(
+        pipeline,
+        start,
+        end,
+        ", ".join(s.run_id for s in summaries),
+        all(s.success for s in summaries),
+        sum(s.seconds for s in summaries),
+        [day for s in summaries for day in s.days],
+        next((s.error for s in summaries if s.error), None),
+    )
+
+
+def _run_once(
+    defs: Definitions, pipeline: str, start: str, end: str, instance: DagsterInstance
+) -> PredictionSummary:
     from resources.lake import LakeResource
 
     job = defs.resolve_job_def(predict_job_name(pipeline))
