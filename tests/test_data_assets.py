@@ -67,16 +67,24 @@ def test_features_keep_one_row_per_valid_flight_and_no_leaky_column(
 
 def test_partition_metadata_carries_schema_and_content_hash(three_days) -> None:  # type: ignore[no-untyped-def]
     result, lake, _ = three_days
-    for event in result.get_asset_materialization_events():
-        mat = event.step_materialization_data.materialization
-        if mat.asset_key.path[-1] != "features":
-            continue
+    features = [
+        event.step_materialization_data.materialization
+        for event in result.get_asset_materialization_events()
+        if event.asset_key.path[-1] == "features"
+    ]
+    assert len(features) == 3
+    for mat in features:
         stored = pd.read_parquet(lake / "features" / f"{mat.partition}.parquet")
         assert mat.metadata["content_hash"].value == frame_hash(stored)
         assert mat.metadata["dagster/row_count"].value == len(stored)
-        schema = mat.metadata["dagster/column_schema"].value
-        assert [c.name for c in schema.columns] == list(stored.columns)  # type: ignore[union-attr]
         assert mat.tags is not None and "dagster/data_version" in mat.tags
+    # The run's frame has one schema: it is on the last partition written, the asset's
+    # latest materialisation, and not repeated on the others.
+    *earlier, last = features
+    assert all("dagster/column_schema" not in mat.metadata for mat in earlier)
+    schema = last.metadata["dagster/column_schema"].value
+    stored = pd.read_parquet(lake / "features" / f"{last.partition}.parquet")
+    assert [c.name for c in schema.columns] == list(stored.columns)  # type: ignore[union-attr]
 
 
 def test_single_partition_data_version_is_its_content_hash(flight_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
