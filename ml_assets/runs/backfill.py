@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from dagster import AssetKey, DagsterInstance, Definitions
 
+from ml_assets.dagster_private import execute_uncaptured
 from ml_assets.keys import ingest_job_name
 from ml_assets.run_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
@@ -134,7 +135,8 @@ def _run_once(
     days = None
     if start is not None and end is not None:
         days = {PARTITION_RANGE_START_TAG: start, PARTITION_RANGE_END_TAG: end}
-    result = job.execute_in_process(
+    result = execute_uncaptured(
+        job,
         instance=instance,
         tags=days,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
+from ml_assets.dagster_private import execute_uncaptured
 from ml_assets.keys import model_key, predict_job_name
 from ml_assets.run_tags import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from ml_assets.runs.backfill import day_windows
@@ -101,8 +102,8 @@ def _run_once(
 
     job = defs.resolve_job_def(predict_job_name(pipeline))
     begun = time.perf_counter()
-    result = job.execute_in_process(
-        instance=instance, tags=range_tags(start, end), run_config=QUIET, raise_on_error=False
+    result = execute_uncaptured(
+        job, instance=instance, tags=range_tags(start, end), run_config=QUIET, raise_on_error=False
     )
     summary = PredictionSummary(
         pipeline, start, end, result.run_id, result.success, time.perf_counter() - begun

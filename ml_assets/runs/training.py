@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from dagster import DagsterInstance, Definitions
 
+from ml_assets.dagster_private import execute_uncaptured
 from ml_assets.keys import train_job_name
 from ml_assets.runs.results import failure_message
 
@@ -73,7 +74,8 @@ def run_training(
 
     job = defs.resolve_job_def(train_job_name(pipeline))
     begun = time.perf_counter()
-    result = job.execute_in_process(
+    result = execute_uncaptured(
+        job,
         instance=instance,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
