@@ -277,6 +277,10 @@ def test_probes_docs_and_metrics_are_open_and_the_api_key_guards_scoring(
         metadata = httpx.post(f"{url}/metadata", headers={"x-api-key": "s3cret"}, timeout=30).json()
         assert metadata["version"] == served["champion"] and "roc_auc" in metadata["test_metrics"]
         assert "time_hour" in metadata["schema"]
+        metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    # The key is the server's environment only: not in what it answers or logs.
+    assert "s3cret" not in json.dumps(metadata) + json.dumps(spec) + metrics
+    assert "s3cret" not in log.read_text()
 
 
 def test_a_tampered_model_keeps_the_service_unready(served: dict[str, Any], tmp_path: Path) -> None:

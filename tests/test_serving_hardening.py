@@ -408,3 +408,25 @@ def test_predict_documents_its_records_as_explain_does(server: str) -> None:
     assert paths["/predict"]["post"]["requestBody"] == paths["/explain"]["post"]["requestBody"]
     schema = paths["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert schema["properties"]["records"]["type"] == "array", schema
+
+
+def test_hostile_bodies_are_4xx_and_leave_the_server_ready_with_its_memory(
+    server: str, sample: list[dict[str, Any]]
+) -> None:
+    from benchmarks.reliability.hostile_bodies import hostile_bodies, send, server_rss_mib
+
+    before = server_rss_mib(server)
+    bodies = hostile_bodies(sample[0])
+    answers = [send(server, body) for body in bodies]
+    assert len(answers) == 10
+    for answer in answers:
+        assert 400 <= answer.status < 500, answer
+    by_name = {a.name: a for a in answers}
+    assert by_name["50 MB body"].status == 413
+    # The gzip bomb is not inflated: its bytes are not JSON, and the answer says so.
+    assert by_name["gzip bomb (50 MB inflated)"].status == 400
+    assert httpx.get(f"{server}/readyz", timeout=10).status_code == 200
+    # The "its memory returns": the server's RSS after the set is near before.
+    assert server_rss_mib(server) - before < 40, (before, server_rss_mib(server))
+    valid = httpx.post(f"{server}/predict", json={"records": sample[:2]}, timeout=30)
+    assert valid.status_code == 200 and len(valid.json()) == 2

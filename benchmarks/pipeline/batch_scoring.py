@@ -6,7 +6,9 @@ range's feature partitions, scores, writes one file per day and records the even
 an instance with the project's local dagster.yaml and again on one with Dagster's stock
 SQLite event log, the asset's own compute (`Scorer.score_features` on the concatenated
 rows), and XGBoost's `inplace_predict` on the ready model matrix. Run on a state that
-holds a champion bento and feature partitions (e.g. the serving benchmark's):
+holds a champion bento and feature partitions (e.g. the serving benchmark's, or a scale
+benchmark's folder with `--pipeline flights_x1` and MLAP_PIPELINES_DIR set to its
+pipelines folder):
 
     python -m benchmarks.pipeline.batch_scoring --state /tmp/sbench --start 2013-05-01 \\
         --end 2013-07-31
@@ -28,12 +30,11 @@ import pandas as pd
 
 from benchmarks.pipeline.instances import instance_home
 
-PIPELINE = "flight_delays"
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state", required=True)
+    parser.add_argument("--pipeline", default="flight_delays")
     parser.add_argument("--start", required=True)
     parser.add_argument("--end", required=True)
     parser.add_argument("--repeats", type=int, default=3)
@@ -46,10 +47,10 @@ def main() -> None:
 
     environment.quiet_telemetry()
     environment.dagster_home()
-    print(measure(args.start, args.end, args.repeats))
+    print(measure(args.pipeline, args.start, args.end, args.repeats))
 
 
-def measure(start: str, end: str, repeats: int) -> str:
+def measure(pipeline: str, start: str, end: str, repeats: int) -> str:
     from dagster import DagsterInstance
 
     from ml_assets.definitions import build_definitions
@@ -60,9 +61,9 @@ def measure(start: str, end: str, repeats: int) -> str:
     lake, store = resources["lake"], resources["bento_store"]
     days = [d.date().isoformat() for d in pd.date_range(start, end)]
     features = pd.concat(
-        [lake.read([PIPELINE, "features"], day) for day in days], ignore_index=True
+        [lake.read([pipeline, "features"], day) for day in days], ignore_index=True
     )
-    scorer = _scorer(resources, store)
+    scorer = _scorer(resources, store, pipeline)
     matrix = scorer.loaded.spec.codes_array(features)
     booster = scorer.loaded.model.get_booster()
     samples: dict[str, list[float]] = {}
@@ -77,7 +78,7 @@ def measure(start: str, end: str, repeats: int) -> str:
 
         def asset_run(instance: DagsterInstance) -> Callable[[], None]:
             def run() -> None:
-                summary = run_predictions(defs, PIPELINE, start, end, instance)
+                summary = run_predictions(defs, pipeline, start, end, instance)
                 if not summary.success:
                     raise SystemExit(f"batch_predictions failed: {summary.error}")
 
@@ -101,11 +102,11 @@ def measure(start: str, end: str, repeats: int) -> str:
     return _table(samples, len(features), len(days))
 
 
-def _scorer(resources: dict, store: object) -> Any:
+def _scorer(resources: dict, store: object, pipeline: str) -> Any:
     """The champion's scorer, as batch_predictions loads it (through the bento store)."""
     from ml_assets.keys import model_key
 
-    ref = resources["refs_io_manager"].read(model_key(PIPELINE, "champion_bento").path)
+    ref = resources["refs_io_manager"].read(model_key(pipeline, "champion_bento").path)
     return store.scorer(ref.model_tag)  # type: ignore[attr-defined]
 
 
