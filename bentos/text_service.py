@@ -18,6 +18,11 @@ holds the variable's name, never the key. Without it the service stays up and is
 ready, and /predict answers 503 naming the variable. An endpoint that cannot be reached
 or times out gives 503, an answer that is not one label (or not a chat completion, or an
 error status) 502: never a 500, never a made-up label; the service stays ready.
+
+Answered requests go to the inference log when the server is given a lake
+(`MLAP_INFERENCE_LOG_URL`, as for the tabular service; `mlap serve` passes its lake): one
+row per text with its label, score, example ids, model version and latency, in daily
+files (`ml_assets.lib.text.served_log`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,10 +42,13 @@ from starlette.responses import JSONResponse
 from bentos.experiment_setup import BentoArguments
 from bentos.guards import SCORING_STATUSES, guard
 from bentos.image import serving_image
+from bentos.inference_log import InferenceLog, Part, worker_log
+from bentos.observability import scoring_metrics
 from bentos.openapi import LLM_RESPONSES
 from ml_assets.lib.config.models import PipelineConfig
 from ml_assets.lib.text.bundle import BUNDLE_FILE, CONFIG_FILE, REGISTERED_FILE, TextScorer
 from ml_assets.lib.text.llm import LlmAnswerError, LlmUnavailableError, MissingApiKeyError
+from ml_assets.lib.text.served_log import text_log_frame
 
 logger = logging.getLogger("bentoml.service.text")
 
@@ -121,6 +131,7 @@ class TextService:
     def __init__(self) -> None:
         self.scorer: TextScorer | None = None
         self.problem: str | None = None
+        self.inference_log: InferenceLog | None = None
         variable = (_LLM or {}).get("api_key_env")
         # The LLM endpoint's key, read once at start-up and kept by the scorer only.
         api_key = os.environ.get(variable) if variable else None
@@ -131,6 +142,7 @@ class TextService:
             logger.error("text champion not loaded, /readyz will fail: %s", problem)
         else:
             self.scorer = scorer
+            self.inference_log = worker_log(_CONFIG, scoring_metrics(), text_log_frame)
 
     def __is_ready__(self) -> bool:
         return self.scorer is not None
@@ -146,6 +158,7 @@ class TextService:
         cannot be reached or times out, 502 when it answers no single label."""
         if self.scorer is None:
             return _refused(503, str(self.problem))
+        started = time.perf_counter()
         try:
             answers = self.scorer.predict(texts)
         except LlmUnavailableError as exc:
@@ -154,7 +167,18 @@ class TextService:
         except LlmAnswerError as exc:
             logger.warning("/predict: %s", exc)
             return _refused(502, f"the LLM endpoint gave no usable answer: {exc.reason}")
-        return [TextPrediction(**answer) for answer in answers]
+        predictions = [TextPrediction(**answer) for answer in answers]
+        if self.inference_log is not None:
+            version = self.scorer.model_version
+            part = Part("champion", version, MODEL_TAG, len(texts), texts, None, predictions)
+            self.inference_log.append_parts(uuid.uuid4().hex, "/predict", started, [part])
+        return predictions
+
+    @bentoml.on_shutdown
+    def flush_inference_log(self) -> None:
+        """A clean shutdown writes what the inference log still buffers."""
+        if self.inference_log is not None:
+            self.inference_log.close()
 
     @bentoml.api
     def metadata(self) -> dict[str, Any]:

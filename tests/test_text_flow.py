@@ -402,7 +402,8 @@ def test_the_text_service_answers_label_probability_and_nearest_examples(
     # the registry's champion.
     log, port = tmp_path / "serve.log", free_port()
     plan = serve_plan(dict(flow["defs"].resources), PIPELINE, port)
-    assert plan.bento_tag == bento.tag and plan.inference_log is None
+    assert plan.bento_tag == bento.tag
+    assert plan.inference_log == f"{flow['state']}/lake/{PIPELINE}/inference_log_files/"
     # Away from the project: the bento brings its own source.
     plan.env.pop("PYTHONPATH", None)
     with running(plan.command, plan.env, tmp_path, log):
@@ -859,6 +860,21 @@ def test_the_llm_champion_is_served_and_endpoint_failures_are_not_500(
     # The bodies are the documented ones: an object with `error`.
     assert {tuple(json.loads(body)) for _, body, _ in statuses.values()} == {("error",)}
     assert again.status_code == 200 and again.json()[0]["label"] == first["label"]
+    # The inference log (written at shutdown): the answered texts, not the failed ones.
+    assert plan.inference_log is not None
+    files = sorted(Path(plan.inference_log).rglob("*.parquet"))
+    logged = pd.concat([pd.read_parquet(f) for f in files]).sort_values(["served_at", "record"])
+    # The module's earlier service logged to the same lake.
+    logged = logged[logged["model_tag"] == llm_champion["champion"].model_tag]
+    assert logged["input_text"].tolist() == [new_text, known["text"], new_text]
+    assert logged["output_label"].tolist() == [first["label"], second["label"], first["label"]]
+    assert (logged["output_probability"] == 1.0).all() and (logged["latency_ms"] > 0).all()
+    assert set(logged["model_version"]) == {first["model_version"]}
+    assert set(logged["route"]) == {"/predict"} and set(logged["arm"]) == {"champion"}
+    assert list(logged["output_prompt_examples"].iloc[0]) == ids
+    assert list(logged["output_nearest_examples"].iloc[0]) == [
+        n["example_id"] for n in first["nearest_examples"]
+    ]
 
 
 def test_an_llm_service_without_its_key_variable_is_never_ready(
