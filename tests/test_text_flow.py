@@ -710,6 +710,7 @@ def llm_champion(flow: Any, llm: LlmServer) -> Iterator[dict[str, Any]]:
             "text_champion",
             "text_bento",
             "text_reference",
+            "text_passport",
         )
         result = defs.resolve_job_def(train_job_name(PIPELINE)).execute_in_process(
             instance=flow["instance"],
@@ -772,6 +773,10 @@ def test_a_winning_llm_candidate_becomes_the_registered_champion_without_its_key
     files = [f for folder in (Path(bento.path), bundle) for f in folder.rglob("*") if f.is_file()]
     assert len(files) > 10
     assert not [f for f in files if SECRET.encode() in f.read_bytes()]
+    # Its passport names the LLM family and the template version it serves.
+    passport = defs.resources["audit_store"].read_passport(PIPELINE, str(registered.version))
+    assert passport["family"] == "llm_few_shot" and passport["prompt_version"] == version
+    assert passport["model_tag"] == champion.model_tag
 
 
 def test_the_llm_champion_is_served_and_endpoint_failures_are_not_500(
