@@ -93,7 +93,10 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
         it meets the registry's `champion` on the same test window and is promoted only if
         it gains the configured margin and the paired bootstrap puts the gain above 0.
         Promotion moves `champion` (and `previous_champion`); every decision is tagged on
-        the version and appended to the hash-chained decision log (`mlap audit verify`)."""
+        the version and appended to the hash-chained decision log (`mlap audit verify`).
+        The LLM classifier fits nothing: it answers the test window with examples drawn
+        from train + validation (the pipeline's key resource), and its bundle holds the
+        template file and the endpoint, never the key."""
         from ml_assets.lib.problems import Calibration, problem_for
         from ml_assets.lib.text.bundle import TextScorer, write_text_bundle
         from ml_assets.lib.text.encoders import load_encoder
@@ -232,7 +235,6 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
 
 def _llm(config: PipelineConfig, classes: tuple[str, ...], api_key: str | None) -> Any:
     """The LLM challenger's classifier (`text.llm`, its template validated, the key)."""
-    from ml_assets.lib.text.llm import MissingApiKeyError
     from ml_assets.lib.text.llm_bundle import llm_classifier
     from ml_assets.lib.text.prompts import PromptError
 
