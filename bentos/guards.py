@@ -8,7 +8,7 @@ is parsed for repeated keys or by BentoML.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bentos.auth import ApiKeyMiddleware
@@ -31,9 +31,14 @@ def guard(
     scoring: Sequence[str],
     others: Sequence[str],
     in_flight: InFlight | None = None,
+    scoring_statuses: Sequence[int] = SCORING_STATUSES,
+    described: Mapping[int, tuple[str, dict[str, Any]]] | None = None,
 ) -> None:
     """Add the middlewares to `service` (a `@bentoml.service` class) for its POST routes:
-    the `scoring` ones and the `others`; `in_flight`, if given, counts the scoring requests."""
+    the `scoring` ones and the `others`; `in_flight`, if given, counts the scoring requests.
+    `scoring_statuses` are the scoring routes' error statuses in the OpenAPI document,
+    `described` the responses (description, body schema) that add to or replace
+    bentos.openapi's ERROR_RESPONSES for this service."""
     routes = (*scoring, *others)
     bound_route_labels((*routes, *BUILTIN_ROUTES))
     if in_flight is not None:
@@ -52,7 +57,8 @@ def guard(
     service.add_asgi_middleware(
         OpenApiErrorsMiddleware,
         routes={
-            **{path: SCORING_STATUSES for path in scoring},
+            **{path: tuple(scoring_statuses) for path in scoring},
             **{path: OTHER_STATUSES for path in others},
         },
+        overrides=described,
     )

@@ -218,9 +218,15 @@ class InferenceLog:
         return dropped
 
 
-def worker_log(config: PipelineConfig, metrics: Any) -> InferenceLog | None:
+def worker_log(
+    config: PipelineConfig,
+    metrics: Any,
+    rows_of: Callable[[Sequence[ScoredBatch], PipelineConfig], Any] = log_frame,
+) -> InferenceLog | None:
     """The inference log of this worker, when the server is given a lake to write it to
-    (INFERENCE_LOG_ENV) and the pipeline's `serving.inference_log.enabled` is true."""
+    (INFERENCE_LOG_ENV) and the pipeline's `serving.inference_log.enabled` is true;
+    `rows_of` makes the log's rows of answered requests (the text service's are
+    `ml_assets.lib.text.served_log.text_log_frame`)."""
     settings = config.serving.inference_log
     base_url = os.environ.get(INFERENCE_LOG_ENV, "").strip()
     if not base_url or not settings.enabled:
@@ -233,7 +239,7 @@ def worker_log(config: PipelineConfig, metrics: Any) -> InferenceLog | None:
         if failed:
             write_errors(base_url, config.name, error_frame(failed, config))
         scored = [e for e in entries if isinstance(e, ScoredBatch)]
-        frame = log_frame(scored, config) if scored else None
+        frame = rows_of(scored, config) if scored else None
         if frame is not None:
             write_log(base_url, config.name, frame)
         return (0 if frame is None else len(frame)) + sum(f.rows for f in failed)

@@ -101,34 +101,66 @@ def too_busy(route: str, reason: str) -> JSONResponse:
     )
 
 
-def error_responses(statuses: Iterable[int]) -> dict[str, Any]:
+# An LLM champion's text service: its own 502, and more to say under 503.
+LLM_RESPONSES: dict[int, tuple[str, dict[str, Any]]] = {
+    502: (
+        "The LLM endpoint answered an error status, something else than a chat completion, "
+        "or an answer that is not exactly one of the labels; `error` says which (no label "
+        "is made up). The service stays ready; retrying may help.",
+        _MESSAGE,
+    ),
+    503: (
+        "The model is not loaded (see /readyz; an LLM champion whose API key variable is "
+        "not set never loads, and `error` names the variable), or the LLM endpoint could "
+        "not be reached or did not answer within its timeout (the service stays ready; "
+        "retry later).",
+        _MESSAGE,
+    ),
+}
+
+
+def error_responses(
+    statuses: Iterable[int], overrides: Mapping[int, tuple[str, dict[str, Any]]] | None = None
+) -> dict[str, Any]:
+    """The OpenAPI responses of `statuses`: ERROR_RESPONSES, or `overrides` where given."""
+    table = {**ERROR_RESPONSES, **(overrides or {})}
     return {
         str(status): {
-            "description": ERROR_RESPONSES[status][0],
-            "content": {"application/json": {"schema": ERROR_RESPONSES[status][1]}},
+            "description": table[status][0],
+            "content": {"application/json": {"schema": table[status][1]}},
         }
         for status in statuses
     }
 
 
-def patch_spec(spec: MutableMapping[str, Any], routes: Mapping[str, Iterable[int]]) -> None:
+def patch_spec(
+    spec: MutableMapping[str, Any],
+    routes: Mapping[str, Iterable[int]],
+    overrides: Mapping[int, tuple[str, dict[str, Any]]] | None = None,
+) -> None:
     """Make the error responses of each POST route in an OpenAPI document the given
-    statuses of ERROR_RESPONSES, in place; its 2xx responses stay."""
+    statuses of ERROR_RESPONSES (or `overrides`), in place; its 2xx responses stay."""
     for path, statuses in routes.items():
         operation = spec.get("paths", {}).get(path, {}).get("post")
         if operation is None:
             continue
         kept = {k: v for k, v in operation.get("responses", {}).items() if str(k).startswith("2")}
-        operation["responses"] = {**kept, **error_responses(statuses)}
+        operation["responses"] = {**kept, **error_responses(statuses, overrides)}
 
 
 class OpenApiErrorsMiddleware:
     """Rewrites the answer to GET /docs.json with `patch_spec` for `routes`: path ->
-    the error statuses it answers with."""
+    the error statuses it answers with (described by `overrides` where given)."""
 
-    def __init__(self, app: Any, routes: Mapping[str, Iterable[int]]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        routes: Mapping[str, Iterable[int]],
+        overrides: Mapping[int, tuple[str, dict[str, Any]]] | None = None,
+    ) -> None:
         self.app = app
         self.routes = {path: tuple(statuses) for path, statuses in routes.items()}
+        self.overrides = dict(overrides or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != DOCS_PATH:
@@ -143,17 +175,21 @@ class OpenApiErrorsMiddleware:
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
-                await _send_patched(send, start, b"".join(chunks), self.routes)
+                await _send_patched(send, start, b"".join(chunks), self.routes, self.overrides)
 
         await self.app(scope, receive, hold)
 
 
 async def _send_patched(
-    send: Send, start: MutableMapping[str, Any], body: bytes, routes: Mapping[str, Iterable[int]]
+    send: Send,
+    start: MutableMapping[str, Any],
+    body: bytes,
+    routes: Mapping[str, Iterable[int]],
+    overrides: Mapping[int, tuple[str, dict[str, Any]]],
 ) -> None:
     if start.get("status") == 200:
         spec = json.loads(body)
-        patch_spec(spec, routes)
+        patch_spec(spec, routes, overrides)
         body = json.dumps(spec).encode()
     headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
     headers.append((b"content-length", str(len(body)).encode()))

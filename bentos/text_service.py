@@ -7,22 +7,50 @@ service (`bentoml build ... --arg model=<name:version>`, or `bentoml serve
 bentos.text_service:TextService --arg model=<name:version>`). `/predict` takes texts and
 answers, per text, the label, its probability, every class's probability and the ids of
 the nearest stored examples (the evidence the embedding space offers for the answer).
+
+An LLM champion (family `llm_few_shot`) is served from its bundle's template and endpoint:
+each text is sent with its most similar stored examples to the OpenAI-compatible endpoint
+and the answer must be one label; `prompt_examples` names the examples the prompt showed,
+and the probability is 1.0 for the label named (the endpoint gives no probabilities; see
+`ml_assets.lib.text.bundle`). The endpoint's API key is read once, when the service
+starts, from the environment variable the bundle names (`text.llm.api_key_env`); the bento
+holds the variable's name, never the key. Without it the service stays up and is never
+ready, and /predict answers 503 naming the variable. An endpoint that cannot be reached
+or times out gives 503, an answer that is not one label (or not a chat completion, or an
+error status) 502: never a 500, never a made-up label; the service stays ready.
+
+Answered requests go to the inference log when the server is given a lake
+(`MLAP_INFERENCE_LOG_URL`, as for the tabular service; `mlap serve` passes its lake): one
+row per text with its label, score, example ids, model version and latency, in daily
+files (`ml_assets.lib.text.served_log`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
 from pydantic import BaseModel, Field, StringConstraints
+from starlette.responses import JSONResponse
 
 from bentos.experiment_setup import BentoArguments
-from bentos.guards import guard
+from bentos.guards import SCORING_STATUSES, guard
 from bentos.image import serving_image
+from bentos.inference_log import InferenceLog, Part, worker_log
+from bentos.observability import scoring_metrics
+from bentos.openapi import LLM_RESPONSES
 from ml_assets.lib.config.models import PipelineConfig
 from ml_assets.lib.text.bundle import BUNDLE_FILE, CONFIG_FILE, REGISTERED_FILE, TextScorer
+from ml_assets.lib.text.llm import LlmAnswerError, LlmUnavailableError, MissingApiKeyError
+from ml_assets.lib.text.served_log import text_log_frame
+
+logger = logging.getLogger("bentoml.service.text")
 
 TIMEOUT_SECONDS = 30
 MAX_TEXT_CHARS = 10_000
@@ -46,6 +74,14 @@ _DOCUMENT: dict[str, Any] = json.loads((_BUNDLE / BUNDLE_FILE).read_text())
 # The registered version of the bundle (written beside it when it was copied from MLflow).
 if (_BUNDLE / REGISTERED_FILE).is_file():
     _DOCUMENT |= json.loads((_BUNDLE / REGISTERED_FILE).read_text())
+# An LLM champion's template and endpoint (no key: only its variable's name).
+_LLM: dict[str, Any] | None = _DOCUMENT.get("llm")
+SCORE = (
+    "1.0 for the label the LLM endpoint named, 0 for the others: it gives no "
+    "probabilities; the same as when the candidate was compared"
+    if _LLM is not None
+    else "the classifier's probability of the label"
+)
 
 Text = Annotated[
     str,
@@ -62,10 +98,20 @@ class NearestExample(BaseModel):
 
 class TextPrediction(BaseModel):
     label: str = Field(description="The most probable class.", examples=["android"])
-    probability: float = Field(description="Its probability.", ge=0, le=1)
+    probability: float = Field(
+        description="Its probability (an LLM champion: 1.0, the label it named; it gives no "
+        "probabilities).",
+        ge=0,
+        le=1,
+    )
     probabilities: dict[str, float] = Field(description="Every class's probability.")
     nearest_examples: list[NearestExample] = Field(
         description="The most similar stored examples, most similar first."
+    )
+    prompt_examples: list[str] | None = Field(
+        None,
+        description="An LLM champion: ids of the stored examples its prompt showed, most "
+        "similar first (null for other models).",
     )
     model_version: str = Field(description="Version of the served model.")
 
@@ -83,7 +129,23 @@ class TextService:
     bundle = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
-        self.scorer = TextScorer.from_bundle(Path(self.bundle.path))
+        self.scorer: TextScorer | None = None
+        self.problem: str | None = None
+        self.inference_log: InferenceLog | None = None
+        variable = (_LLM or {}).get("api_key_env")
+        # The LLM endpoint's key, read once at start-up and kept by the scorer only.
+        api_key = os.environ.get(variable) if variable else None
+        scorer = TextScorer.from_bundle(Path(self.bundle.path), api_key=api_key)
+        if scorer.llm is not None and scorer.llm.missing_key:  # stay up, never ready
+            problem = MissingApiKeyError(scorer.llm.missing_key)
+            self.problem = f"the model is not loaded: {problem}"
+            logger.error("text champion not loaded, /readyz will fail: %s", problem)
+        else:
+            self.scorer = scorer
+            self.inference_log = worker_log(_CONFIG, scoring_metrics(), text_log_frame)
+
+    def __is_ready__(self) -> bool:
+        return self.scorer is not None
 
     @bentoml.api
     def predict(
@@ -92,17 +154,60 @@ class TextService:
             list[Text], Field(min_length=1, max_length=_CONFIG.serving.max_batch_size)
         ],
     ) -> list[TextPrediction]:
-        """One prediction per text, in order."""
-        return [TextPrediction(**answer) for answer in self.scorer.predict(texts)]
+        """One prediction per text, in order. An LLM champion: 503 when its endpoint
+        cannot be reached or times out, 502 when it answers no single label."""
+        if self.scorer is None:
+            return _refused(503, str(self.problem))
+        started = time.perf_counter()
+        try:
+            answers = self.scorer.predict(texts)
+        except LlmUnavailableError as exc:
+            logger.warning("/predict: %s", exc)
+            return _refused(503, f"the LLM endpoint is unavailable: {exc.reason}; retry later")
+        except LlmAnswerError as exc:
+            logger.warning("/predict: %s", exc)
+            return _refused(502, f"the LLM endpoint gave no usable answer: {exc.reason}")
+        predictions = [TextPrediction(**answer) for answer in answers]
+        if self.inference_log is not None:
+            version = self.scorer.model_version
+            part = Part("champion", version, MODEL_TAG, len(texts), texts, None, predictions)
+            self.inference_log.append_parts(uuid.uuid4().hex, "/predict", started, [part])
+        return predictions
+
+    @bentoml.on_shutdown
+    def flush_inference_log(self) -> None:
+        """A clean shutdown writes what the inference log still buffers."""
+        if self.inference_log is not None:
+            self.inference_log.close()
 
     @bentoml.api
     def metadata(self) -> dict[str, Any]:
-        """What is served: pipeline, model version, family, encoder, classes and the
-        example store version."""
+        """What is served: pipeline, model version, family, encoder, classes, the example
+        store version, what `probability` means and, for an LLM champion, its template
+        (name, version) and endpoint (base URL, model, timeout, examples per prompt, the
+        API key's variable)."""
         keys = ("version", "family", "encoder", "classes", "example_store_version")
-        return {"pipeline": _CONFIG.name, **{k: _DOCUMENT.get(k) for k in keys}}
+        found = {"pipeline": _CONFIG.name, **{k: _DOCUMENT.get(k) for k in keys}, "score": SCORE}
+        if _LLM is not None:
+            found["llm"] = _LLM
+        if self.problem is not None:
+            found["problem"] = self.problem
+        return found
+
+
+def _refused(status: int, message: str) -> Any:
+    """The JSON error answer (bentos.openapi's body: `error`) of a request not scored."""
+    return JSONResponse({"error": message}, status_code=status)
 
 
 # The champion service's middlewares: the API key (`serving.api_key_env`), JSON only, the
 # body limit, no repeated keys, and the error statuses in the OpenAPI document.
-guard(TextService, _CONFIG.serving, scoring=("/predict",), others=("/metadata",))
+# An LLM champion adds 502 (no usable answer) and says more under 503 (bentos.openapi).
+guard(
+    TextService,
+    _CONFIG.serving,
+    scoring=("/predict",),
+    others=("/metadata",),
+    scoring_statuses=sorted({*SCORING_STATUSES, 502}) if _LLM is not None else SCORING_STATUSES,
+    described=LLM_RESPONSES if _LLM is not None else None,
+)

@@ -4,13 +4,20 @@ It stands in for an LLM service that cannot exist here, and answers deterministi
 the prompt it receives: the label given most often to the examples in the last user
 message (ties: the one listed first, the most similar), or the first label of the label
 list when the prompt has no example. Every request (headers and JSON body) is kept.
+
+A test can make it an oracle (`answers`: text to classify -> the label to answer, used
+when the prompt's text is one of them) and make it fail (`failure`): `drop` closes the
+connection without answering, `stall` answers after `stall_seconds`, `prose` answers a
+sentence that names no label, `status` answers HTTP 500.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +31,15 @@ class LlmServer:
     url: str
     api_key: str | None
     requests: list[dict[str, Any]] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)
+    failure: str | None = None
+    stall_seconds: float = 3.0
+
+
+def text_of(messages: list[dict[str, str]]) -> str:
+    """The text to classify: what follows the last `Text: ` of the last user message."""
+    user = [m["content"] for m in messages if m["role"] == "user"][-1]
+    return user.rsplit("Text: ", 1)[-1].removesuffix("\nLabel:")
 
 
 def answer_of(messages: list[dict[str, str]]) -> str:
@@ -52,8 +68,18 @@ def llm_server(api_key: str | None = "test-key") -> Iterator[LlmServer]:
                 self._send(401, {"error": {"message": "bad key"}})
             elif self.path != "/v1/chat/completions":
                 self._send(404, {"error": {"message": self.path}})
+            elif state.failure == "drop":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+            elif state.failure == "status":
+                self._send(500, {"error": {"message": "the model crashed"}})
             else:
-                content = answer_of(body["messages"])
+                if state.failure == "stall":
+                    time.sleep(state.stall_seconds)
+                text = text_of(body["messages"])
+                content = state.answers.get(text) or answer_of(body["messages"])
+                if state.failure == "prose":
+                    content = "I would rather not say."
                 self._send(
                     200, {"choices": [{"message": {"role": "assistant", "content": content}}]}
                 )

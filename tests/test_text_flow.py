@@ -402,7 +402,8 @@ def test_the_text_service_answers_label_probability_and_nearest_examples(
     # the registry's champion.
     log, port = tmp_path / "serve.log", free_port()
     plan = serve_plan(dict(flow["defs"].resources), PIPELINE, port)
-    assert plan.bento_tag == bento.tag and plan.inference_log is None
+    assert plan.bento_tag == bento.tag
+    assert plan.inference_log == f"{flow['state']}/lake/{PIPELINE}/inference_log_files/"
     # Away from the project: the bento brings its own source.
     plan.env.pop("PYTHONPATH", None)
     with running(plan.command, plan.env, tmp_path, log):
@@ -677,3 +678,262 @@ def test_a_text_champion_is_promoted_by_hand_rolled_back_and_redeployed(
     assert [e.action for e in entries[-2:]] == ["promote", "rollback"]
     assert entries[-2].record["manual"] is True
     assert verify(path, expected_head=registry.anchored_head(PIPELINE)).ok
+
+
+# The LLM classifier as the champion. These run last in the module: they move the champion.
+LLM_TIMEOUT = 2.0
+
+
+@pytest.fixture(scope="module")
+def llm_champion(flow: Any, llm: LlmServer) -> Iterator[dict[str, Any]]:
+    """The stand-in endpoint made an oracle (each stored text answered with its own
+    label) and its timeout shortened; the prompt, the candidates, the champion decision,
+    the bento and the drift reference run again in the flow's state (the template as
+    configured): the LLM candidate is best on validation and beats the registry's
+    champion on test."""
+    from ml_assets.keys import train_job_name
+    from tests.helpers import pipeline_defs
+
+    examples = flow["defs"].resources["lake"].read([PIPELINE, "example_store"])
+    config = flow["config"]
+    text = config.text.model_copy(
+        update={"llm": config.text.llm.model_copy(update={"timeout_seconds": LLM_TIMEOUT})}
+    )
+    config = config.model_copy(update={"text": text})
+    defs = pipeline_defs(config, flow["state"])
+    before = flow["defs"].resources["model_registry"].by_alias(PIPELINE, "champion")
+    llm.answers = dict(zip(examples["text"], examples["label"], strict=True))
+    try:
+        names = (
+            "prompt_templates",
+            "text_candidates",
+            "text_champion",
+            "text_bento",
+            "text_reference",
+            "text_passport",
+        )
+        result = defs.resolve_job_def(train_job_name(PIPELINE)).execute_in_process(
+            instance=flow["instance"],
+            raise_on_error=False,
+            asset_selection=[model_key(PIPELINE, name) for name in names],
+        )
+        assert result.success
+        refs = defs.resources["refs_io_manager"]
+        yield {
+            "defs": defs,
+            "examples": examples,
+            "before": before,
+            "champion": refs.read([PIPELINE, "text_champion"]),
+            "bento": refs.read([PIPELINE, "text_bento"]),
+        }
+    finally:
+        llm.answers = {}
+
+
+def test_a_winning_llm_candidate_becomes_the_registered_champion_without_its_key(
+    flow: Any, llm_champion: dict[str, Any], llm: LlmServer
+) -> None:
+    """Chosen on validation, promoted over the embedding champion on test, registered
+    with its bundle: the template file as compared, the endpoint, the key's variable name
+    and no key anywhere in the bundle or the bento."""
+    import json
+
+    defs = llm_champion["defs"]
+    meta = _latest(flow, "text_candidates").metadata
+    assert meta["best_family"].value == "llm_few_shot"
+    champion = llm_champion["champion"]
+    assert champion.decision.action == "promote", champion.decision.reason
+    assert champion.family == "llm_few_shot"
+    assert llm_champion["before"].family != "llm_few_shot"
+    assert champion.decision.champion_version_before == llm_champion["before"].version
+    registry = defs.resources["model_registry"]
+    registered = registry.by_alias(PIPELINE, "champion")
+    assert registered.version == champion.decision.challenger_version
+    version = defs.resources["lake"].read([PIPELINE, "prompt_templates"]).loc[0, "version"]
+    tags = registry.version_tags(PIPELINE, str(registered.version))
+    assert json.loads(tags["text.prompt_versions"]) == {"tweet_devices": version}
+    store = defs.resources["bento_store"]
+    bundle = store.bundle_path(champion.model_tag)
+    document = json.loads((bundle / "text_bundle.json").read_text())
+    assert document["family"] == "llm_few_shot" and "manifest_sha256" not in document
+    assert not (bundle / "model").exists()
+    assert document["llm"] == {
+        "prompt": "tweet_devices",
+        "prompt_version": version,
+        "base_url": llm.url,
+        "model": "stand-in",
+        "timeout_seconds": LLM_TIMEOUT,
+        "examples": 4,
+        "api_key_env": KEY_ENV,
+    }
+    template = PROJECT_ROOT / "configs" / "prompts" / "tweet_devices.yaml"
+    assert (bundle / "prompt.yaml").read_bytes() == template.read_bytes()
+    bento = store.find_bento(llm_champion["bento"].tag)
+    assert llm_champion["bento"].built and llm_champion["bento"].model_tag == champion.model_tag
+    files = [f for folder in (Path(bento.path), bundle) for f in folder.rglob("*") if f.is_file()]
+    assert len(files) > 10
+    assert not [f for f in files if SECRET.encode() in f.read_bytes()]
+    # Its passport names the LLM family and the template version it serves.
+    passport = defs.resources["audit_store"].read_passport(PIPELINE, str(registered.version))
+    assert passport["family"] == "llm_few_shot" and passport["prompt_version"] == version
+    assert passport["model_tag"] == champion.model_tag
+
+
+def test_the_llm_champion_is_served_and_endpoint_failures_are_not_500(
+    llm_champion: dict[str, Any], llm: LlmServer, tmp_path: Path
+) -> None:
+    """A real `bentoml serve` of the LLM champion's bento, the key given only in its
+    environment: /predict embeds the text, sends it with its 4 most similar examples, the
+    label list and the template version to the endpoint, and answers its label. A dropped
+    connection or a timeout gives 503, an answer that names no label or an error status
+    502, each with a message, documented, and the service stays ready."""
+    import json
+    import time
+
+    import httpx
+
+    from ml_assets.cli.serving import serve_plan
+    from tests.llm_server import answer_of, text_of
+    from tests.processes import free_port, running, wait_ready
+
+    defs, examples = llm_champion["defs"], llm_champion["examples"]
+    stored = examples.set_index("example_id")
+    new_text = "Thank you Iowa! Make America Great Again!"
+    known = examples[examples["window"] == "test"].iloc[0]
+    log, port = tmp_path / "serve.log", free_port()
+    plan = serve_plan(dict(defs.resources), PIPELINE, port)
+    assert plan.bento_tag == llm_champion["bento"].tag and plan.env[KEY_ENV] == SECRET
+    plan.env.pop("PYTHONPATH", None)
+    statuses: dict[str, tuple[int, str, int]] = {}
+    with running(plan.command, plan.env, tmp_path, log):
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, log, time.monotonic() + 120)
+        seen = len(llm.requests)
+        answer = httpx.post(f"{url}/predict", json={"texts": [new_text, known["text"]]}, timeout=30)
+        asked = llm.requests[seen:]
+        described = httpx.post(f"{url}/metadata", json={}, timeout=30).json()
+        documented = httpx.get(f"{url}/docs.json", timeout=30).json()
+        for failure in ("drop", "stall", "prose", "status"):
+            llm.failure = failure
+            try:
+                failed = httpx.post(f"{url}/predict", json={"texts": [new_text]}, timeout=30)
+            finally:
+                llm.failure = None
+            ready = httpx.get(f"{url}/readyz", timeout=10).status_code
+            statuses[failure] = (failed.status_code, failed.text, ready)
+        again = httpx.post(f"{url}/predict", json={"texts": [new_text]}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    first, second = answer.json()
+    # One request per text, with the key, the template version, the labels and the texts
+    # and labels of exactly the examples the answer names.
+    assert len(asked) == 2
+    assert {r["headers"]["Authorization"] for r in asked} == {f"Bearer {SECRET}"}
+    version = defs.resources["lake"].read([PIPELINE, "prompt_templates"]).loc[0, "version"]
+    assert {r["body"]["metadata"]["prompt_version"] for r in asked} == {version}
+    messages = asked[0]["body"]["messages"]
+    assert "android, iphone, web_client" in messages[0]["content"]
+    assert text_of(messages) == new_text
+    ids = first["prompt_examples"]
+    assert len(ids) == 4 and ids == [n["example_id"] for n in first["nearest_examples"][:4]]
+    assert len(first["nearest_examples"]) == 5
+    prompt = messages[-1]["content"]
+    for example_id in ids:
+        assert (
+            f"Text: {stored.loc[example_id, 'text']}\nLabel: {stored.loc[example_id, 'label']}"
+            in prompt
+        )
+    # Trained on train + validation: the examples shown never come from the test window.
+    assert set(stored.loc[ids, "window"]) <= {"train", "validation"}
+    # The label is the endpoint's answer, with the score of a named label.
+    assert first["label"] == answer_of(messages)
+    assert second["label"] == known["label"]
+    assert first["probability"] == 1.0 and sorted(first["probabilities"].values()) == [0, 0, 1]
+    assert first["model_version"] == str(llm_champion["champion"].decision.challenger_version)
+    assert described["family"] == "llm_few_shot" and described["llm"]["api_key_env"] == KEY_ENV
+    assert "1.0 for the label" in described["score"]
+    assert SECRET not in json.dumps(described)
+    responses = documented["paths"]["/predict"]["post"]["responses"]
+    assert {"502", "503"} <= set(responses) and "LLM" in responses["503"]["description"]
+    assert statuses["drop"][0] == 503 and "unavailable: unreachable" in statuses["drop"][1]
+    assert (
+        statuses["stall"][0] == 503
+        and f"no answer within {LLM_TIMEOUT:g} s" in statuses["stall"][1]
+    )
+    assert statuses["prose"][0] == 502 and "names none" in statuses["prose"][1]
+    assert statuses["status"][0] == 502 and "HTTP 500" in statuses["status"][1]
+    assert {ready for _, _, ready in statuses.values()} == {200}
+    # The bodies are the documented ones: an object with `error`.
+    assert {tuple(json.loads(body)) for _, body, _ in statuses.values()} == {("error",)}
+    assert again.status_code == 200 and again.json()[0]["label"] == first["label"]
+    # The inference log (written at shutdown): the answered texts, not the failed ones.
+    assert plan.inference_log is not None
+    files = sorted(Path(plan.inference_log).rglob("*.parquet"))
+    logged = pd.concat([pd.read_parquet(f) for f in files]).sort_values(["served_at", "record"])
+    # The module's earlier service logged to the same lake.
+    logged = logged[logged["model_tag"] == llm_champion["champion"].model_tag]
+    assert logged["input_text"].tolist() == [new_text, known["text"], new_text]
+    assert logged["output_label"].tolist() == [first["label"], second["label"], first["label"]]
+    assert (logged["output_probability"] == 1.0).all() and (logged["latency_ms"] > 0).all()
+    assert set(logged["model_version"]) == {first["model_version"]}
+    assert set(logged["route"]) == {"/predict"} and set(logged["arm"]) == {"champion"}
+    assert list(logged["output_prompt_examples"].iloc[0]) == ids
+    assert list(logged["output_nearest_examples"].iloc[0]) == [
+        n["example_id"] for n in first["nearest_examples"]
+    ]
+
+
+def test_an_llm_service_without_its_key_variable_is_never_ready(
+    llm_champion: dict[str, Any],
+) -> None:
+    """The service class loaded from the LLM champion's bento, started without the key's
+    variable: it stays up but is not ready, and /predict answers 503 naming the variable."""
+    import json
+    import sys
+
+    import bentoml
+
+    bento = llm_champion["defs"].resources["bento_store"].find_bento(llm_champion["bento"].tag)
+    bentoml.load(str(bento.path), reload=True)
+    module = sys.modules["bentos.text_service"]
+    del os.environ[KEY_ENV]
+    try:
+        service = module.TextService.inner()
+    finally:
+        os.environ[KEY_ENV] = SECRET
+    assert not service.__is_ready__()
+    refused = service.predict(["Make America Great Again!"])
+    assert refused.status_code == 503
+    assert KEY_ENV in json.loads(refused.body)["error"]
+    assert KEY_ENV in service.metadata()["problem"]
+    assert module.TextService.inner().__is_ready__()
+
+
+def test_a_later_day_is_scored_by_the_llm_champion_with_its_key(
+    flow: Any, llm_champion: dict[str, Any], llm: LlmServer
+) -> None:
+    """The daily job with an LLM champion: text_predictions asks the endpoint (with the
+    pipeline's key) for each text of the day and records its answer with score 1; the
+    drift reference stands the stored labels in for the champion's answers."""
+    from ml_assets.keys import daily_job_name
+    from tests.llm_server import answer_of, text_of
+
+    day = "2016-01-13"
+    defs = llm_champion["defs"]
+    seen = len(llm.requests)
+    result = defs.resolve_job_def(daily_job_name(PIPELINE)).execute_in_process(
+        instance=flow["instance"], partition_key=day, raise_on_error=False
+    )
+    assert result.success
+    scored = defs.resources["lake"].read([PIPELINE, "text_predictions"], day)
+    asked = {text_of(r["body"]["messages"]): r for r in llm.requests[seen:]}
+    assert len(scored) > 0 and set(scored["text"]) == set(asked)
+    assert {r["headers"]["Authorization"] for r in asked.values()} == {f"Bearer {SECRET}"}
+    for text, label in zip(scored["text"], scored["label"], strict=True):
+        assert label == answer_of(asked[text]["body"]["messages"])
+    assert (scored["probability"] == 1.0).all()
+    champion = llm_champion["champion"]
+    assert set(scored["model_tag"]) == {champion.model_tag}
+    reference = defs.resources["lake"].read([PIPELINE, "text_reference"])
+    assert set(reference["model_tag"]) == {champion.model_tag}
+    drift = defs.resources["lake"].read([PIPELINE, "text_drift"], day).set_index("signal")
+    assert drift.loc["predicted_label", "score"] >= 0

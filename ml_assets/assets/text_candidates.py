@@ -17,6 +17,7 @@ from dagster import (
 
 from ml_assets.keys import EVALUATION_GROUP, WINDOW, code_version, llm_resource_key, model_key
 from ml_assets.lib.config import PipelineConfig
+from ml_assets.lib.text.llm_bundle import uses_llm
 from resources.llm import LlmEndpointResource
 
 # Headline metrics shown per model in the UI (all metrics, per class included, are in
@@ -32,20 +33,19 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
     training = config.training
     assert training is not None
 
-    llm = config.text.llm if config.text else None
-    uses_llm = llm is not None and "llm_few_shot" in training.candidates
+    asks_llm = uses_llm(config)
     # The LLM key's resource is the pipeline's own (its key names the pipeline), so it is
     # required by key rather than as a typed parameter, whose name would be fixed.
     llm_key = llm_resource_key(config.name)
 
     @asset(
         key=model_key(config.name, "text_candidates"),
-        deps=[model_key(config.name, "prompt_templates")] if uses_llm else [],
+        deps=[model_key(config.name, "prompt_templates")] if asks_llm else [],
         ins={
             "examples": AssetIn(model_key(config.name, "example_store")),
             "embeddings": AssetIn(model_key(config.name, "embeddings")),
         },
-        required_resource_keys={llm_key} if uses_llm else set(),
+        required_resource_keys={llm_key} if asks_llm else set(),
         group_name=EVALUATION_GROUP,
         kinds={"optuna", "scikit-learn", "pandas"},
         owners=list(config.owners),
@@ -55,6 +55,8 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
             uses=(
                 "ml_assets.lib.text.classifiers",
                 "ml_assets.lib.text.selection",
+                "ml_assets.lib.text.llm",
+                "ml_assets.lib.text.llm_bundle",
                 "ml_assets.lib.problems.multiclass",
             ),
         ),
@@ -90,7 +92,7 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
             raise Failure(f"text candidates cannot train: {exc}") from exc
         results = [
             evaluate_llm_candidate(
-                _llm_classifier(config, problem.classes, getattr(context.resources, llm_key)),
+                llm_classifier_of(config, problem.classes, getattr(context.resources, llm_key)),
                 windows,
                 problem,
             )
@@ -144,32 +146,22 @@ def _text_candidates(config: PipelineConfig) -> AssetsDefinition:
     return text_candidates
 
 
-def _llm_classifier(
+def llm_classifier_of(
     config: PipelineConfig, classes: tuple[str, ...], endpoint: LlmEndpointResource
 ) -> Any:
     """The LLM classifier of `text.llm`, its template validated, with the API key of the
     pipeline's LLM resource (its EnvVar resolved by Dagster when the run started)."""
-    from ml_assets.lib.text.llm import LlmClassifier
-    from ml_assets.lib.text.prompts import PromptError, load_prompt, prompt_path
+    from ml_assets.lib.text.llm import MissingApiKeyError
+    from ml_assets.lib.text.llm_bundle import llm_classifier
+    from ml_assets.lib.text.prompts import PromptError
 
     assert config.text is not None and config.text.llm is not None
-    llm = config.text.llm
     try:
-        template = load_prompt(prompt_path(config.text.prompts, llm.prompt))
+        return llm_classifier(config.text.llm, config.text.prompts, classes, endpoint.api_key)
+    except MissingApiKeyError as exc:
+        raise Failure(f"text.llm.api_key_env: {exc.variable} is empty") from exc
     except PromptError as exc:
         raise Failure(str(exc)) from exc
-    key = endpoint.api_key
-    if llm.api_key_env and not key:
-        raise Failure(f"text.llm.api_key_env: {llm.api_key_env} is empty")
-    return LlmClassifier(
-        template=template,
-        classes=classes,
-        base_url=llm.base_url,
-        model=llm.model,
-        api_key=key,
-        examples=llm.examples,
-        timeout_seconds=llm.timeout_seconds,
-    )
 
 
 def _rounded(value: object) -> float | None:

@@ -1,11 +1,12 @@
-"""Text classification's champion decision and its bento: the best text candidate,
-registered in MLflow, against the registry's text champion on the same test window (the
-platform's promotion rule, decision log and aliases: `lifecycle.promotion`), and the bento
-of `bentos.text_service` that serves the champion's verified bundle."""
+"""Text classification's champion decision: the best text candidate (the LLM classifier
+included), registered in MLflow, against the registry's text champion on the same test
+window (the platform's promotion rule, decision log and aliases: `lifecycle.promotion`);
+its bento is `text_bento`'s."""
 
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,34 +14,49 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
+    Failure,
     Output,
     asset,
 )
 
 from ml_assets.assets.champion import PROMOTION_CODE, decision_metadata
-from ml_assets.keys import DEPLOYMENT_GROUP, MODELS_GROUP, WINDOW, code_version, model_key
+from ml_assets.assets.text_bento import build_text_bento
+from ml_assets.keys import (
+    MODELS_GROUP,
+    WINDOW,
+    code_version,
+    llm_resource_key,
+    model_key,
+)
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.config.models import TextConfig
 from ml_assets.lib.hashing import frame_hash
-from ml_assets.lib.refs import ModelRef, TextBentoRef, TextChampionRef
+from ml_assets.lib.refs import ModelRef, TextChampionRef
+from ml_assets.lib.text.llm import MissingApiKeyError
+from ml_assets.lib.text.llm_bundle import LLM_FAMILY, uses_llm
 from resources.audit_store import AuditStoreResource
 from resources.bento_store import BentoStoreResource
 from resources.model_registry import CHAMPION, ModelRegistryResource
 
-TEXT_SERVICE = "bentos.text_service:TextService"
-
 
 def build_text_champion_assets(config: PipelineConfig) -> list[AssetsDefinition]:
-    return [_text_champion(config), _text_bento(config)]
+    return [_text_champion(config), build_text_bento(config)]
 
 
 def _text_champion(config: PipelineConfig) -> AssetsDefinition:
     training = config.training
     assert training is not None
     key = model_key(config.name, "text_champion")
+    asks_llm = uses_llm(config)
+    # The LLM's key scores an LLM challenger or champion. Its resource is the pipeline's
+    # own (its key names the pipeline), so it is required by key; Dagster refuses typed
+    # resource parameters next to keys, so the other resources are required by key too.
+    llm_key = llm_resource_key(config.name)
+    resource_keys = {"bento_store", "audit_store", "model_registry"}
 
     @asset(
         key=key,
+        required_resource_keys=resource_keys | ({llm_key} if asks_llm else set()),
         ins={
             "examples": AssetIn(model_key(config.name, "example_store")),
             "embeddings": AssetIn(model_key(config.name, "embeddings")),
@@ -56,6 +72,8 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
             config.promotion.model_dump(mode="json"),
             uses=(
                 "ml_assets.lib.text.bundle",
+                "ml_assets.lib.text.llm",
+                "ml_assets.lib.text.llm_bundle",
                 "ml_assets.lifecycle.text_promotion",
                 *PROMOTION_CODE,
             ),
@@ -66,9 +84,6 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
         examples: pd.DataFrame,
         embeddings: pd.DataFrame,
         candidates: pd.DataFrame,
-        bento_store: BentoStoreResource,
-        audit_store: AuditStoreResource,
-        model_registry: ModelRegistryResource,
     ) -> Output[TextChampionRef]:
         """The champion decision of a text pipeline, on the path of tabular ones: the text
         candidate best on validation, refit on train + validation, is saved as a verified
@@ -78,16 +93,14 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
         it meets the registry's `champion` on the same test window and is promoted only if
         it gains the configured margin and the paired bootstrap puts the gain above 0.
         Promotion moves `champion` (and `previous_champion`); every decision is tagged on
-        the version and appended to the hash-chained decision log (`mlap audit verify`)."""
+        the version and appended to the hash-chained decision log (`mlap audit verify`).
+        The LLM classifier fits nothing: it answers the test window with examples drawn
+        from train + validation (the pipeline's key resource), and its bundle holds the
+        template file and the endpoint, never the key."""
         from ml_assets.lib.problems import Calibration, problem_for
         from ml_assets.lib.text.bundle import TextScorer, write_text_bundle
-        from ml_assets.lib.text.classifiers import (
-            build_text_model,
-            class_probabilities,
-            model_input,
-        )
         from ml_assets.lib.text.encoders import load_encoder
-        from ml_assets.lib.text.selection import MAJORITY, windows_of
+        from ml_assets.lib.text.selection import MAJORITY, refit_for_test, windows_of
         from ml_assets.lifecycle.lineage import run_tags
         from ml_assets.lifecycle.promotion import decide_and_promote
         from ml_assets.lifecycle.text_promotion import (
@@ -98,37 +111,40 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
             serving_copy,
         )
 
+        bento_store: BentoStoreResource = context.resources.bento_store
+        audit_store: AuditStoreResource = context.resources.audit_store
+        model_registry: ModelRegistryResource = context.resources.model_registry
         problem = problem_for(config)
         vectors = embeddings.drop(columns=["example_id"]).to_numpy(dtype="float32")
         windows = windows_of(examples, vectors, WINDOW, problem)
-        # The LLM classifier is compared in text_candidates but not packaged for serving
-        # yet: the champion is the best of the families the text bundle can hold.
-        packaged = ~candidates["model"].isin([MAJORITY, "llm_few_shot"])
-        ranked = candidates[packaged].sort_values(
+        ranked = candidates[candidates["model"] != MAJORITY].sort_values(
             "validation_score", ascending=not problem.primary.greater_is_better, kind="stable"
         )
         best = ranked.iloc[0]
         family, params = str(best["model"]), json.loads(str(best["params"]))
+        api_key = getattr(context.resources, llm_key).api_key if asks_llm else None
         fitted = (examples[WINDOW] != "test").to_numpy()
-        model = build_text_model(family, params, training.seed)
         texts = examples["text"].astype(str).tolist()
-        model.fit(
-            model_input(
-                family, [t for t, f in zip(texts, fitted, strict=True) if f], vectors[fitted]
-            ),
-            problem.truth(examples.loc[fitted, "label"]),
-        )
         test_texts, test_vectors, truth = windows.test
-        n_classes = len(problem.classes)
-        predicted = class_probabilities(
-            model, model_input(family, test_texts, test_vectors), n_classes
+        model, predicted = refit_for_test(
+            family,
+            params,
+            training.seed,
+            (
+                [t for t, f in zip(texts, fitted, strict=True) if f],
+                vectors[fitted],
+                problem.truth(examples.loc[fitted, "label"]),
+            ),
+            (test_texts, test_vectors),
+            problem.classes,
+            llm=_llm(config, problem.classes, api_key) if family == LLM_FAMILY else None,
         )
         test_metrics = problem.metrics(truth, predicted, Calibration())
         encoder = load_encoder((config.text or TextConfig()).encoder)
         store_version = frame_hash(examples)
         with tempfile.TemporaryDirectory(prefix="text-bundle-") as scratch:
             folder = Path(scratch) / "bundle"
-            write_text_bundle(
+            document = write_text_bundle(
                 folder,
                 model=model,
                 family=family,
@@ -145,6 +161,7 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
                     "test_metrics": test_metrics,
                 },
             )
+            _same_prompt(document, params)
             challenger = register_text_model(
                 model_registry,
                 folder,
@@ -166,9 +183,14 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
             if registered.version == challenger.version:
                 return predicted
             tag = serving_copy(model_registry, bento_store, registered)
-            scorer = TextScorer.from_bundle(bento_store.bundle_path(tag), encoder=encoder)
-            answers = scorer.predict(test_texts)
-            return np.array([[a["probabilities"][c] for c in problem.classes] for a in answers])
+            scorer = TextScorer.from_bundle(
+                bento_store.bundle_path(tag), encoder=encoder, api_key=api_key
+            )
+            try:
+                proba = scorer.evaluate(test_texts)
+            except MissingApiKeyError as exc:
+                raise Failure(f"champion v{registered.version} is an LLM: {exc}") from exc
+            return proba[:, [scorer.classes.index(c) for c in problem.classes]]
 
         decision = decide_and_promote(
             model_registry,
@@ -211,6 +233,28 @@ def _text_champion(config: PipelineConfig) -> AssetsDefinition:
     return text_champion
 
 
+def _llm(config: PipelineConfig, classes: tuple[str, ...], api_key: str | None) -> Any:
+    """The LLM challenger's classifier (`text.llm`, its template validated, the key)."""
+    from ml_assets.lib.text.llm_bundle import llm_classifier
+    from ml_assets.lib.text.prompts import PromptError
+
+    assert config.text is not None and config.text.llm is not None
+    try:
+        return llm_classifier(config.text.llm, config.text.prompts, classes, api_key)
+    except (MissingApiKeyError, PromptError) as exc:
+        raise Failure(f"the LLM challenger cannot be scored: {exc}") from exc
+
+
+def _same_prompt(document: dict[str, Any], params: dict[str, Any]) -> None:
+    """An LLM bundle must package the template version its candidate was compared with."""
+    packaged = (document.get("llm") or {}).get("prompt_version")
+    if packaged is not None and packaged != params.get("prompt_version"):
+        raise Failure(
+            f"the prompt template is now version {packaged}, text_candidates compared "
+            f"{params.get('prompt_version')}: materialise text_candidates again"
+        )
+
+
 def _prompt_versions(candidates: pd.DataFrame) -> dict[str, str]:
     """The prompt template (name: version) each LLM candidate compared was filled from."""
     found = {}
@@ -226,60 +270,3 @@ def _window_tags(examples: pd.DataFrame) -> dict[str, str]:
     from ml_assets.lifecycle.lineage import window_tags
 
     return window_tags(examples)
-
-
-def _text_bento(config: PipelineConfig) -> AssetsDefinition:
-    @asset(
-        key=model_key(config.name, "text_bento"),
-        ins={"champion": AssetIn(model_key(config.name, "text_champion"))},
-        group_name=DEPLOYMENT_GROUP,
-        kinds={"bentoml"},
-        owners=list(config.owners),
-        io_manager_key="refs_io_manager",
-        code_version=code_version(
-            _text_bento, uses=("ml_assets.lib.text.bundle", "ml_assets.lifecycle.text_promotion")
-        ),
-    )
-    def text_bento(
-        context: AssetExecutionContext,
-        champion: TextChampionRef,
-        bento_store: BentoStoreResource,
-        model_registry: ModelRegistryResource,
-    ) -> Output[TextBentoRef]:
-        """The bento of `bentos.text_service` serving the registry's text champion (its
-        bundle copied from MLflow to BentoML's model store, verified), built with `bentoml
-        build` once per champion version (a kept champion reuses its bento). Serve it with
-        `mlap serve <pipeline>`: `/predict` takes texts and answers the label, its
-        probability and the ids of the nearest examples."""
-        from dagster import Failure
-
-        from ml_assets.lifecycle.text_promotion import text_champion
-
-        current = text_champion(model_registry, bento_store, config.name)
-        if current is None:
-            raise Failure("no text champion yet: nothing to package")
-        model, model_tag = current
-        version = model_tag.partition(":")[2]
-        bento_tag = f"{config.name}:{version}"
-        found = bento_store.find_bento(bento_tag)
-        built = found is None
-        if found is None:
-            found = bento_store.build(
-                model_tag,
-                version,
-                {"pipeline": config.name, "model": model_tag, "model_version": str(model.version)},
-                f"{config.name}: text champion v{model.version} ({model.family})",
-                service=TEXT_SERVICE,
-            )
-        context.log.info(f"text bento {found.tag} ({'built' if built else 'kept'})")
-        return Output(
-            TextBentoRef(tag=found.tag, model_tag=model_tag, built=built),
-            metadata={
-                "bento_tag": found.tag,
-                "model_tag": model_tag,
-                "model_version": str(model.version),
-                "built": built,
-            },
-        )
-
-    return text_bento

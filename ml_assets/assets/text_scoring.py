@@ -19,16 +19,25 @@ from dagster import (
 )
 
 from ml_assets.assets.text_examples import text_settings
-from ml_assets.keys import MONITORING_GROUP, code_version, features_key, model_key
+from ml_assets.keys import (
+    MONITORING_GROUP,
+    code_version,
+    features_key,
+    llm_resource_key,
+    model_key,
+)
 from ml_assets.lib.config import PipelineConfig
 from ml_assets.lib.features import EVENT_DATE
 from ml_assets.lib.text.bundle import TextScorer
+from ml_assets.lib.text.llm_bundle import uses_llm
 from ml_assets.lib.text.monitoring import TextReference, text_reference
 from resources.bento_store import BentoStoreResource
 from resources.model_registry import ModelRegistryResource
 
 USES = (
     "ml_assets.assets.text_monitoring",
+    "ml_assets.lib.text.llm",
+    "ml_assets.lib.text.llm_bundle",
     "ml_assets.assets.text_scoring",
     "ml_assets.lib.text.monitoring",
     "ml_assets.lib.text.bundle",
@@ -37,22 +46,26 @@ USES = (
 
 
 def champion_scorer(
-    config: PipelineConfig, registry: ModelRegistryResource, bento_store: BentoStoreResource
+    config: PipelineConfig,
+    registry: ModelRegistryResource,
+    bento_store: BentoStoreResource,
+    api_key: str | None = None,
 ) -> TextScorer:
-    """The registry's text champion, its verified bundle loaded."""
+    """The registry's text champion, its verified bundle loaded (an LLM champion with
+    `api_key`, which only scoring needs)."""
     from ml_assets.lifecycle.text_promotion import text_champion
 
     current = text_champion(registry, bento_store, config.name)
     if current is None:
         raise Failure(f"{config.name} has no text champion yet: run its training first")
     tag = current[1]
-    return TextScorer.from_bundle(bento_store.bundle_path(tag), model_tag=tag)
+    return TextScorer.from_bundle(bento_store.bundle_path(tag), model_tag=tag, api_key=api_key)
 
 
 def reference_of(scorer: TextScorer) -> TextReference:
     """The champion's uncalibrated drift reference: its examples, their stored vectors and
     its own predicted class of each."""
-    predicted = scorer.classes_of(scorer.examples["text"].astype(str).tolist(), scorer.embeddings)
+    predicted = scorer.reference_classes()
     examples = scorer.examples.rename(columns={EVENT_DATE: "day"})
     return text_reference(examples, scorer.embeddings, predicted)
 
@@ -104,10 +117,16 @@ def build_text_predictions(
 ) -> AssetsDefinition:
     target, text = text_settings(config)
     ids = list(config.event_source.primary_key)
+    # An LLM champion scores with the pipeline's own key resource, required by key (its
+    # name names the pipeline); Dagster then wants every resource by key.
+    asks_llm = uses_llm(config)
+    llm_key = llm_resource_key(config.name)
+    resource_keys = {"model_registry", "bento_store"} | ({llm_key} if asks_llm else set())
 
     @asset(
         key=model_key(config.name, "text_predictions"),
         ins={"features": AssetIn(features_key(config.name))},
+        required_resource_keys=resource_keys,
         group_name=MONITORING_GROUP,
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.multi_run(1),
@@ -118,23 +137,29 @@ def build_text_predictions(
         ),
     )
     def text_predictions(
-        context: AssetExecutionContext,
-        features: pd.DataFrame,
-        model_registry: ModelRegistryResource,
-        bento_store: BentoStoreResource,
+        context: AssetExecutionContext, features: pd.DataFrame
     ) -> Output[pd.DataFrame]:
         """The day's texts scored by the text champion: the ids, the text, its known class
         (`actual`, empty when unlabelled), the predicted `label`, its probability and every
         class's, the model version and tag. Texts shorter than `text.min_chars` once
-        trimmed are not scored; they are counted in the metadata."""
+        trimmed are not scored; they are counted in the metadata. An LLM champion asks
+        its endpoint (with the pipeline's key) for each text; a failed exchange or an
+        answer that is not one label fails the day, naming it: no label is made up."""
         from ml_assets.lib.text.examples import normalise
+        from ml_assets.lib.text.llm import LlmError, MissingApiKeyError
 
-        scorer = champion_scorer(config, model_registry, bento_store)
+        model_registry: ModelRegistryResource = context.resources.model_registry
+        bento_store: BentoStoreResource = context.resources.bento_store
+        api_key = getattr(context.resources, llm_key).api_key if asks_llm else None
+        scorer = champion_scorer(config, model_registry, bento_store, api_key)
         texts = normalise(features[target.text_column]).fillna("")
         scored = (texts.str.len() >= max(text.min_chars, 1)).to_numpy()
         rows = features[scored].reset_index(drop=True)
         kept = texts[scored].tolist()
-        answers = scorer.predict(kept) if kept else []
+        try:
+            answers = scorer.predict(kept) if kept else []
+        except (LlmError, MissingApiKeyError) as exc:
+            raise Failure(f"{context.partition_key}: the LLM champion failed: {exc}") from exc
         frame = rows[[c for c in ids if c in rows.columns]].copy()
         frame["text"] = kept
         frame["actual"] = rows[target.name].astype("string").to_numpy()

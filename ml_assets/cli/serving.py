@@ -9,8 +9,8 @@ import typer
 
 @dataclass(frozen=True)
 class ServePlan:
-    """The bento to serve, the command and its environment, and where it logs (if it
-    does: the text service keeps no inference log yet)."""
+    """The bento to serve, the command and its environment, and where it logs (None when
+    the environment gives the service no lake)."""
 
     bento_tag: str
     command: list[str]
@@ -26,10 +26,9 @@ def serve_plan(resources: dict[str, Any], pipeline: str, port: int) -> ServePlan
     except FileNotFoundError:
         bento = None
     if bento is None:
-        tag = _text_bento(resources, pipeline)
-        command, env = resources["bento_store"].serve_command(tag, "127.0.0.1", port)
-        return ServePlan(tag, command, env, None)
-    target = served_bento(pipeline, bento, resources["lake"].base_path)
+        target = _text_bento(resources, pipeline)
+    else:
+        target = served_bento(pipeline, bento, resources["lake"].base_path)
     command, env = resources["bento_store"].serve_command(target, "127.0.0.1", port)
     # The service logs what it scores to this lake (an explicit value, even empty, wins).
     env.setdefault("MLAP_INFERENCE_LOG_URL", resources["lake"].base_path)

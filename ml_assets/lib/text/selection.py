@@ -225,3 +225,30 @@ def few_shot_curve(
             }
         )
     return rows
+
+
+def refit_for_test(
+    family: str,
+    params: Mapping[str, Any],
+    seed: int,
+    fitted: tuple[list[str], np.ndarray, np.ndarray],
+    test: tuple[list[str], np.ndarray],
+    classes: tuple[str, ...],
+    llm: Any = None,
+) -> tuple[Any, np.ndarray]:
+    """The champion decision's challenger: `family` refit on the `fitted` rows (texts,
+    vectors, truth codes) and its class probabilities on the `test` texts and vectors.
+    The LLM family (`llm`, an `llm.LlmClassifier`) fits nothing (model None): its prompts
+    draw their examples from the fitted rows, as in `evaluate_llm_candidate`."""
+    texts, vectors, truth = fitted
+    test_texts, test_vectors = test
+    if family == "llm_few_shot":
+        if llm is None:
+            raise ValueError("the llm_few_shot challenger needs its LLM classifier")
+        labels = [classes[int(c)] for c in truth]
+        return None, llm.predict(test_texts, test_vectors, texts, labels, vectors)
+    model = build_text_model(family, params, seed)
+    model.fit(model_input(family, texts, vectors), truth)
+    return model, class_probabilities(
+        model, model_input(family, test_texts, test_vectors), len(classes)
+    )
