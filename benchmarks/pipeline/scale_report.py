@@ -22,8 +22,8 @@ def table(records: list[dict]) -> str:
     latest: dict[tuple[int, str], dict] = {}
     for record in records:
         stage = record["stage"]
-        if record.get("days_per_run"):
-            stage = record["stage"] = f"ingest, runs of {record['days_per_run']} days"
+        if record.get("days_per_run") and stage in ("ingest", "scoring"):
+            stage = record["stage"] = f"{stage}, runs of {record['days_per_run']} days"
         latest[(record["scale"], stage)] = record
     lines = [
         "Time: the stage inside its process (wall of the process in brackets: + imports and",
