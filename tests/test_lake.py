@@ -126,3 +126,32 @@ def test_range_output_is_split_into_one_file_per_day(tmp_path: Path) -> None:
     ]
     hashes = {m.partition: m.metadata["content_hash"].value for m in materializations}
     assert len(set(hashes.values())) == 3, "each partition carries its own content hash"
+
+
+def test_part_hashes_equal_the_hash_of_each_part_alone() -> None:
+    import numpy as np
+
+    from ml_assets.lib.hashing import frame_hash, part_hashes
+
+    frame = pd.DataFrame(
+        {
+            "event_date": ["2024-01-02", "2024-01-01", "2024-01-02", "2024-01-03", "2024-01-01"],
+            "carrier": pd.Categorical(["AA", "B6", None, "AA", "UA"]),
+            "tail": pd.array(["N1", None, "N3", "N4", "N5"], dtype="string"),
+            "delay": [1.5, np.nan, -3.0, 0.0, 2.25],
+            "when": pd.to_datetime(
+                [
+                    "2024-01-02 10:00",
+                    None,
+                    "2024-01-02 00:00",
+                    "2024-01-03 00:00",
+                    "2024-01-01 00:00",
+                ]
+            ),
+            "flag": pd.array([True, None, False, True, False], dtype="boolean"),
+        }
+    )
+    parts = [np.array([1, 4]), np.array([0, 2]), np.array([3]), np.array([], dtype=np.intp)]
+    expected = [frame_hash(frame.take(rows).reset_index(drop=True)) for rows in parts]
+    assert part_hashes(frame, parts) == expected
+    assert len(set(expected)) == 4  # the empty part still names its columns' types

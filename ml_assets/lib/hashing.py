@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
     """sha256 over column names, dtypes and row values (order-sensitive, index ignored)."""
+    return _digest(frame, row_hashes(frame))
+
+
+def part_hashes(frame: pd.DataFrame, parts: Iterable[np.ndarray]) -> list[str]:
+    """`frame_hash` of each part of `frame` (the rows at each array of positions), hashing
+    every row once: a row's hash depends only on its own values, so a part's hash is the
+    digest of its rows' hashes, whichever frame they were hashed in."""
+    hashes = row_hashes(frame)
+    return [_digest(frame, hashes[positions]) for positions in parts]
+
+
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """One 64-bit hash per row over its values (pandas' `hash_pandas_object`)."""
+    if not len(frame) or not len(frame.columns):
+        return np.empty(0, dtype=np.uint64)
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
+def _digest(frame: pd.DataFrame, hashes: np.ndarray) -> str:
     digest = hashlib.sha256()
     for name, dtype in frame.dtypes.items():
         digest.update(f"{name}:{dtype};".encode())
-    if len(frame) and len(frame.columns):
-        row_hashes = pd.util.hash_pandas_object(frame, index=False)
-        digest.update(row_hashes.to_numpy().tobytes())
+    if len(hashes) and len(frame.columns):
+        digest.update(hashes.tobytes())
     return digest.hexdigest()
