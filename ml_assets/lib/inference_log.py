@@ -88,46 +88,50 @@ def log_frame(batches: Sequence[ScoredBatch], config: PipelineConfig) -> pd.Data
     for batch in batches:
         inputs += _input_rows(batch, fields)
         outputs += _output_rows(batch)
-    counts = [b.rows for b in batches]
     typed = typed_events(inputs, fields).add_prefix(INPUT)
     outs = pd.DataFrame.from_records(outputs, index=pd.RangeIndex(len(outputs)))
     # Who answered is the log's own columns (model_version, arm), not an output.
     outs = outs.drop(columns=list(_ANSWERED_BY), errors="ignore").add_prefix(OUTPUT)
-    served_at = pd.Series(
-        pd.to_datetime(np.repeat([b.served_at for b in batches], counts), utc=True),
-        index=pd.RangeIndex(len(typed)),
-    )
+    meta = meta_columns(batches, config)
+    meta[EVENT_DATE] = event_days(typed, meta["served_at"], config)
+    return pd.concat([meta, typed, outs], axis=1)
+
+
+_ANSWERED_BY = ("model_version", "arm", "challenger_version")
+
+
+def meta_columns(batches: Sequence[ScoredBatch], config: PipelineConfig) -> pd.DataFrame:
+    """The log's own columns, one row per scored record: who asked, when, who answered,
+    how long the whole request took (every log's rows begin with these)."""
+    counts = [b.rows for b in batches]
+    index = pd.RangeIndex(sum(counts))
 
     def repeated(name: str) -> Any:
         return pd.array(np.repeat([getattr(b, name) for b in batches], counts), "string")
 
-    meta = pd.DataFrame(
+    positions = [
+        np.arange(b.rows, dtype="int64")
+        if b.positions is None
+        else np.asarray(b.positions, dtype="int64")
+        for b in batches
+    ]
+    return pd.DataFrame(
         {
             "request_id": repeated("request_id"),
-            "record": np.concatenate(
-                [np.zeros(0, dtype="int64")]
-                + [
-                    np.arange(b.rows, dtype="int64")
-                    if b.positions is None
-                    else np.asarray(b.positions, dtype="int64")
-                    for b in batches
-                ]
+            "record": np.concatenate([np.zeros(0, dtype="int64"), *positions]),
+            "served_at": pd.Series(
+                pd.to_datetime(np.repeat([b.served_at for b in batches], counts), utc=True),
+                index=index,
             ),
-            "served_at": served_at,
-            "pipeline": pd.array([config.name] * len(typed), "string"),
+            "pipeline": pd.array([config.name] * len(index), "string"),
             "model_version": repeated("model_version"),
             "model_tag": repeated("model_tag"),
             "arm": repeated("arm"),
             "route": repeated("route"),
             "latency_ms": np.repeat([b.latency_ms for b in batches], counts).astype("float64"),
         },
-        index=pd.RangeIndex(len(typed)),
+        index=index,
     )
-    meta[EVENT_DATE] = event_days(typed, served_at, config)
-    return pd.concat([meta, typed, outs], axis=1)
-
-
-_ANSWERED_BY = ("model_version", "arm", "challenger_version")
 
 
 def _input_rows(batch: ScoredBatch, fields: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ml_assets.lib.config.models import PipelineConfig
 from ml_assets.lib.features import EVENT_DATE
-from ml_assets.lib.inference_log import INPUT, OUTPUT, ScoredBatch, event_days
+from ml_assets.lib.inference_log import INPUT, OUTPUT, ScoredBatch, event_days, meta_columns
 
 
 def text_log_frame(batches: Sequence[ScoredBatch], config: PipelineConfig) -> pd.DataFrame:
@@ -32,31 +32,8 @@ def text_log_frame(batches: Sequence[ScoredBatch], config: PipelineConfig) -> pd
     answers = [_mapping(a) for b in batches for a in b.outputs]
     if len(texts) != sum(counts) or len(answers) != len(texts):
         raise ValueError(f"{len(texts)} texts and {len(answers)} answers for {sum(counts)} rows")
-    index = pd.RangeIndex(len(texts))
-    served_at = pd.Series(
-        pd.to_datetime(np.repeat([b.served_at for b in batches], counts), utc=True), index=index
-    )
-
-    def repeated(name: str) -> Any:
-        return pd.array(np.repeat([getattr(b, name) for b in batches], counts), "string")
-
-    frame = pd.DataFrame(
-        {
-            "request_id": repeated("request_id"),
-            "record": np.concatenate(
-                [np.zeros(0, dtype="int64")] + [np.arange(n, dtype="int64") for n in counts]
-            ),
-            "served_at": served_at,
-            "pipeline": pd.array([config.name] * len(texts), "string"),
-            "model_version": repeated("model_version"),
-            "model_tag": repeated("model_tag"),
-            "arm": repeated("arm"),
-            "route": repeated("route"),
-            "latency_ms": np.repeat([b.latency_ms for b in batches], counts).astype("float64"),
-        },
-        index=index,
-    )
-    frame[EVENT_DATE] = event_days(pd.DataFrame(index=index), served_at, config)
+    frame = meta_columns(batches, config)
+    frame[EVENT_DATE] = event_days(pd.DataFrame(index=frame.index), frame["served_at"], config)
     frame[f"{INPUT}text"] = pd.array(texts, "string")
     frame[f"{OUTPUT}label"] = pd.array([str(a["label"]) for a in answers], "string")
     frame[f"{OUTPUT}probability"] = np.array(
