@@ -7,8 +7,10 @@ serves the benchmark champion (benchmarks/serving/state.py), measures what it su
 closed-loop (`--concurrency` clients sending one-record /predict requests back to back),
 then sends `--factor` (3) times that rate open-loop for `--seconds`, `--rounds` times,
 with `--rest` seconds of quiet after each round. After each round and rest it records the
-server's RSS (all its processes), the answers by status, and /livez's slowest time during
-the round. A leak keeps growing round after round; a heap that grew once to serve the
+server's RSS (all its processes), the answers by status, the slowest /livez and /readyz
+answers during the round (each probed every 0.5 s from a thread of its own), and how long
+after the last request was sent a new one-record /predict is answered 200 (recovery).
+A leak keeps growing round after round; a heap that grew once to serve the
 peak and is then reused levels off.
 """
 
@@ -57,11 +59,11 @@ async def capacity(url: str, bodies: list[bytes], concurrency: int, seconds: flo
 
 async def overload(url: str, bodies: list[bytes], rate: float, seconds: float) -> dict[str, Any]:
     """`rate` requests per second open-loop (sent on schedule, whatever the answers) for
-    `seconds`; what was sent, the answers by status and /livez's slowest answer meanwhile.
+    `seconds`; what was sent, the answers by status, the probes' slowest answers meanwhile
+    and the seconds from the last request sent to a new request answered 200.
     The client (aiohttp, bodies encoded beforehand) shares the machine with the server:
     `sent_per_s` says what it achieved."""
     statuses: Counter[str] = Counter()
-    probes: list[float] = []
     start = time.monotonic()
 
     async def one(http: aiohttp.ClientSession, body: bytes) -> None:
@@ -72,20 +74,32 @@ async def overload(url: str, bodies: list[bytes], rate: float, seconds: float) -
         except (aiohttp.ClientError, TimeoutError) as exc:
             statuses[type(exc).__name__] += 1
 
-    def probe() -> None:
+    def probe(path: str) -> None:
         """In a thread of its own: the load's event loop would delay the probe's own
         clock (a busy client is not a slow server)."""
         with httpx.Client(timeout=60) as client:
             while time.monotonic() - start < seconds:
                 sent = time.monotonic()
-                client.get(f"{url}/livez")
-                probes.append(time.monotonic() - sent)
+                client.get(f"{url}{path}")
+                probes[path].append(time.monotonic() - sent)
                 time.sleep(0.5)
 
+    def recover(stopped: float) -> None:
+        """From the moment the load stops: until one new request is answered 200."""
+        with httpx.Client(timeout=60) as client:
+            while (
+                client.post(f"{url}/predict", content=bodies[0], headers=_JSON).status_code != 200
+            ):
+                time.sleep(0.05)
+        recovered.append(time.monotonic() - stopped)
+
+    probes: dict[str, list[float]] = {"/livez": [], "/readyz": []}
+    recovered: list[float] = []
     connector = aiohttp.TCPConnector(limit=1000)
     async with aiohttp.ClientSession(connector=connector, timeout=_TIMEOUT) as http:
-        prober = threading.Thread(target=probe)
-        prober.start()
+        probers = [threading.Thread(target=probe, args=(path,)) for path in probes]
+        for prober in probers:
+            prober.start()
         tasks = []
         sent = 0
         while (elapsed := time.monotonic() - start) < seconds:
@@ -94,12 +108,17 @@ async def overload(url: str, bodies: list[bytes], rate: float, seconds: float) -
                 tasks.append(asyncio.create_task(one(http, bodies[i % len(bodies)])))
             sent = max(sent, due)
             await asyncio.sleep(0.002)
+        recovery = threading.Thread(target=recover, args=(time.monotonic(),))
+        recovery.start()
         await asyncio.gather(*tasks)
-        prober.join()
+        for thread in [*probers, recovery]:
+            thread.join()
     return {
         "sent_per_s": round(sent / seconds),
         "statuses": dict(statuses),
-        "livez_max_s": round(max(probes), 3),
+        "livez_max_s": round(max(probes["/livez"]), 3),
+        "readyz_max_s": round(max(probes["/readyz"]), 3),
+        "recovered_s": round(recovered[0], 3),
     }
 
 
@@ -120,6 +139,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"RSS at start: {rss_mb(pid):.0f} MB")
         rate = asyncio.run(capacity(server.url, bodies, arguments.concurrency, 15))
         print(f"capacity: {rate:.0f} req/s closed-loop; RSS {rss_mb(pid):.0f} MB")
+        print(
+            "| round | target req/s | sent req/s | answers | /livez slowest (s) "
+            "| /readyz slowest (s) | recovered after (s) | RSS after round (MB) "
+            "| RSS after rest (MB) |\n|---|---|---|---|---|---|---|---|---|"
+        )
         for round_ in range(1, arguments.rounds + 1):
             target = arguments.factor * rate
             result = asyncio.run(overload(server.url, bodies, target, arguments.seconds))
@@ -127,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(arguments.rest)
             print(
                 f"| {round_} | {target:.0f} | {result['sent_per_s']} | {result['statuses']} | "
-                f"{result['livez_max_s']} | {after:.0f} | {rss_mb(pid):.0f} |",
+                f"{result['livez_max_s']} | {result['readyz_max_s']} | "
+                f"{result['recovered_s']} | {after:.0f} | {rss_mb(pid):.0f} |",
                 flush=True,
             )
 
