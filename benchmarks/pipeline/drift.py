@@ -135,7 +135,7 @@ def run(day: str, repeats: int) -> None:
         ("compare, verdicts only", verdicts),
         ("compare with the HTML report (the asset)", report),
     ):
-        print(f"| {name} | {seconds:.3f} | {seconds / peer:.1f}x |")
+        print(f"| {name} | {seconds:.4f} | {seconds / peer:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -58,8 +58,16 @@ def prepared(frame: pd.DataFrame, kinds: Mapping[str, ColumnKind]) -> pd.DataFra
         if kind == "numerical":
             out[column] = pd.to_numeric(values, errors="coerce").astype("float64")
         else:
-            out[column] = values.astype("object").map(category_text)
+            out[column] = category_texts(values)
     return pd.DataFrame(out, index=frame.index)
+
+
+def category_texts(values: pd.Series) -> pd.Series:
+    """`category_text` of every value, computed once per distinct value."""
+    codes, uniques = pd.factorize(values.astype("object"), use_na_sentinel=True)
+    # The last entry answers the sentinel (-1) of a null.
+    texts = np.array([*(category_text(u) for u in uniques), None], dtype=object)
+    return pd.Series(texts[codes], index=values.index, dtype=object)
 
 
 def category_text(value: object) -> str | None:
@@ -78,8 +86,10 @@ def column_score(
     from evidently.legacy.calculations.stattests.registry import get_stattest
     from evidently.legacy.core import ColumnType
 
-    ref = reference.replace([-np.inf, np.inf], np.nan).dropna()
-    cur = current.replace([-np.inf, np.inf], np.nan).dropna()
+    if kind == "numerical":
+        ref, cur = _finite(reference), _finite(current)
+    else:  # prepared categories are text: no infinities
+        ref, cur = reference.dropna(), current.dropna()
     if ref.empty or cur.empty:
         return None
     column_type = ColumnType.Numerical if kind == "numerical" else ColumnType.Categorical
@@ -89,9 +99,15 @@ def column_score(
     return score if math.isfinite(score) else None
 
 
+def _finite(values: pd.Series) -> pd.Series:
+    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    return pd.Series(numbers[np.isfinite(numbers)])
+
+
 def category_values(values: pd.Series) -> list[str]:
     """The distinct values of a categorical column as text (see `category_text`)."""
-    return sorted({t for t in values.astype("object").map(category_text) if t is not None})
+    texts = (category_text(value) for value in pd.unique(values.astype("object")))
+    return sorted({text for text in texts if text is not None})
 
 
 def unseen_categories(
