@@ -47,7 +47,7 @@ from bentos.merging import InFlight, RequestMerger
 from bentos.observability import scoring_metrics
 from bentos.openapi import too_busy, too_many_records
 from bentos.records_input import records_input_spec
-from bentos.responses import listed, response_shape, served_metadata
+from bentos.responses import json_answer, listed, response_shape, served_metadata
 from bentos.served_log import ServedLog
 from ml_assets.lib.problems import problem_for
 from ml_assets.lib.record_columns import RecordBatch, RecordColumnsValidator
@@ -177,7 +177,7 @@ class ChampionService:
                 parts = [self._champion_part(records, predictions, None)]
             self.metrics.observe("/predict", predictions)
             self.served.answered("/predict", started, parts, len(records), records, None)
-            return predictions
+            return json_answer(PREDICTION_LIST, predictions)
         except Exception as exc:  # answered by the error contract (bentos.errors)
             rows = [vars(r) for r in records]
             answer = await anyio.to_thread.run_sync(
