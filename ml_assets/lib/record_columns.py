@@ -32,8 +32,9 @@ import pandas as pd
 import pydantic_core
 from pydantic import BaseModel, ValidationError
 
-from .config.models import ColumnSpec, PipelineConfig
-from .request_model import columns_model
+from .config.models import ColumnSpec, ColumnType, PipelineConfig
+from .datetime_parts import YearRange, serving_years
+from .request_model import columns_model, datetime_texts_ok
 from .scoring import serving_columns
 from .typed_events import typed_columns
 
@@ -88,7 +89,15 @@ class RecordColumnsValidator:
         self.max_rows = config.serving.max_batch_size
         self.specs = spec
         self.related = {name: column for name, column in spec.items() if column.parts}
-        self.columns: type[BaseModel] = columns_model(config, check_parts=False)
+        self.columns: type[BaseModel] = columns_model(
+            config, check_parts=False, check_datetimes=False
+        )
+        schema = config.event_source.columns
+        self.datetimes = {
+            name: serving_years(name, schema)
+            for name, column in spec.items()
+            if column.type == ColumnType.DATETIME
+        }
 
     def validate_json(self, body: bytes, min_rows: int = 1) -> RecordBatch | None:
         """The body's records as validated columns; None when the record model must
@@ -112,7 +121,7 @@ class RecordColumnsValidator:
     def validate_records(self, records: Any) -> RecordBatch | None:
         """`records` (as parsed from JSON) as validated columns, or None (see above)."""
         columns = self._transposed(records)
-        if columns is None:
+        if columns is None or not all(datetime_texts_ok(columns[n]) for n in self.datetimes):
             return None
         try:
             validated = self.columns.model_validate(columns)
@@ -121,6 +130,8 @@ class RecordColumnsValidator:
         values = vars(validated)
         columns = {name: values[name] for name in self.names}
         events = typed_columns(columns, self.specs)
+        if not years_in_range(columns, events, self.datetimes):
+            return None
         if not parts_agree(columns, events, self.related):
             return None
         return RecordBatch(columns, events)
@@ -138,6 +149,22 @@ class RecordColumnsValidator:
             if not keys <= allowed or not required <= keys:
                 return None
         return {name: [record.get(name) for record in records] for name in self.names}
+
+
+def years_in_range(
+    columns: Mapping[str, Sequence[Any]], events: pd.DataFrame, years: Mapping[str, YearRange]
+) -> bool:
+    """Whether every given datetime of the columns `years` names is in its years (read in
+    the range's zone), as `YearRange.check` decides per value: on the typed column (UTC),
+    against the range's first instant and the first instant after it."""
+    for name, allowed in years.items():
+        typed = pd.DatetimeIndex(events[name])
+        first, after = allowed.bounds()
+        given = np.fromiter((value is not None for value in columns[name]), bool, len(typed))
+        inside = typed.notna() & (typed >= first) & (typed < after)
+        if (given & ~inside).any():
+            return False
+    return True
 
 
 def parts_agree(
