@@ -42,12 +42,13 @@ from bentos.experiment_setup import BentoArguments, experiment_mode, load_experi
 from bentos.guards import guard
 from bentos.image import serving_image
 from bentos.inference_log import Part, worker_log
+from bentos.json_output import json_output_spec
 from bentos.limits import CostGate, QueueFullError, explain_batch_limit
 from bentos.merging import InFlight, RequestMerger
 from bentos.observability import scoring_metrics
 from bentos.openapi import too_busy, too_many_records
 from bentos.records_input import records_input_spec
-from bentos.responses import json_answer, listed, response_shape, served_metadata
+from bentos.responses import listed, response_shape, served_metadata
 from bentos.served_log import ServedLog
 from ml_assets.lib.problems import problem_for
 from ml_assets.lib.record_columns import RecordBatch, RecordColumnsValidator
@@ -108,6 +109,13 @@ PREDICT_INPUT = records_input_spec(
 )
 
 
+def _predict_output() -> Predictions:  # type: ignore[valid-type]
+    """/predict's declared output, from which BentoML makes its output model."""
+
+
+PREDICT_OUTPUT = json_output_spec(_predict_output, PREDICTION_LIST)
+
+
 @bentoml.service(
     name=_CONFIG.name,
     workers=_CONFIG.serving.workers,
@@ -162,7 +170,7 @@ class ChampionService:
     def __is_ready__(self) -> bool:
         return self.scorer is not None
 
-    @bentoml.api(input_spec=PREDICT_INPUT)
+    @bentoml.api(input_spec=PREDICT_INPUT, output_spec=PREDICT_OUTPUT)
     async def predict(self, records: Records) -> Predictions:  # type: ignore[valid-type]
         """Score a batch of records with the champion."""
         self._scorer()  # not loaded: 503 at once
@@ -177,7 +185,7 @@ class ChampionService:
                 parts = [self._champion_part(records, predictions, None)]
             self.metrics.observe("/predict", predictions)
             self.served.answered("/predict", started, parts, len(records), records, None)
-            return json_answer(PREDICTION_LIST, predictions)
+            return predictions
         except Exception as exc:  # answered by the error contract (bentos.errors)
             rows = [vars(r) for r in records]
             answer = await anyio.to_thread.run_sync(
