@@ -160,7 +160,7 @@ def years_in_range(
     for name, allowed in years.items():
         typed = pd.DatetimeIndex(events[name])
         first, after = allowed.bounds()
-        given = np.fromiter((value is not None for value in columns[name]), bool, len(typed))
+        given = _given(columns[name])
         inside = typed.notna() & (typed >= first) & (typed < after)
         if (given & ~inside).any():
             return False
@@ -177,7 +177,6 @@ def parts_agree(
     loads, so they are Python ints or None), `events` the same rows typed (datetimes in
     UTC), `related` the datetime columns that have `parts`. False at the first
     disagreement, and for an int beyond int64 (the per-record check then decides)."""
-    rows = len(events)
     for name, spec in related.items():
         assert spec.parts is not None
         # The parts' zone as the record model reads it (zoneinfo), converted once: each
@@ -190,11 +189,26 @@ def parts_agree(
                 continue
             sent = columns[column]
             try:
-                values = np.array([0 if value is None else value for value in sent], "int64")
+                values, present = _ints_given(sent)
             except OverflowError:
                 return False
-            present = np.fromiter((value is not None for value in sent), bool, rows)
             expected = getattr(local, part).to_numpy(dtype="int64", na_value=0)
             if (given & present & (values != expected)).any():
                 return False
     return True
+
+
+def _given(values: Sequence[Any]) -> Any:
+    """Per value, whether it is not None (a bool array)."""
+    if None not in values:  # the common case, tested in C
+        return np.ones(len(values), dtype=bool)
+    return np.array([value is not None for value in values], dtype=bool)
+
+
+def _ints_given(values: Sequence[Any]) -> tuple[Any, Any]:
+    """Validated ints or None as int64 (0 for None; OverflowError beyond int64) and
+    whether each is given."""
+    if None not in values:
+        return np.array(values, dtype="int64"), np.ones(len(values), dtype=bool)
+    ints = np.array([0 if value is None else value for value in values], dtype="int64")
+    return ints, _given(values)
