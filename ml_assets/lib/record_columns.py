@@ -8,7 +8,9 @@ one list through the columnar request model (`request_model.columns_model`), who
 elements carry exactly the record fields' types and constraints. The columns are then
 typed for scoring (`typed_events.typed_columns`), and on the typed frame the columns that
 repeat a datetime's parts are compared with it in one step per part, where the record
-model converts each record's datetime to the parts' zone on its own.
+model converts each record's datetime to the parts' zone on its own; a datetime's text
+and its years are likewise checked once per column (`datetime_texts_ok`, `years_in_range`),
+not by the columnar model's per-value validators.
 
 It never refuses anything itself. It either accepts a body, giving the validated columns
 (`RecordBatch`), or declines (None); the caller then validates the body with the record
