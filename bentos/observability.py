@@ -18,8 +18,11 @@ the model's own classes, so they stay bounded too.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, MutableMapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from bentos.auth import Receive, Scope, Send
 
@@ -129,12 +132,14 @@ class ScoringMetrics:
 
     def observe(self, route: str, predictions: Sequence[Any]) -> None:
         """Count one response's predictions (the route's response models)."""
-        self.records.labels(route=route).inc(len(predictions))
-        for p in predictions:
-            self._one(route, getattr(p, "probability", None), getattr(p, "label", None))
-            value = getattr(p, "prediction", None)
-            if value is not None:
-                self.value.labels(route=route).observe(value)
+        outputs = [vars(p) for p in predictions]  # a model's fields, without __getattr__
+        self._outputs(
+            route,
+            len(outputs),
+            [o.get("probability") for o in outputs],
+            [o.get("label") for o in outputs],
+            [o.get("prediction") for o in outputs],
+        )
 
     def observe_columns(self, route: str, columns: Any) -> None:
         """Count a columnar response (`/predict_columns`)."""
@@ -142,15 +147,72 @@ class ScoringMetrics:
         values = outputs.get("prediction") or []
         probabilities = outputs.get("probability") or []
         labels = outputs.get("label") or []
-        self.records.labels(route=route).inc(max(len(values), len(probabilities)))
-        for probability, label in zip(probabilities, labels, strict=False):
-            self._one(route, probability, label)
-        for value in values:
-            self.value.labels(route=route).observe(value)
+        paired = min(len(probabilities), len(labels))
+        self._outputs(
+            route,
+            max(len(values), len(probabilities)),
+            probabilities[:paired],
+            labels[:paired],
+            values,
+        )
 
-    def _one(self, route: str, probability: float | None, label: Any) -> None:
-        if probability is not None:
-            self.probability.labels(route=route).observe(probability)
-        if label is not None:
-            text = str(label).lower() if isinstance(label, bool) else str(label)
-            self.labels.labels(route=route, label=text).inc()
+    def _outputs(
+        self,
+        route: str,
+        records: int,
+        probabilities: Sequence[float | None],
+        labels: Sequence[Any],
+        values: Sequence[float | None],
+    ) -> None:
+        """One update per series, not one per record: a 1000-record batch observed record
+        by record cost more than scoring it (each update takes a lock and, under BentoML,
+        writes a memory-mapped file)."""
+        self.records.labels(route=route).inc(records)
+        given = [p for p in probabilities if p is not None]
+        if given:
+            observe_histogram(self.probability.labels(route=route), given)
+        counted = Counter(
+            str(label).lower() if isinstance(label, bool) else str(label)
+            for label in labels
+            if label is not None
+        )
+        for text, count in counted.items():
+            self.labels.labels(route=route, label=text).inc(count)
+        given = [v for v in values if v is not None]
+        if given:
+            observe_summary(self.value.labels(route=route), given)
+
+
+def observe_histogram(histogram: Any, amounts: Sequence[float]) -> None:
+    """`histogram.observe(a)` for every `a` of `amounts`, with one update per bucket.
+    prometheus_client has no bulk observe; this writes the child's own bucket and sum
+    values as its `observe` does (0.26: `_upper_bounds`, `_buckets`, `_sum`), and falls
+    back to `observe` per amount where a release lays them out otherwise."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for amount in amounts:
+            histogram.observe(amount)
+        return
+    values = np.asarray(amounts, dtype="float64")
+    # observe() counts an amount in the first bucket whose bound is >= it; NaN in none.
+    found = np.searchsorted(np.asarray(bounds, dtype="float64"), values, side="left")
+    counts = np.bincount(found[~np.isnan(values)], minlength=len(bounds) + 1)
+    total.inc(float(values.sum()))
+    for index, count in enumerate(counts[: len(bounds)].tolist()):
+        if count:
+            buckets[index].inc(count)
+
+
+def observe_summary(summary: Any, amounts: Sequence[float]) -> None:
+    """`summary.observe(a)` for every `a` of `amounts`, as one count and one sum update
+    (prometheus_client 0.26: `_count`, `_sum`; `observe` per amount otherwise)."""
+    count = getattr(summary, "_count", None)
+    total = getattr(summary, "_sum", None)
+    if count is None or total is None:
+        for amount in amounts:
+            summary.observe(amount)
+        return
+    count.inc(len(amounts))
+    total.inc(float(np.asarray(amounts, dtype="float64").sum()))

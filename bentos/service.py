@@ -42,6 +42,7 @@ from bentos.experiment_setup import BentoArguments, experiment_mode, load_experi
 from bentos.guards import guard
 from bentos.image import serving_image
 from bentos.inference_log import Part, worker_log
+from bentos.json_output import json_output_spec
 from bentos.limits import CostGate, QueueFullError, explain_batch_limit
 from bentos.merging import InFlight, RequestMerger
 from bentos.observability import scoring_metrics
@@ -108,6 +109,13 @@ PREDICT_INPUT = records_input_spec(
 )
 
 
+def _predict_output() -> Predictions:  # type: ignore[valid-type]
+    """/predict's declared output, from which BentoML makes its output model."""
+
+
+PREDICT_OUTPUT = json_output_spec(_predict_output, PREDICTION_LIST)
+
+
 @bentoml.service(
     name=_CONFIG.name,
     workers=_CONFIG.serving.workers,
@@ -162,7 +170,7 @@ class ChampionService:
     def __is_ready__(self) -> bool:
         return self.scorer is not None
 
-    @bentoml.api(input_spec=PREDICT_INPUT)
+    @bentoml.api(input_spec=PREDICT_INPUT, output_spec=PREDICT_OUTPUT)
     async def predict(self, records: Records) -> Predictions:  # type: ignore[valid-type]
         """Score a batch of records with the champion."""
         self._scorer()  # not loaded: 503 at once

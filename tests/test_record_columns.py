@@ -236,6 +236,9 @@ VALID = {
     "time_hour": "2013-07-05T01:00:00Z",
 }
 
+NEW_YEAR_2000 = {"year": 2000, "month": 1, "day": 1, "hour": 0}
+LAST_HOUR_2100 = {"year": 2100, "month": 12, "day": 31, "hour": 23}
+
 
 @pytest.mark.parametrize(
     ("body", "fast"),
@@ -262,6 +265,13 @@ VALID = {
         ({"records": [VALID | {"time_hour": 1372971600}]}, False),
         ({"records": [VALID | {"time_hour": "2013-07-05"}]}, False),
         ({"records": [VALID | {"time_hour": "1899-07-05T01:00:00Z"}]}, False),
+        # The schema's years (2000-2100) are read in the parts' zone (New York), per value
+        # by the record model and on the typed column by the columnar check.
+        ({"records": [VALID | NEW_YEAR_2000 | {"time_hour": "2000-01-01T05:00:00Z"}]}, True),
+        ({"records": [VALID | NEW_YEAR_2000 | {"time_hour": "2000-01-01T04:59:59Z"}]}, False),
+        ({"records": [VALID | LAST_HOUR_2100 | {"time_hour": "2101-01-01T04:59:59Z"}]}, True),
+        ({"records": [VALID, VALID | {"time_hour": "2101-01-01T05:00:00Z"}]}, False),
+        ({"records": [VALID, VALID | {"time_hour": "2101-01-01T00:30:00+19:00"}]}, False),
         ({"records": [VALID, "not a record"]}, False),
     ],
 )

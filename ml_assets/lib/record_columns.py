@@ -8,7 +8,9 @@ one list through the columnar request model (`request_model.columns_model`), who
 elements carry exactly the record fields' types and constraints. The columns are then
 typed for scoring (`typed_events.typed_columns`), and on the typed frame the columns that
 repeat a datetime's parts are compared with it in one step per part, where the record
-model converts each record's datetime to the parts' zone on its own.
+model converts each record's datetime to the parts' zone on its own; a datetime's text
+and its years are likewise checked once per column (`datetime_texts_ok`, `years_in_range`),
+not by the columnar model's per-value validators.
 
 It never refuses anything itself. It either accepts a body, giving the validated columns
 (`RecordBatch`), or declines (None); the caller then validates the body with the record
@@ -32,8 +34,9 @@ import pandas as pd
 import pydantic_core
 from pydantic import BaseModel, ValidationError
 
-from .config.models import ColumnSpec, PipelineConfig
-from .request_model import columns_model
+from .config.models import ColumnSpec, ColumnType, PipelineConfig
+from .datetime_parts import YearRange, serving_years
+from .request_model import columns_model, datetime_texts_ok
 from .scoring import serving_columns
 from .typed_events import typed_columns
 
@@ -88,7 +91,15 @@ class RecordColumnsValidator:
         self.max_rows = config.serving.max_batch_size
         self.specs = spec
         self.related = {name: column for name, column in spec.items() if column.parts}
-        self.columns: type[BaseModel] = columns_model(config, check_parts=False)
+        self.columns: type[BaseModel] = columns_model(
+            config, check_parts=False, check_datetimes=False
+        )
+        schema = config.event_source.columns
+        self.datetimes = {
+            name: serving_years(name, schema)
+            for name, column in spec.items()
+            if column.type == ColumnType.DATETIME
+        }
 
     def validate_json(self, body: bytes, min_rows: int = 1) -> RecordBatch | None:
         """The body's records as validated columns; None when the record model must
@@ -112,7 +123,7 @@ class RecordColumnsValidator:
     def validate_records(self, records: Any) -> RecordBatch | None:
         """`records` (as parsed from JSON) as validated columns, or None (see above)."""
         columns = self._transposed(records)
-        if columns is None:
+        if columns is None or not all(datetime_texts_ok(columns[n]) for n in self.datetimes):
             return None
         try:
             validated = self.columns.model_validate(columns)
@@ -121,6 +132,8 @@ class RecordColumnsValidator:
         values = vars(validated)
         columns = {name: values[name] for name in self.names}
         events = typed_columns(columns, self.specs)
+        if not years_in_range(columns, events, self.datetimes):
+            return None
         if not parts_agree(columns, events, self.related):
             return None
         return RecordBatch(columns, events)
@@ -140,6 +153,22 @@ class RecordColumnsValidator:
         return {name: [record.get(name) for record in records] for name in self.names}
 
 
+def years_in_range(
+    columns: Mapping[str, Sequence[Any]], events: pd.DataFrame, years: Mapping[str, YearRange]
+) -> bool:
+    """Whether every given datetime of the columns `years` names is in its years (read in
+    the range's zone), as `YearRange.check` decides per value: on the typed column (UTC),
+    against the range's first instant and the first instant after it."""
+    for name, allowed in years.items():
+        typed = pd.DatetimeIndex(events[name])
+        first, after = allowed.bounds()
+        given = _given(columns[name])
+        inside = typed.notna() & (typed >= first) & (typed < after)
+        if (given & ~inside).any():
+            return False
+    return True
+
+
 def parts_agree(
     columns: Mapping[str, Sequence[Any]], events: pd.DataFrame, related: Mapping[str, ColumnSpec]
 ) -> bool:
@@ -150,7 +179,6 @@ def parts_agree(
     loads, so they are Python ints or None), `events` the same rows typed (datetimes in
     UTC), `related` the datetime columns that have `parts`. False at the first
     disagreement, and for an int beyond int64 (the per-record check then decides)."""
-    rows = len(events)
     for name, spec in related.items():
         assert spec.parts is not None
         # The parts' zone as the record model reads it (zoneinfo), converted once: each
@@ -163,11 +191,26 @@ def parts_agree(
                 continue
             sent = columns[column]
             try:
-                values = np.array([0 if value is None else value for value in sent], "int64")
+                values, present = _ints_given(sent)
             except OverflowError:
                 return False
-            present = np.fromiter((value is not None for value in sent), bool, rows)
             expected = getattr(local, part).to_numpy(dtype="int64", na_value=0)
             if (given & present & (values != expected)).any():
                 return False
     return True
+
+
+def _given(values: Sequence[Any]) -> Any:
+    """Per value, whether it is not None (a bool array)."""
+    if None not in values:  # the common case, tested in C
+        return np.ones(len(values), dtype=bool)
+    return np.array([value is not None for value in values], dtype=bool)
+
+
+def _ints_given(values: Sequence[Any]) -> tuple[Any, Any]:
+    """Validated ints or None as int64 (0 for None; OverflowError beyond int64) and
+    whether each is given."""
+    if None not in values:
+        return np.array(values, dtype="int64"), np.ones(len(values), dtype=bool)
+    ints = np.array([0 if value is None else value for value in values], dtype="int64")
+    return ints, _given(values)
