@@ -168,19 +168,24 @@ class ScoringMetrics:
         by record cost more than scoring it (each update takes a lock and, under BentoML,
         writes a memory-mapped file)."""
         self.records.labels(route=route).inc(records)
-        given = [p for p in probabilities if p is not None]
+        given = _given(probabilities)
         if given:
             observe_histogram(self.probability.labels(route=route), given)
-        counted = Counter(
-            str(label).lower() if isinstance(label, bool) else str(label)
-            for label in labels
-            if label is not None
-        )
-        for text, count in counted.items():
-            self.labels.labels(route=route, label=text).inc(count)
-        given = [v for v in values if v is not None]
+        # Counted by value in C, then named: one response's labels share one type.
+        for label, count in Counter(labels).items():
+            if label is not None:
+                text = str(label).lower() if isinstance(label, bool) else str(label)
+                self.labels.labels(route=route, label=text).inc(count)
+        given = _given(values)
         if given:
             observe_summary(self.value.labels(route=route), given)
+
+
+def _given(amounts: Sequence[float | None]) -> Sequence[float]:
+    """The amounts that are not None (the sequence itself when none is: tested in C)."""
+    if None not in amounts:
+        return amounts  # type: ignore[return-value]
+    return [amount for amount in amounts if amount is not None]
 
 
 def observe_histogram(histogram: Any, amounts: Sequence[float]) -> None:

@@ -236,6 +236,7 @@ VALID = {
     "time_hour": "2013-07-05T01:00:00Z",
 }
 
+_WITHOUT_TAILNUM = {k: v for k, v in VALID.items() if k != "tailnum"}
 NEW_YEAR_2000 = {"year": 2000, "month": 1, "day": 1, "hour": 0}
 LAST_HOUR_2100 = {"year": 2100, "month": 12, "day": 31, "hour": 23}
 
@@ -273,6 +274,10 @@ LAST_HOUR_2100 = {"year": 2100, "month": 12, "day": 31, "hour": 23}
         ({"records": [VALID, VALID | {"time_hour": "2101-01-01T05:00:00Z"}]}, False),
         ({"records": [VALID, VALID | {"time_hour": "2101-01-01T00:30:00+19:00"}]}, False),
         ({"records": [VALID, "not a record"]}, False),
+        # Every field in every record takes the transposition without a loop per record;
+        # a record with as many keys, one of them unknown, must not.
+        ({"records": [VALID, _WITHOUT_TAILNUM]}, True),
+        ({"records": [VALID, _WITHOUT_TAILNUM | {"dep_delay": 3}]}, False),
     ],
 )
 def test_edge_cases_get_what_the_record_model_gives(body: Any, fast: bool) -> None:
