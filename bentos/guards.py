@@ -3,7 +3,8 @@
 BentoML wraps a service's middlewares inside its own (metrics, timeout, max concurrency),
 the first added outermost. So a request without the API key is refused before its body
 is read, a wrong media type before the body limit, and the body limit before the body
-is parsed for repeated keys or by BentoML.
+is parsed for repeated keys or by BentoML. Over the concurrency limit, a request is
+refused before BentoML's tracing and access log (bentos.shedding).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bentos.media_type import JsonOnlyMiddleware
 from bentos.merging import InFlight, InFlightMiddleware
 from bentos.observability import BUILTIN_ROUTES, bound_route_labels
 from bentos.openapi import OpenApiErrorsMiddleware
+from bentos.shedding import shed_before_tracing
 from bentos.strict_json import NoDuplicateKeysMiddleware
 from ml_assets.lib.config.lifecycle import ServingConfig
 
@@ -41,6 +43,7 @@ def guard(
     bentos.openapi's ERROR_RESPONSES for this service."""
     routes = (*scoring, *others)
     bound_route_labels((*routes, *BUILTIN_ROUTES))
+    shed_before_tracing()
     if in_flight is not None:
         service.add_asgi_middleware(InFlightMiddleware, paths=scoring, counter=in_flight)
     service.add_asgi_middleware(ApiKeyMiddleware, env_name=serving.api_key_env, protected=routes)

@@ -5,8 +5,9 @@ leak? (issue 19, item 8: 412 MB before, 517 MB after one overload, 641 MB by the
 
 serves the benchmark champion (benchmarks/serving/state.py), measures what it sustains
 closed-loop (`--concurrency` clients sending one-record /predict requests back to back),
-then sends `--factor` (3) times that rate open-loop for `--seconds`, `--rounds` times,
-with `--rest` seconds of quiet after each round. After each round and rest it records the
+then sends `--factor` (3) times that rate (or `--rate`, to compare two runs at one rate)
+open-loop for `--seconds`, `--rounds` times, with `--rest` seconds of quiet after each
+round. After each round and rest it records the
 server's RSS (all its processes), the answers by status, the slowest /livez and /readyz
 answers during the round (each probed every 0.5 s from a thread of its own), and how long
 after the last request was sent a new one-record /predict is answered 200 (recovery).
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--rest", type=float, default=15)
     parser.add_argument("--factor", type=float, default=3.0)
+    parser.add_argument(
+        "--rate", type=float, help="overload at this many req/s instead of factor x capacity"
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--state", type=Path, default=Path("/tmp/mlap-bench-reliability"))
     arguments = parser.parse_args(argv)
@@ -144,9 +148,11 @@ def main(argv: list[str] | None = None) -> None:
             "| /readyz slowest (s) | recovered after (s) | RSS after round (MB) "
             "| RSS after rest (MB) |\n|---|---|---|---|---|---|---|---|---|"
         )
+        refused = 0
         for round_ in range(1, arguments.rounds + 1):
-            target = arguments.factor * rate
+            target = arguments.rate or arguments.factor * rate
             result = asyncio.run(overload(server.url, bodies, target, arguments.seconds))
+            refused += result["statuses"].get("429", 0)
             after = rss_mb(pid)
             time.sleep(arguments.rest)
             print(
@@ -155,6 +161,26 @@ def main(argv: list[str] | None = None) -> None:
                 f"{result['recovered_s']} | {after:.0f} | {rss_mb(pid):.0f} |",
                 flush=True,
             )
+        counted = counted_refusals(server.url)
+        print(f"429 answers: {refused:,} received, {counted:,} counted by /metrics")
+
+
+def counted_refusals(url: str) -> int:
+    """The 429 answers to /predict that BentoML's request counter on /metrics holds."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    return int(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.type == "counter" and "request" in family.name
+            for sample in family.samples
+            if sample.name.endswith("_total")
+            and sample.labels.get("http_response_code") == "429"
+            and sample.labels.get("endpoint") == "/predict"
+        )
+    )
 
 
 def _scorer(champion: Any) -> Any:
