@@ -56,7 +56,7 @@ def run(
     it stops when hypothesis has nothing new to try within `max_examples`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     report = workdir / "schemathesis.json"
-    before = server_errors(url)
+    before = counted_answers(url, "5")
     command = [
         *[str(ST), "run", f"{url}/docs.json", "--checks", ",".join(CHECKS)],
         *["--max-examples", str(max_examples), "--seed", str(seed), "-w", "1"],
@@ -71,13 +71,14 @@ def run(
         generated=int(summary["test_cases"]["generated"]),
         failures=[json.dumps(f)[:500] for f in summary["failures"]],
         seconds=float(summary["running_time"]),
-        server_errors=server_errors(url) - before,
+        server_errors=counted_answers(url, "5") - before,
         output=done.stdout[-5000:],
     )
 
 
-def server_errors(url: str) -> int:
-    """The 5xx answers the server has counted so far (BentoML's request counter)."""
+def counted_answers(url: str, status_prefix: str, endpoint: str | None = None) -> int:
+    """The answers whose status starts with `status_prefix` (to `endpoint`, or to any
+    path) that BentoML's request counter on the server's /metrics holds so far."""
     text = httpx.get(f"{url}/metrics", timeout=30).text
     return int(
         sum(
@@ -85,7 +86,8 @@ def server_errors(url: str) -> int:
             for family in text_string_to_metric_families(text)
             for sample in family.samples
             if sample.name == "bentoml_service_request_total"
-            and sample.labels.get("http_response_code", "").startswith("5")
+            and sample.labels.get("http_response_code", "").startswith(status_prefix)
+            and endpoint in (None, sample.labels.get("endpoint"))
         )
     )
 

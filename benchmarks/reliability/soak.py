@@ -30,6 +30,7 @@ import aiohttp
 import httpx
 import psutil
 
+from benchmarks.reliability.fuzz import counted_answers
 from benchmarks.reliability.served import served_server
 from benchmarks.serving.workload import load_records
 
@@ -161,26 +162,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{result['recovered_s']} | {after:.0f} | {rss_mb(pid):.0f} |",
                 flush=True,
             )
-        counted = counted_refusals(server.url)
+        counted = counted_answers(server.url, "429", "/predict")
         print(f"429 answers: {refused:,} received, {counted:,} counted by /metrics")
-
-
-def counted_refusals(url: str) -> int:
-    """The 429 answers to /predict that BentoML's request counter on /metrics holds."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = httpx.get(f"{url}/metrics", timeout=30).text
-    return int(
-        sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            if family.type == "counter" and "request" in family.name
-            for sample in family.samples
-            if sample.name.endswith("_total")
-            and sample.labels.get("http_response_code") == "429"
-            and sample.labels.get("endpoint") == "/predict"
-        )
-    )
 
 
 def _scorer(champion: Any) -> Any:
