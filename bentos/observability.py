@@ -32,14 +32,26 @@ _ORIGINAL_PATH = "mlap.original_path"
 BUILTIN_ROUTES = ("/", "/docs.json", "/schema.json", "/metrics", "/livez", "/readyz", "/healthz")
 
 
+# The routes of every service that bound its labels in this process (one, when served).
+_KNOWN_ROUTES: set[str] = set()
+
+
 def bound_route_labels(routes: Iterable[str]) -> None:
-    """Make BentoML's request metrics label every path outside `routes` as OTHER_ROUTE."""
+    """Make BentoML's request metrics label every path outside `routes` as OTHER_ROUTE.
+    Called again (another service module imported in the same process), it adds that
+    service's routes: BentoML's class is swapped once, so a path is never relabelled twice
+    (the second swap would have lost the real path of a path unknown to both)."""
     from bentoml._internal.server.http import instruments
 
+    _KNOWN_ROUTES.update(routes)
+    if getattr(instruments.RunnerTrafficMetricsMiddleware, "bounds_route_labels", False):
+        return
     base = instruments.RunnerTrafficMetricsMiddleware
-    known = frozenset(routes)
+    known = _KNOWN_ROUTES
 
     class BoundedRouteMetrics(base):  # type: ignore[misc,valid-type]
+        bounds_route_labels = True
+
         def __init__(self, app: Any, **options: Any) -> None:
             super().__init__(_RestorePath(app), **options)
 

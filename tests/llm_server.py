@@ -8,7 +8,8 @@ list when the prompt has no example. Every request (headers and JSON body) is ke
 A test can make it an oracle (`answers`: text to classify -> the label to answer, used
 when the prompt's text is one of them) and make it fail (`failure`): `drop` closes the
 connection without answering, `stall` answers after `stall_seconds`, `prose` answers a
-sentence that names no label, `status` answers HTTP 500.
+sentence that names no label, `status` answers HTTP 500. With `delay_seconds`, every
+answer waits that long, and `most_at_once` tells how many requests overlapped at most.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ class LlmServer:
     answers: dict[str, str] = field(default_factory=dict)
     failure: str | None = None
     stall_seconds: float = 3.0
+    # Every answer waits this long (requests overlap while they wait); the most requests
+    # being answered at once is kept.
+    delay_seconds: float = 0.0
+    most_at_once: int = 0
+    at_once: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 def text_of(messages: list[dict[str, str]]) -> str:
@@ -62,6 +69,16 @@ def llm_server(api_key: str | None = "test-key") -> Iterator[LlmServer]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            with state.lock:
+                state.at_once += 1
+                state.most_at_once = max(state.most_at_once, state.at_once)
+            try:
+                self._answer()
+            finally:
+                with state.lock:
+                    state.at_once -= 1
+
+        def _answer(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             state.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
             if api_key and self.headers.get("Authorization") != f"Bearer {api_key}":
@@ -76,6 +93,7 @@ def llm_server(api_key: str | None = "test-key") -> Iterator[LlmServer]:
             else:
                 if state.failure == "stall":
                     time.sleep(state.stall_seconds)
+                time.sleep(state.delay_seconds)
                 text = text_of(body["messages"])
                 content = state.answers.get(text) or answer_of(body["messages"])
                 if state.failure == "prose":

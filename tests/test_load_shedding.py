@@ -12,6 +12,7 @@ import httpx
 import pytest
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
+from bentos.observability import bound_route_labels
 from bentos.shedding import LoadShedMiddleware, shed_before_tracing
 
 LIMIT = 2
@@ -93,6 +94,10 @@ class HeldService:
 
 
 def test_bentoml_builds_the_app_refusing_before_tracing_and_counting_in_metrics() -> None:
+    # Two service modules bound their metrics' route labels in this process (the tests
+    # import both): a path neither knows (/wait) must still reach its route, not a 404.
+    bound_route_labels(("/predict",))
+    bound_route_labels(("/classify",))
     assert shed_before_tracing()
     assert shed_before_tracing()  # idempotent
     app: Any = HeldService.to_asgi()

@@ -765,6 +765,7 @@ def test_a_winning_llm_candidate_becomes_the_registered_champion_without_its_key
         "timeout_seconds": LLM_TIMEOUT,
         "examples": 4,
         "api_key_env": KEY_ENV,
+        "concurrency": 4,
     }
     template = PROJECT_ROOT / "configs" / "prompts" / "tweet_devices.yaml"
     assert (bundle / "prompt.yaml").read_bytes() == template.read_bytes()

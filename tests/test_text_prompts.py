@@ -14,7 +14,7 @@ from ml_assets.lib.text.classifiers import nearest
 from ml_assets.lib.text.encoders import encode_checked, load_encoder
 from ml_assets.lib.text.llm import LlmClassifier, LlmError, parse_label
 from ml_assets.lib.text.prompts import PromptError, load_prompt
-from tests.llm_server import answer_of, llm_server
+from tests.llm_server import LlmServer, answer_of, llm_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = PROJECT_ROOT / "configs" / "prompts" / "tweet_devices.yaml"
@@ -131,6 +131,48 @@ def test_the_llm_classifier_sends_the_most_similar_examples_and_parses_the_answe
         expected = CLASSES.index(answer_of(body["messages"]))
         assert proba[i, expected] == 1.0 and proba[i].sum() == 1.0
     assert classifier.invalid_answers == 0
+
+
+def test_a_batch_is_asked_with_requests_in_flight_at_once_and_answered_in_order(
+    store: tuple[list[str], list[str], np.ndarray],
+) -> None:
+    texts, labels, vectors = store
+    template = load_prompt(TEMPLATE)
+    queries, stored = slice(0, 12), slice(12, None)
+
+    def ask(concurrency: int, server: LlmServer) -> np.ndarray:
+        classifier = LlmClassifier(
+            template, CLASSES, server.url, "m", examples=3, concurrency=concurrency
+        )
+        proba = classifier.predict(
+            texts[queries], vectors[queries], texts[stored], labels[stored], vectors[stored]
+        )
+        assert classifier.requests == 12
+        return proba
+
+    with llm_server(api_key=None) as server:
+        one_by_one = ask(1, server)
+        assert server.most_at_once == 1
+        server.delay_seconds = 0.1  # long enough for the requests to overlap
+        at_once = ask(4, server)
+        assert server.most_at_once == 4
+    np.testing.assert_array_equal(at_once, one_by_one)  # the same answers, in order
+    # The endpoint answers by the prompt: each row is its own text's answer.
+    assert one_by_one.argmax(axis=1).tolist() == [
+        CLASSES.index(answer_of(r["body"]["messages"])) for r in server.requests[:12]
+    ]
+
+
+def test_a_failure_in_a_batch_asked_at_once_is_raised(
+    store: tuple[list[str], list[str], np.ndarray],
+) -> None:
+    texts, labels, vectors = store
+    template = load_prompt(TEMPLATE)
+    with llm_server(api_key=None) as server:
+        server.failure = "status"
+        classifier = LlmClassifier(template, CLASSES, server.url, "m", concurrency=4)
+        with pytest.raises(LlmError, match="answered 500"):
+            classifier.predict(texts[:8], vectors[:8], texts[8:], labels[8:], vectors[8:])
 
 
 def test_invalid_answers_are_counted_and_a_refused_key_is_an_error(

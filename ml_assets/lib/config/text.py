@@ -32,6 +32,13 @@ class LlmConfig(StrictModel):
     )
     examples: int = Field(4, ge=0, le=50, description="Most similar examples in each prompt.")
     timeout_seconds: float = Field(30, gt=0, description="Timeout of one request.")
+    concurrency: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Requests in flight at once when a batch (an evaluation, a /predict "
+        "request, a day of texts) asks about several texts; 1 asks one text at a time.",
+    )
 
 
 class TextConfig(StrictModel):

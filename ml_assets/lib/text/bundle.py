@@ -220,11 +220,12 @@ class TextScorer:
         store = list(
             zip(self.examples[TEXT].astype(str), self.examples[LABEL].astype(str), strict=True)
         )
-        out = np.zeros((len(texts), len(self.classes)))
+        prompts = [(text, [store[p] for p in positions[i][:shots]]) for i, text in enumerate(texts)]
         with self.llm.client() as client:
-            for i, text in enumerate(texts):
-                chosen = [store[p] for p in positions[i][:shots]]
-                out[i, self.llm.label_of(client, text, chosen)] = 1.0
+            answers = self.llm.ask_all(client, prompts)
+        out = np.zeros((len(texts), len(self.classes)))
+        for i, answer in enumerate(answers):
+            out[i, self.llm.code_of(answer)] = 1.0
         return out
 
 

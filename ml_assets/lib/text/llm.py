@@ -2,19 +2,23 @@
 most similar stored examples, sent to an OpenAI-compatible chat completions endpoint;
 the answer must be one of the labels.
 
-In evaluation (`predict`), an answer that names no label, or several, counts as
-invalid: that row gets equal probabilities for every class (no information) and is
-counted, never guessed. A label answered gets probability 1: the endpoint gives no
-scores, so its ranking metrics are those of hard labels. In serving (`label_of`), an
-invalid answer is an error (`LlmAnswerError`), never a made-up label; so is a failed
-exchange, as `LlmUnavailableError` when the endpoint could not be reached or did not answer
-in time, as `LlmAnswerError` when it answered something else than a chat completion.
+A batch's texts are asked about with up to `concurrency` requests in flight (threads
+sharing one HTTP client), the answers kept in the texts' order. In evaluation
+(`predict`), an answer that names no label, or several, counts as invalid: that row gets
+equal probabilities for every class (no information) and is counted, never guessed. A
+label answered gets probability 1: the endpoint gives no scores, so its ranking metrics
+are those of hard labels. In serving (`code_of`), an invalid answer is an error
+(`LlmAnswerError`), never a made-up label; so is a failed exchange, as
+`LlmUnavailableError` when the endpoint could not be reached or did not answer in time,
+as `LlmAnswerError` when it answered something else than a chat completion.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +26,9 @@ import numpy as np
 
 from .classifiers import nearest
 from .prompts import PromptTemplate
+
+# A text to classify and the examples shown with it: (text, label) pairs, most similar first.
+Prompt = tuple[str, list[tuple[str, str]]]
 
 
 class LlmError(RuntimeError):
@@ -68,8 +75,13 @@ class LlmClassifier:
     timeout_seconds: float = 30.0
     # The variable the key comes from: a request without the key raises MissingApiKeyError.
     api_key_env: str | None = None
+    # Requests in flight at once for a batch of texts.
+    concurrency: int = 1
     invalid_answers: int = field(default=0, init=False)
     requests: int = field(default=0, init=False)
+    _counting: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def predict(
         self,
@@ -88,18 +100,37 @@ class LlmClassifier:
             if self.examples
             else np.zeros((len(texts), 0), dtype="int64")
         )
-        url = self._url()
+        prompts = [
+            (text, [(store_texts[p], store_labels[p]) for p in chosen[i]])
+            for i, text in enumerate(texts)
+        ]
         with self.client() as client:
-            for i, text in enumerate(texts):
-                shots = [(store_texts[p], store_labels[p]) for p in chosen[i]]
-                answer = self._ask(client, url, text, shots)
-                code = parse_label(answer, self.classes)
-                if code is None:
-                    self.invalid_answers += 1
-                else:
-                    out[i] = 0.0
-                    out[i, code] = 1.0
+            answers = self.ask_all(client, prompts)
+        for i, answer in enumerate(answers):
+            code = parse_label(answer, self.classes)
+            if code is None:
+                self.invalid_answers += 1
+            else:
+                out[i] = 0.0
+                out[i, code] = 1.0
         return out
+
+    def ask_all(self, client: Any, prompts: Sequence[Prompt]) -> list[str]:
+        """The endpoint's answers to `prompts` ((text, shots) pairs), in their order, with at
+        most `concurrency` requests in flight. The first failure in that order is raised
+        once the requests already sent have ended; the ones not yet sent are not sent."""
+        url = self._url()
+        if self.concurrency <= 1 or len(prompts) <= 1:
+            return [self._ask(client, url, text, shots) for text, shots in prompts]
+        workers = min(self.concurrency, len(prompts))
+        with ThreadPoolExecutor(workers, thread_name_prefix="llm-request") as pool:
+            futures = [pool.submit(self._ask, client, url, text, shots) for text, shots in prompts]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
 
     @property
     def missing_key(self) -> str | None:
@@ -107,7 +138,7 @@ class LlmClassifier:
         return self.api_key_env if self.api_key_env and not self.api_key else None
 
     def client(self) -> Any:
-        """An HTTP client for `label_of` (a context manager) with the timeout and key;
+        """An HTTP client for `ask_all` (a context manager) with the timeout and key;
         MissingApiKeyError when the endpoint needs a key that was not given."""
         import httpx
 
@@ -116,11 +147,8 @@ class LlmClassifier:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         return httpx.Client(timeout=self.timeout_seconds, headers=headers)
 
-    def label_of(self, client: Any, text: str, shots: list[tuple[str, str]]) -> int:
-        """The class code the endpoint answers for `text` with the examples `shots`
-        ((text, label) pairs, most similar first); raises LlmAnswerError when the answer
-        names no single label, LlmError subclasses when the exchange fails."""
-        answer = self._ask(client, self._url(), text, shots)
+    def code_of(self, answer: str) -> int:
+        """The class code `answer` names; LlmAnswerError when it names none or several."""
         code = parse_label(answer, self.classes)
         if code is None:
             shown = answer.strip()[:200]
@@ -146,7 +174,8 @@ class LlmClassifier:
         }
         import httpx
 
-        self.requests += 1
+        with self._counting:
+            self.requests += 1
         try:
             response = client.post(url, json=body)
         except httpx.TimeoutException as exc:

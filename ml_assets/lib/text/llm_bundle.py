@@ -65,6 +65,7 @@ def write_llm_part(folder: Path, llm: LlmConfig, prompts: str | Path) -> dict[st
         "timeout_seconds": llm.timeout_seconds,
         "examples": llm.examples,
         "api_key_env": llm.api_key_env,
+        "concurrency": llm.concurrency,
     }
 
 
@@ -97,4 +98,6 @@ def _classifier(
         examples=int(settings["examples"]),
         timeout_seconds=float(settings["timeout_seconds"]),
         api_key_env=settings.get("api_key_env"),
+        # Bundles written before the setting asked one text at a time.
+        concurrency=int(settings.get("concurrency", 1)),
     )
