@@ -222,11 +222,13 @@ def worker_log(
     config: PipelineConfig,
     metrics: Any,
     rows_of: Callable[[Sequence[ScoredBatch], PipelineConfig], Any] = log_frame,
+    error_rows_of: Callable[[Sequence[ScoredBatch], PipelineConfig], Any] = log_frame,
 ) -> InferenceLog | None:
     """The inference log of this worker, when the server is given a lake to write it to
     (INFERENCE_LOG_ENV) and the pipeline's `serving.inference_log.enabled` is true;
-    `rows_of` makes the log's rows of answered requests (the text service's are
-    `ml_assets.lib.text.served_log.text_log_frame`)."""
+    `rows_of` makes the log's rows of answered requests and `error_rows_of` the dated
+    rows of failed ones (the text service's are `text_log_frame` and `text_request_rows`
+    of `ml_assets.lib.text.served_log`)."""
     settings = config.serving.inference_log
     base_url = os.environ.get(INFERENCE_LOG_ENV, "").strip()
     if not base_url or not settings.enabled:
@@ -237,7 +239,7 @@ def worker_log(
         # their reader keeps each request once.
         failed = [e for e in entries if isinstance(e, FailedRequest)]
         if failed:
-            write_errors(base_url, config.name, error_frame(failed, config))
+            write_errors(base_url, config.name, error_frame(failed, config, error_rows_of))
         scored = [e for e in entries if isinstance(e, ScoredBatch)]
         frame = rows_of(scored, config) if scored else None
         if frame is not None:

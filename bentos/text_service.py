@@ -48,7 +48,7 @@ from bentos.openapi import LLM_RESPONSES
 from ml_assets.lib.config.models import PipelineConfig
 from ml_assets.lib.text.bundle import BUNDLE_FILE, CONFIG_FILE, REGISTERED_FILE, TextScorer
 from ml_assets.lib.text.llm import LlmAnswerError, LlmUnavailableError, MissingApiKeyError
-from ml_assets.lib.text.served_log import text_log_frame
+from ml_assets.lib.text.served_log import text_log_frame, text_request_rows
 
 logger = logging.getLogger("bentoml.service.text")
 
@@ -132,6 +132,7 @@ class TextService:
         self.scorer: TextScorer | None = None
         self.problem: str | None = None
         self.inference_log: InferenceLog | None = None
+        self.metrics = scoring_metrics()
         variable = (_LLM or {}).get("api_key_env")
         # The LLM endpoint's key, read once at start-up and kept by the scorer only.
         api_key = os.environ.get(variable) if variable else None
@@ -142,7 +143,9 @@ class TextService:
             logger.error("text champion not loaded, /readyz will fail: %s", problem)
         else:
             self.scorer = scorer
-            self.inference_log = worker_log(_CONFIG, scoring_metrics(), text_log_frame)
+            self.inference_log = worker_log(
+                _CONFIG, self.metrics, text_log_frame, error_rows_of=text_request_rows
+            )
 
     def __is_ready__(self) -> bool:
         return self.scorer is not None
@@ -162,17 +165,35 @@ class TextService:
         try:
             answers = self.scorer.predict(texts)
         except LlmUnavailableError as exc:
-            logger.warning("/predict: %s", exc)
-            return _refused(503, f"the LLM endpoint is unavailable: {exc.reason}; retry later")
+            message = f"the LLM endpoint is unavailable: {exc.reason}; retry later"
+            return self._failed(started, texts, 503, message, exc)
         except LlmAnswerError as exc:
-            logger.warning("/predict: %s", exc)
-            return _refused(502, f"the LLM endpoint gave no usable answer: {exc.reason}")
+            message = f"the LLM endpoint gave no usable answer: {exc.reason}"
+            return self._failed(started, texts, 502, message, exc)
         predictions = [TextPrediction(**answer) for answer in answers]
         if self.inference_log is not None:
             version = self.scorer.model_version
             part = Part("champion", version, MODEL_TAG, len(texts), texts, None, predictions)
             self.inference_log.append_parts(uuid.uuid4().hex, "/predict", started, [part])
         return predictions
+
+    def _failed(
+        self, started: float, texts: list[str], status: int, message: str, exc: Exception
+    ) -> Any:
+        """The answer to a request the champion could not answer (its LLM endpoint failed):
+        logged under an error id, counted on /metrics (`mlap_failed_requests`) and written
+        to the errors files beside the inference log, as the tabular service does."""
+        assert self.scorer is not None
+        error_id = uuid.uuid4().hex[:12]
+        logger.warning("error_id=%s: /predict: %s", error_id, exc)
+        version = self.scorer.model_version
+        self.metrics.failed.labels(route="/predict", model_version=version).inc()
+        if self.inference_log is not None:
+            part = Part("champion", version, MODEL_TAG, len(texts), texts, None, None)
+            self.inference_log.append_failure(
+                uuid.uuid4().hex, "/predict", started, part, status, error_id
+            )
+        return _refused(status, message)
 
     @bentoml.on_shutdown
     def flush_inference_log(self) -> None:

@@ -868,7 +868,8 @@ def test_the_llm_champion_is_served_and_endpoint_failures_are_not_500(
     assert again.status_code == 200 and again.json()[0]["label"] == first["label"]
     # The inference log (written at shutdown): the answered texts, not the failed ones.
     assert plan.inference_log is not None
-    files = sorted(Path(plan.inference_log).rglob("*.parquet"))
+    written = sorted(Path(plan.inference_log).rglob("*.parquet"))
+    files = [f for f in written if not f.name.startswith("errors-")]
     logged = pd.concat([pd.read_parquet(f) for f in files]).sort_values(["served_at", "record"])
     # The module's earlier service logged to the same lake.
     logged = logged[logged["model_tag"] == llm_champion["champion"].model_tag]
@@ -881,6 +882,18 @@ def test_the_llm_champion_is_served_and_endpoint_failures_are_not_500(
     assert list(logged["output_nearest_examples"].iloc[0]) == [
         n["example_id"] for n in first["nearest_examples"]
     ]
+    # The failed requests: one row each in the errors files beside the log, with the
+    # status answered, the error id of the service's log line, and the day it was served.
+    errors = pd.concat(
+        [pd.read_parquet(f) for f in written if f.name.startswith("errors-")]
+    ).sort_values("served_at")
+    errors = errors[errors["model_tag"] == llm_champion["champion"].model_tag]
+    assert errors["status"].tolist() == [503, 503, 502, 502]
+    assert errors["rows"].tolist() == [1] * 4 and set(errors["route"]) == {"/predict"}
+    assert set(errors["model_version"]) == {first["model_version"]}
+    assert set(errors["event_date"]) == set(logged["event_date"])
+    served_log = log.read_text()
+    assert all(f"error_id={e}" in served_log for e in errors["error_id"])
 
 
 def test_an_llm_service_without_its_key_variable_is_never_ready(

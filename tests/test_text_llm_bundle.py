@@ -16,12 +16,13 @@ import pytest
 from ml_assets.lib.artifacts import ArtifactIntegrityError
 from ml_assets.lib.config import PipelineConfig, load_pipeline_config
 from ml_assets.lib.config.text import LlmConfig
+from ml_assets.lib.inference_errors import FailedRequest, error_frame
 from ml_assets.lib.inference_log import ScoredBatch
 from ml_assets.lib.text.bundle import TextScorer, write_text_bundle
 from ml_assets.lib.text.encoders import encode_checked, load_encoder
 from ml_assets.lib.text.examples import build_example_store
 from ml_assets.lib.text.llm import LlmAnswerError, LlmUnavailableError, MissingApiKeyError
-from ml_assets.lib.text.served_log import text_log_frame
+from ml_assets.lib.text.served_log import text_log_frame, text_request_rows
 from tests.llm_server import LlmServer, answer_of, llm_server, text_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -161,5 +162,24 @@ def test_the_text_inference_log_has_a_row_per_answered_text(bundle: Path) -> Non
         a["prompt_examples"] for a in answers
     ]
     assert np.all(frame["output_probability"] == 1.0)
-    with pytest.raises(ValueError, match="2 texts and 3 answers"):
+    with pytest.raises(ValueError, match="3 answers for 2 texts"):
         text_log_frame([replace(first, outputs=answers)], scorer.config)
+    # A request the service failed to answer: one errors row, dated as its texts would be.
+    failed = FailedRequest(
+        request_id="c",
+        served_at=served,
+        route="/predict",
+        latency_ms=30.0,
+        model_version="7",
+        model_tag="t:v7",
+        arm="champion",
+        rows=2,
+        records=texts[:2],
+        columns=None,
+        status=503,
+        error_id="e1",
+    )
+    errors = error_frame([failed], scorer.config, text_request_rows)
+    assert errors[["request_id", "status", "error_id", "rows", "event_date"]].values.tolist() == [
+        ["c", 503, "e1", 2, "2016-03-01"]
+    ]

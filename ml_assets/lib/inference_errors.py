@@ -13,7 +13,7 @@ request and day its records fall on: ERROR_COLUMNS.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,8 +62,14 @@ class FailedRequest:
     error_id: str
 
 
-def error_frame(failed: Sequence[FailedRequest], config: PipelineConfig) -> pd.DataFrame:
-    """One row per failed request and day (see the module)."""
+def error_frame(
+    failed: Sequence[FailedRequest],
+    config: PipelineConfig,
+    rows_of: Callable[[Sequence[ScoredBatch], PipelineConfig], pd.DataFrame] = log_frame,
+) -> pd.DataFrame:
+    """One row per failed request and day (see the module). `rows_of` gives the failed
+    records the meta columns and days their log would give them (the tabular log's
+    `log_frame`; the text service's `text_request_rows`)."""
     if not failed:
         return pd.DataFrame({c: [] for c in ERROR_COLUMNS})
     as_scored = [
@@ -82,7 +88,7 @@ def error_frame(failed: Sequence[FailedRequest], config: PipelineConfig) -> pd.D
         )
         for f in failed
     ]
-    records = log_frame(as_scored, config)  # the records' days, as the log dates them
+    records = rows_of(as_scored, config)  # the records' days, as the log dates them
     counts = [f.rows for f in failed]
     records["status"] = np.repeat([f.status for f in failed], counts).astype("int64")
     records["error_id"] = pd.array(np.repeat([f.error_id for f in failed], counts), "string")

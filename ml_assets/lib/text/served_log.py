@@ -8,7 +8,9 @@ Besides the meta columns (`request_id`, `record`, `served_at`, `pipeline`,
 score: an LLM champion's is 1.0 for the label it named), `output_nearest_examples` (the
 ids, most similar first) and `output_prompt_examples` (the ids an LLM champion's prompt
 showed; empty for other models). A request carries no event time, so the day is the day
-it was served, in the pipeline's zone.
+it was served, in the pipeline's zone. A request the champion could not answer (its LLM
+endpoint failed: 502, 503) goes to the errors files beside the log
+(`ml_assets.lib.inference_errors`) with `text_request_rows`' meta columns and day.
 """
 
 from __future__ import annotations
@@ -27,14 +29,10 @@ from ml_assets.lib.inference_log import INPUT, OUTPUT, ScoredBatch, event_days, 
 def text_log_frame(batches: Sequence[ScoredBatch], config: PipelineConfig) -> pd.DataFrame:
     """The log's rows for `batches`, whose records are the texts and whose outputs are the
     answers (response models or mappings), one per text."""
-    counts = [b.rows for b in batches]
-    texts = [str(t) for b in batches for t in (b.records or ())]
     answers = [_mapping(a) for b in batches for a in b.outputs]
-    if len(texts) != sum(counts) or len(answers) != len(texts):
-        raise ValueError(f"{len(texts)} texts and {len(answers)} answers for {sum(counts)} rows")
-    frame = meta_columns(batches, config)
-    frame[EVENT_DATE] = event_days(pd.DataFrame(index=frame.index), frame["served_at"], config)
-    frame[f"{INPUT}text"] = pd.array(texts, "string")
+    frame = text_request_rows(batches, config)
+    if len(answers) != len(frame):
+        raise ValueError(f"{len(answers)} answers for {len(frame)} texts")
     frame[f"{OUTPUT}label"] = pd.array([str(a["label"]) for a in answers], "string")
     frame[f"{OUTPUT}probability"] = np.array(
         [float(a["probability"]) for a in answers], dtype="float64"
@@ -45,6 +43,19 @@ def text_log_frame(batches: Sequence[ScoredBatch], config: PipelineConfig) -> pd
     frame[f"{OUTPUT}prompt_examples"] = [
         [str(i) for i in a.get("prompt_examples") or ()] for a in answers
     ]
+    return frame
+
+
+def text_request_rows(batches: Sequence[ScoredBatch], config: PipelineConfig) -> pd.DataFrame:
+    """The meta columns, the day and `input_text` of each text of `batches` (what a row of
+    the log holds besides the answer; the errors files of failed requests take these)."""
+    counts = [b.rows for b in batches]
+    texts = [str(t) for b in batches for t in (b.records or ())]
+    if len(texts) != sum(counts):
+        raise ValueError(f"{len(texts)} texts for {sum(counts)} rows")
+    frame = meta_columns(batches, config)
+    frame[EVENT_DATE] = event_days(pd.DataFrame(index=frame.index), frame["served_at"], config)
+    frame[f"{INPUT}text"] = pd.array(texts, "string")
     return frame
 
 
