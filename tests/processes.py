@@ -2,6 +2,7 @@
 stopped, and waiting for an HTTP probe."""
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -12,11 +13,25 @@ from pathlib import Path
 
 import httpx
 
+# Below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by default): a port
+# the kernel hands out (bind to 0) can be taken, between the probe and the server's own
+# bind, as the source port of any outgoing connection; the tests' many HTTP clients made
+# that happen in CI ("Address already in use"). A port from here is only ever taken by
+# another test server that picked the same one at random.
+_TEST_PORTS = range(20000, 32000)
+_RANDOM = random.SystemRandom()  # not the global generator, which tests may seed alike
+
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port on 127.0.0.1 that nothing listens on, outside the ephemeral range."""
+    for port in _RANDOM.sample(_TEST_PORTS, 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_TEST_PORTS}")
 
 
 @contextmanager
