@@ -68,13 +68,23 @@ def llm_server(api_key: str | None = "test-key") -> Iterator[LlmServer]:
     state = LlmServer(url="", api_key=api_key)
 
     class Handler(BaseHTTPRequestHandler):
+        counted = False
+
         def do_POST(self) -> None:
             with state.lock:
                 state.at_once += 1
                 state.most_at_once = max(state.most_at_once, state.at_once)
+            self.counted = True
             try:
                 self._answer()
             finally:
+                self._leave()
+
+        def _leave(self) -> None:
+            """Stop counting this request: before its answer is written, since a client
+            that has its answer may send its next request before this thread goes on."""
+            if self.counted:
+                self.counted = False
                 with state.lock:
                     state.at_once -= 1
 
@@ -87,6 +97,7 @@ def llm_server(api_key: str | None = "test-key") -> Iterator[LlmServer]:
                 self._send(404, {"error": {"message": self.path}})
             elif state.failure == "drop":
                 self.close_connection = True
+                self._leave()
                 self.connection.shutdown(socket.SHUT_RDWR)
             elif state.failure == "status":
                 self._send(500, {"error": {"message": "the model crashed"}})
@@ -104,6 +115,7 @@ def llm_server(api_key: str | None = "test-key") -> Iterator[LlmServer]:
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
+            self._leave()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
