@@ -5,12 +5,12 @@ BentoML 1.4 makes a route's output model from its return annotation
 declared as `Annotated[list[Model], ContentType("application/json")]` it validates the
 list again as a root model, dumps it to Python objects and writes them with `json.dumps`,
 about 2 ms for 1000 predictions. `json_output_spec` gives the route the same output model
-with that one class method replaced (`@bentoml.api(output_spec=...)`): a list is written
-by the list's own `TypeAdapter.dump_json` (0.3 ms; the same JSON without the spaces) as a
-ready response with the model's media type; anything else (an error response the route
-returns, a value of another shape) goes BentoML's way. The model's fields, name and schema
-are BentoML's, so /docs.json documents the route as before, and the method called in
-process still returns its list.
+with that one class method replaced (`bentos.io_specs`; `@bentoml.api(output_spec=...)`):
+a list is written by the list's own `TypeAdapter.dump_json` (0.3 ms; the same JSON
+without the spaces) as a ready response with the model's media type; anything else (an
+error response the route returns, a value of another shape) goes BentoML's way. The
+model's fields, name and schema are BentoML's, so /docs.json documents the route as
+before, and the method called in process still returns its list.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 from bentoml import IODescriptor
 from pydantic import TypeAdapter
 from starlette.responses import Response
+
+from bentos.io_specs import replacing
 
 
 def json_output_spec(func: Any, adapter: TypeAdapter[Any]) -> type[IODescriptor]:
@@ -33,12 +35,4 @@ def json_output_spec(func: Any, adapter: TypeAdapter[Any]) -> type[IODescriptor]
             return Response(adapter.dump_json(obj), media_type=cls.mime_type())
         return await write(cls, obj, serde)
 
-    return type(
-        generated.__name__,
-        (generated,),
-        {
-            "__module__": generated.__module__,
-            "__qualname__": generated.__qualname__,
-            "to_http_response": classmethod(to_http_response),
-        },
-    )
+    return replacing(generated, "to_http_response", to_http_response)

@@ -8,8 +8,8 @@ and parses a request with `input_spec.from_http_request`, which for JSON is
 `ml_assets.lib.record_columns.RecordColumnsValidator`, which either accepts it (the route
 then gets a `RecordBatch`: the validated columns, the typed events and the records) or
 declines, and then BentoML's own parse runs on the same bytes, so a refused request gets
-the 400 it always got. The model's fields, name and schema are BentoML's, so /docs.json
-documents the route as before.
+the 400 it always got (its long names cut: `bentos.io_specs.briefly_refused`). The
+model's fields, name and schema are BentoML's, so /docs.json documents the route as before.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from bentoml import IODescriptor
 from starlette.requests import Request
 
+from bentos.io_specs import briefly_refused, replacing
 from bentos.strict_json import PARSED_JSON
 from ml_assets.lib.record_columns import RecordColumnsValidator
 
@@ -30,7 +31,7 @@ def records_input_spec(
     `validator.field`, is the list of records), taking valid JSON bodies of at least
     `min_rows` records as columns (smaller ones go the record model's way, which costs
     less for a few records)."""
-    generated = IODescriptor.from_input(func, skip_self=True)
+    generated = briefly_refused(IODescriptor.from_input(func, skip_self=True))
     if list(generated.model_fields) != [validator.field]:
         raise TypeError(f"{func.__qualname__} must take one parameter, {validator.field!r}")
     parse = generated.from_http_request.__func__
@@ -49,12 +50,4 @@ def records_input_spec(
                 return cls.model_construct(**{validator.field: batch})
         return await parse(cls, request, serde)
 
-    return type(
-        generated.__name__,
-        (generated,),
-        {
-            "__module__": generated.__module__,
-            "__qualname__": generated.__qualname__,
-            "from_http_request": classmethod(from_http_request),
-        },
-    )
+    return replacing(generated, "from_http_request", from_http_request)

@@ -42,6 +42,7 @@ from bentos.experiment_setup import BentoArguments, experiment_mode, load_experi
 from bentos.guards import guard
 from bentos.image import serving_image
 from bentos.inference_log import Part, worker_log
+from bentos.io_specs import api_with_brief_refusals
 from bentos.json_output import json_output_spec
 from bentos.limits import CostGate, QueueFullError, explain_batch_limit
 from bentos.merging import InFlight, RequestMerger
@@ -194,7 +195,7 @@ class ChampionService:
             self._served_failure("/predict", started, answer, len(records), records, None)
             return answer
 
-    @bentoml.api
+    @api_with_brief_refusals
     def predict_columns(self, columns: Columns) -> ColumnPredictions:  # type: ignore[valid-type]
         """Score a batch sent as columns (one list per field), with the same scorer as
         /predict; the answer holds one list per output, in the rows' order."""
@@ -227,7 +228,7 @@ class ChampionService:
             self._served_failure("/predict_columns", started, answer, count, None, given)
             return answer
 
-    @bentoml.api
+    @api_with_brief_refusals
     async def explain(self, records: Records) -> Explanations:  # type: ignore[valid-type]
         """Score a batch and give each record's top feature contributions. Explaining
         costs more than scoring: a batch holds at most the service's explain limit

@@ -43,6 +43,7 @@ from bentos.experiment_setup import BentoArguments
 from bentos.guards import SCORING_STATUSES, guard
 from bentos.image import serving_image
 from bentos.inference_log import InferenceLog, Part, worker_log
+from bentos.io_specs import api_with_brief_refusals
 from bentos.observability import scoring_metrics
 from bentos.openapi import LLM_RESPONSES
 from ml_assets.lib.config.models import PipelineConfig
@@ -150,7 +151,7 @@ class TextService:
     def __is_ready__(self) -> bool:
         return self.scorer is not None
 
-    @bentoml.api
+    @api_with_brief_refusals
     def predict(
         self,
         texts: Annotated[

@@ -152,8 +152,13 @@ def first_thousand(state: Path) -> tuple[list[dict[str, Any]], pd.DataFrame]:
 
 
 @pytest.fixture(scope="session")
-def server(served: dict[str, Any], tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    log = tmp_path_factory.mktemp("logs") / "serve.log"
-    with bentoml_server(served["first"]["bento_tag"], log) as url:
-        wait_ready(url, log, time.monotonic() + 60)
+def server_log(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """Where the session's `bentoml serve` (the `server` fixture) writes its output."""
+    return tmp_path_factory.mktemp("logs") / "serve.log"  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def server(served: dict[str, Any], server_log: Path) -> Iterator[str]:
+    with bentoml_server(served["first"]["bento_tag"], server_log) as url:
+        wait_ready(url, server_log, time.monotonic() + 60)
         yield url

@@ -3,6 +3,7 @@ session's real `bentoml serve` (tests/served_champion.py)."""
 
 import asyncio
 import json
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -430,3 +431,31 @@ def test_hostile_bodies_are_4xx_and_leave_the_server_ready_with_its_memory(
     assert server_rss_mib(server) - before < 40, (before, server_rss_mib(server))
     valid = httpx.post(f"{server}/predict", json={"records": sample[:2]}, timeout=30)
     assert valid.status_code == 200 and len(valid.json()) == 2
+
+
+def test_a_refused_megabyte_key_is_quoted_by_its_start_and_length(
+    server: str, server_log: Path, sample: list[dict[str, Any]]
+) -> None:
+    """BentoML's 400 named a refused field whole: a key of a million characters came back
+    as a 1 MB answer and was written as a 1 MB log line (bentos.io_specs)."""
+    key = "k" * 1_000_000
+    record = {**sample[0], key: 1}
+    bodies = [
+        ("/predict", {"records": [record]}),
+        # From COLUMNAR_MIN_ROWS records on, the columnar validator sees the body first.
+        ("/predict", {"records": [*sample[:299], record]}),
+        ("/explain", {"records": [record]}),
+        ("/predict_columns", {"columns": {**as_columns(sample[:1]), key: [1]}}),
+    ]
+    for route, body in bodies:
+        answer = httpx.post(f"{server}{route}", json=body, timeout=60)
+        assert answer.status_code == 400, (route, answer.text[:300])
+        assert len(answer.content) < 2_000, (route, len(answer.content))
+        named = answer.json()["detail"][0]["loc"][-1]
+        assert named == f"{'k' * 32}... (1,000,000 characters)", (route, named)
+    # The refusals were logged (BentoML logs each), and none with the key whole.
+    deadline = time.monotonic() + 10
+    while (text := server_log.read_text()).count("(1,000,000 characters)") < len(bodies):
+        assert time.monotonic() < deadline, "the refusals were not logged"
+        time.sleep(0.1)
+    assert "k" * 1_000 not in text
