@@ -37,6 +37,7 @@ from ml_assets.assets.text_champion import build_text_champion_assets
 from ml_assets.assets.text_examples import build_text_example_assets
 from ml_assets.assets.text_monitoring import TEXT_DAILY, build_text_monitoring_assets
 from ml_assets.assets.text_prompts import build_prompt_assets
+from ml_assets.assets.text_served import build_text_served_assets
 from ml_assets.assets.training import build_training_assets
 from ml_assets.jobs import (
     Executors,
@@ -123,6 +124,14 @@ def build_pipeline_definitions(
         text_train: AssetSelection = AssetSelection.assets(
             model_key(config.name, "text_bento"), model_key(config.name, "text_passport")
         )
+        if partitions is not None:
+            # The service's inference log, ingested as the tabular one is (no labels join
+            # a text request: the daily job does not take it).
+            served_assets = build_text_served_assets(config, partitions)
+            assets += served_assets
+            served_job = served_traffic_job(config, partitions, [a.key for a in served_assets])
+            jobs.append(served_job)
+            sensors.append(build_inference_log_sensor(config, served_job))
         if config.monitoring is not None and partitions is not None:
             monitored = build_text_monitoring_assets(config, partitions)
             assets += monitored

@@ -155,3 +155,21 @@ def test_part_hashes_equal_the_hash_of_each_part_alone() -> None:
     expected = [frame_hash(frame.take(rows).reset_index(drop=True)) for rows in parts]
     assert part_hashes(frame, parts) == expected
     assert len(set(expected)) == 4  # the empty part still names its columns' types
+
+
+def test_a_frame_with_list_cells_hashes_as_it_reads_back_from_parquet(tmp_path: Path) -> None:
+    """A text service's log holds lists (the ids of the examples an answer names): its
+    hash is the same for the lists written and the arrays Parquet reads back, and changes
+    with any item."""
+    from ml_assets.lib.hashing import frame_hash
+
+    frame = pd.DataFrame(
+        {"label": ["a", "b", "c"], "ids": [["e1", "e2"], [], ["e3"]], "note": [None, "x", None]}
+    )
+    frame.to_parquet(tmp_path / "log.parquet", index=False)
+    read = pd.read_parquet(tmp_path / "log.parquet")
+    assert type(read["ids"].iloc[0]).__name__ == "ndarray"
+    assert frame_hash(read) == frame_hash(frame)
+    changed = frame.assign(ids=[["e1", "e9"], [], ["e3"]])
+    assert frame_hash(changed) != frame_hash(frame)
+    assert frame_hash(frame.assign(ids=[["e2", "e1"], [], ["e3"]])) != frame_hash(frame)

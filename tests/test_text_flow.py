@@ -591,6 +591,93 @@ def test_later_days_are_scored_judged_for_drift_and_performance(
         assert checks["text_drift_within_threshold"].passed == (share < 0.3)
 
 
+def test_served_texts_are_ingested_and_judged_as_the_days_texts_are(
+    flow: Any, monitored: dict[str, Any]
+) -> None:
+    """The text service's inference log, written by the service's own row maker and
+    writer for two requests served on a later day, is watched by the inference-log sensor,
+    read by `inference_log` and judged by `served_drift`: the day's texts with the labels
+    the champion gave them are judged exactly as `text_drift` judged them."""
+    from datetime import datetime, timedelta
+
+    from dagster import build_sensor_context
+
+    from ml_assets.assets.text_scoring import champion_scorer
+    from ml_assets.assets.text_served import _judge
+    from ml_assets.keys import served_traffic_job_name
+    from ml_assets.lib.inference_log import ScoredBatch, write_log
+    from ml_assets.lib.text.served_log import text_log_frame
+    from sensors.inference_log import inference_log_sensor_name
+
+    defs, lake = flow["defs"], flow["defs"].resources["lake"]
+    day = LATER[0]
+    scored = lake.read([PIPELINE, "text_predictions"], day)
+    tag, version = str(scored["model_tag"].iloc[0]), str(scored["model_version"].iloc[0])
+    served_at = datetime.fromisoformat(f"{day}T12:00:00+00:00")
+    halves = np.array_split(np.arange(len(scored)), 2)
+    batches = [
+        ScoredBatch(
+            request_id=f"request-{n}",
+            served_at=served_at + timedelta(minutes=n),
+            route="/predict",
+            latency_ms=4.0,
+            model_version=version,
+            model_tag=tag,
+            arm="champion",
+            rows=len(rows),
+            records=scored["text"].iloc[rows].tolist(),
+            columns=None,
+            outputs=[
+                {"label": label, "probability": probability, "nearest_examples": []}
+                for label, probability in zip(
+                    scored["label"].iloc[rows], scored["probability"].iloc[rows], strict=True
+                )
+            ],
+        )
+        for n, rows in enumerate(halves)
+    ]
+    write_log(lake.base_path, PIPELINE, text_log_frame(batches, flow["config"]))
+    # The sensor watches the text pipeline's log (the files are newer than it waits for).
+    context = build_sensor_context(
+        instance=flow["instance"], definitions=defs, resources=defs.resources
+    )
+    sensor = defs.get_sensor_def(inference_log_sensor_name(PIPELINE))
+    assert sensor.job_name == served_traffic_job_name(PIPELINE)
+    assert f"still being written: {day}" in str(sensor.evaluate_tick(context).skip_message)
+
+    job = defs.resolve_job_def(served_traffic_job_name(PIPELINE))
+    result = job.execute_in_process(instance=flow["instance"], partition_key=day)
+    assert result.success
+    log = lake.read([PIPELINE, "inference_log"], day)
+    assert log["input_text"].tolist() == scored["text"].tolist()
+    assert log["output_label"].tolist() == scored["label"].tolist()
+    assert log["request_id"].nunique() == 2 and set(log["event_date"].astype(str)) == {day}
+    served = lake.read([PIPELINE, "served_drift"], day).set_index("signal")
+    daily = lake.read([PIPELINE, "text_drift"], day).set_index("signal")
+    assert list(served.index) == list(daily.index)
+    assert (
+        np.allclose(served["score"], daily["score"])
+        and (served["threshold"] == daily["threshold"]).all()
+    )
+    assert served["drifted"].tolist() == daily["drifted"].tolist()
+    assert set(served["model_tag"]) == {tag} and set(served["texts"]) == {len(scored)}
+    metadata = _day_metadata(flow, "served_drift", day)
+    assert metadata["verdict"].value == _day_metadata(flow, "text_drift", day)["verdict"].value
+    checks = result.get_asset_check_evaluations()
+    assert [c.check_name for c in checks] == ["text_drift_within_threshold"]
+    assert checks[0].passed == (metadata["verdict"].value in ("ok", "no_verdict"))
+    # A model the text_reference was not calibrated for gets its thresholds calibrated
+    # the same way: for the same model, the same thresholds.
+    reference = lake.read([PIPELINE, "text_reference"])
+    assert set(reference["model_tag"]) == {tag}
+    resources = defs.resources
+    scorer = champion_scorer(flow["config"], resources["model_registry"], resources["bento_store"])
+    policy = flow["config"].monitoring.drift
+    drift, source = _judge(scorer, log, reference.iloc[0:0], policy)
+    assert source == "calibrated here"
+    assert drift.signals.set_index("signal")["threshold"].tolist() == daily["threshold"].tolist()
+
+
 def test_the_retrain_sensor_weighs_the_text_verdicts(flow: Any, monitored: dict[str, Any]) -> None:
     """The text pipeline's retraining sensor reads text_drift and text_live_performance,
     judged against the registry's champion (v1): with fewer error days than the policy's 3

@@ -45,7 +45,7 @@ def build_served_traffic_assets(
     """`inference_log`; `served_drift` when the pipeline has monitoring (drift needs no
     labels); `served_performance` when it also has an entity key to join labels on; then
     `ab_test` too for a binary problem (the experiment's test compares ROC AUCs)."""
-    assets = [_inference_log(config, partitions)]
+    assets = [inference_log_asset(config, partitions)]
     if config.monitoring is not None:
         assets.append(served_drift_asset(config, partitions, INFERENCE_LOG))
     key = entity_key(config)
@@ -56,7 +56,9 @@ def build_served_traffic_assets(
     return assets
 
 
-def _inference_log(config: PipelineConfig, partitions: PartitionsDefinition) -> AssetsDefinition:
+def inference_log_asset(
+    config: PipelineConfig, partitions: PartitionsDefinition
+) -> AssetsDefinition:
     @asset(
         key=model_key(config.name, INFERENCE_LOG),
         group_name=MONITORING_GROUP,
@@ -64,7 +66,7 @@ def _inference_log(config: PipelineConfig, partitions: PartitionsDefinition) -> 
         backfill_policy=BackfillPolicy.multi_run(1),
         kinds={"pandas", "parquet", "bentoml"},
         owners=list(config.owners),
-        code_version=code_version(_inference_log, config.name, uses=LOG_CODE),
+        code_version=code_version(inference_log_asset, config.name, uses=LOG_CODE),
     )
     def inference_log(context: AssetExecutionContext, lake: LakeResource) -> Output[pd.DataFrame]:
         """Every record the champion's service scored for the day, read from the log files

@@ -104,7 +104,7 @@ def _text_drift(config: PipelineConfig, partitions: PartitionsDefinition) -> Ass
                 f"{scorer.model_tag}: materialise text_reference again first"
             )
         require_same_champion(day, text_predictions, scorer.model_tag)
-        reference = _with_thresholds(reference_of(scorer), text_reference)
+        reference = with_thresholds(reference_of(scorer), text_reference)
         texts = text_predictions["text"].astype(str).tolist()
         vectors = encode_checked(scorer.encoder, texts) if texts else np.empty((0, 0))
         drift = text_drift(
@@ -135,7 +135,7 @@ def _text_drift(config: PipelineConfig, partitions: PartitionsDefinition) -> Ass
     return text_drift_asset
 
 
-def _with_thresholds(reference: TextReference, table: pd.DataFrame) -> TextReference:
+def with_thresholds(reference: TextReference, table: pd.DataFrame) -> TextReference:
     """`reference` with the thresholds `text_reference` calibrated."""
     calibrated = table[table["source"] == "calibrated"]
     thresholds = dict(zip(calibrated["signal"], calibrated["threshold"].astype(float), strict=True))
