@@ -275,3 +275,50 @@ def test_sensor_requests_one_run_per_day_with_new_files(
         write_log(lake, config.name, log_frame([_batch([_record(7)])], config))
         busy = _tick(settling(flight_config, 60), tmp_path, more.cursor, instance)
         assert busy.run_requests == [] and "2013-07-04" in busy.skip_message
+
+
+@pytest.mark.parametrize("pipeline", ["flight_delays", "mpls_stops", "vic_electricity"])
+def test_inputs_are_typed_alike_from_records_columns_and_records_validated_as_columns(
+    pipeline: str,
+) -> None:
+    """The log types a batch's inputs from its columns when it has them (a columnar
+    request, or /predict's records validated as columns): the same frame, dtypes and
+    all, as from the records one by one (`typed_events`), for real pipelines' fields."""
+    from hypothesis import given, settings
+
+    from ml_assets.lib.config import load_pipeline_config
+    from ml_assets.lib.inference_log import log_frame
+    from ml_assets.lib.record_columns import RecordColumnsValidator
+    from ml_assets.lib.scoring import serving_columns
+    from ml_assets.lib.typed_events import typed_events
+    from tests.records import batch_strategy
+    from tests.test_service_contract import PIPELINE_FILES
+
+    config = load_pipeline_config(next(p for p in PIPELINE_FILES if p.stem == pipeline))
+    validator = RecordColumnsValidator(config)
+    fields = serving_columns(config)
+
+    @settings(max_examples=25, deadline=None, database=None)
+    @given(records=batch_strategy(config, max_size=5), more=batch_strategy(config, max_size=3))
+    def check(records: list[dict[str, Any]], more: list[dict[str, Any]]) -> None:
+        validated = validator.validate_json(json.dumps({"records": records}, default=str).encode())
+        assert validated is not None
+        as_records = [dict(vars(r)) for r in validated]
+        as_columns = {name: [r[name] for r in more] for name in fields}
+
+        def batch(records: Any, columns: Any, rows: int) -> ScoredBatch:
+            outputs = [{"probability": 0.5}] * rows
+            return ScoredBatch(
+                "r", datetime.now(UTC), "/predict", 1.0, "1", "t", "champion", rows,
+                records, columns, outputs,
+            )  # fmt: skip
+
+        expected = typed_events([*as_records, *more], fields).add_prefix("input_")
+        for first in (validated, as_records):
+            frame = log_frame(
+                [batch(first, None, len(records)), batch(None, as_columns, len(more))], config
+            )
+            inputs = frame[[c for c in frame.columns if c.startswith("input_")]]
+            pd.testing.assert_frame_equal(inputs, expected)
+
+    check()
