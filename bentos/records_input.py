@@ -23,6 +23,11 @@ from bentos.io_specs import briefly_refused, replacing
 from bentos.strict_json import PARSED_JSON
 from ml_assets.lib.record_columns import RecordColumnsValidator
 
+# From this many records on, /predict validates a valid batch as columns: below, the
+# record model costs less (in process on a busy 2-core machine, 1 record: 1.1 against
+# 1.9 ms with the typing for scoring; 128: 3.2 against 3.5 ms; 1000: 25 against 19 ms).
+COLUMNAR_MIN_ROWS = 256
+
 
 def records_input_spec(
     func: Any, validator: RecordColumnsValidator, min_rows: int = 1

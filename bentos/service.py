@@ -48,7 +48,7 @@ from bentos.limits import CostGate, QueueFullError, explain_batch_limit
 from bentos.merging import InFlight, RequestMerger
 from bentos.observability import scoring_metrics
 from bentos.openapi import too_busy, too_many_records
-from bentos.records_input import records_input_spec
+from bentos.records_input import COLUMNAR_MIN_ROWS, records_input_spec
 from bentos.responses import listed, response_shape, served_metadata
 from bentos.served_log import ServedLog
 from ml_assets.lib.problems import problem_for
@@ -100,11 +100,7 @@ async def _predict_signature(self: Any, records: Records) -> None:
     """/predict's parameters, from which BentoML makes its input model."""
 
 
-# /predict validates a valid batch of records as columns (bentos.records_input), from
-# COLUMNAR_MIN_ROWS records on: below that the record model costs less (in process on a
-# busy 2-core machine, 1 record: 1.1 against 1.9 ms with the typing for scoring; 128:
-# 3.2 against 3.5 ms; 1000: 25 against 19 ms).
-COLUMNAR_MIN_ROWS = 256
+# /predict validates a valid batch of COLUMNAR_MIN_ROWS records or more as columns.
 PREDICT_INPUT = records_input_spec(
     _predict_signature, RecordColumnsValidator(_CONFIG), min_rows=COLUMNAR_MIN_ROWS
 )

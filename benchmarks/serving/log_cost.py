@@ -130,16 +130,25 @@ def log_cpu_ms(
     rows (what the worker's log thread does), with the service's own request and
     response models."""
     from bentos.inference_log import InferenceLog
+    from bentos.records_input import COLUMNAR_MIN_ROWS
     from bentos.responses import response_shape
     from ml_assets.lib.inference_log import ScoredBatch, log_frame, write_log
     from ml_assets.lib.problems import problem_for
+    from ml_assets.lib.record_columns import RecordColumnsValidator
     from ml_assets.lib.request_model import record_model
     from ml_assets.lib.scoring import read_bundle_config
 
     config = read_bundle_config(bundle)
     shape = response_shape(problem_for(config))
-    model = record_model(config)
-    validated = [model.model_validate(r) for r in records]
+    # The records as /predict validates them: as columns from COLUMNAR_MIN_ROWS on.
+    validated: Any = (
+        RecordColumnsValidator(config).validate_json(_body(records))
+        if len(records) >= COLUMNAR_MIN_ROWS
+        else None
+    )
+    if validated is None:
+        model = record_model(config)
+        validated = [model.model_validate(r) for r in records]
     scored = scorer.score(scorer.events_frame([vars(r) for r in validated]))
     answers = [shape.prediction.model_validate(p) for p in shape.records(scored, "1")]
     requests = requests or max(20, 20_000 // len(records))
