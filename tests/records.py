@@ -44,7 +44,8 @@ def value_strategy(
         case ColumnType.STR if spec.pattern is not None:
             values = st.from_regex(spec.pattern, fullmatch=True)
         case ColumnType.STR:
-            values = st.text()
+            # An empty text is a missing value: valid only where the column is nullable.
+            values = st.text(min_size=0 if spec.nullable else 1)
         case ColumnType.DATETIME:
             start, end = time_range
             values = st.datetimes(

@@ -132,3 +132,44 @@ def test_a_shared_rdb_study_keeps_its_trials(tmp_path) -> None:  # type: ignore[
     )
     study = optuna.load_study(study_name="shared", storage=storage)
     assert len(study.trials) == 3 and study.best_value > 0.7
+
+
+def test_a_category_with_more_levels_than_bins_tunes_saves_and_loads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Hist gradient boosting refuses a category with more levels than its max_bins (829
+    first names broke a training): such a one becomes an ordinal code, and the model is
+    saved and loaded like any other."""
+    from ml_assets.lib.artifacts import load_model, save_model
+
+    levels = [f"n{i}" for i in range(40)]
+
+    def data(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+        frame, y = _data(n, seed)
+        drawn = np.random.default_rng(seed).integers(0, len(levels), size=n)
+        frame["name"] = pd.Categorical([levels[i] for i in drawn], categories=levels)
+        return frame, y
+
+    spec = FeatureSpec(
+        label="y", numeric=["x", "noise"], categorical={"group": ["a", "b", "c"], "name": levels}
+    )
+    candidate = CandidateConfig(
+        params={"max_iter": 20, "max_bins": 16},
+        search_space={"learning_rate": SearchParam(type="float", low=0.05, high=0.5)},
+    )
+    tuning = TuningConfig(n_trials=2, timeout_seconds=300, pruning_warmup_steps=1)
+    train, validation = data(1500, 1), data(600, 2)
+    result = tune_candidate(
+        "hist_gradient_boosting",
+        candidate,
+        tuning,
+        spec,
+        train,
+        validation,
+        seed=3,
+        study_name="wide",
+    )
+    assert result.best_value > 0.7
+    save_model(result.model, spec, tmp_path)
+    loaded = load_model(tmp_path)
+    assert np.array_equal(
+        loaded.model.predict_proba(validation[0]), result.model.predict_proba(validation[0])
+    )

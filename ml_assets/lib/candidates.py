@@ -1,7 +1,8 @@
 """Candidate model families, built from fixed and tuned hyper-parameters, for each problem
 type. Linear models and the MLP see scaled numbers and one-hot categories; the tree
 ensembles see categories as codes (hist gradient boosting and XGBoost natively, the random
-forest through an ordinal encoding)."""
+forest through an ordinal encoding; hist gradient boosting takes a category with more
+levels than its `max_bins` as an ordinal code too, as it has no categorical split for it)."""
 
 from __future__ import annotations
 
@@ -46,9 +47,10 @@ def build_model(
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
         hgb = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
-        return hgb(
+        model = hgb(
             categorical_features="from_dtype", random_state=seed, early_stopping=False, **params
         )
+        return _wide_categories_as_codes(spec, model)
     if family == "xgboost":
         return _xgboost(params, seed, kind)
     if family == "random_forest":
@@ -117,4 +119,30 @@ def _encoded(spec: FeatureSpec, model: Any) -> Any:
     encode = ColumnTransformer(
         [("numeric", numeric, spec.numeric), ("categorical", categorical, list(spec.categorical))]
     )
+    return Pipeline([("encode", encode), ("model", model)])
+
+
+def _wide_categories_as_codes(spec: FeatureSpec, model: Any) -> Any:
+    """`model` (hist gradient boosting), behind an ordinal encoding of the categories with
+    more training levels than its `max_bins`: it refuses to fit on those as categories
+    (e.g. 829 first names), so they become codes it splits as numbers. Without such a
+    category, `model` itself."""
+    max_bins = int(model.get_params()["max_bins"])
+    wide = {name: levels for name, levels in spec.categorical.items() if len(levels) > max_bins}
+    if not wide:
+        return model
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    codes = OrdinalEncoder(
+        categories=list(wide.values()),
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+        encoded_missing_value=np.nan,
+    )
+    encode = ColumnTransformer(
+        [("codes", codes, list(wide))], remainder="passthrough", verbose_feature_names_out=False
+    ).set_output(transform="pandas")
     return Pipeline([("encode", encode), ("model", model)])

@@ -245,7 +245,12 @@ def _row(columns: Mapping[str, Any], row: int) -> dict[str, Any]:
 def _constraints(spec: ColumnSpec) -> dict[str, Any]:
     constraints: dict[str, Any] = {}
     if spec.type == ColumnType.FLOAT:  # unbounded columns: what a float32 model can take
-        constraints = {"ge": -FLOAT32_MAX, "le": FLOAT32_MAX}
+        # NaN and infinity are refused as such ("finite number"), not as a bound they miss.
+        constraints = {"ge": -FLOAT32_MAX, "le": FLOAT32_MAX, "allow_inf_nan": False}
+    if spec.type == ColumnType.STR and not spec.nullable:
+        # An empty text is a missing value wherever data is read (coerce_column): a
+        # required text field must not take one and be scored as missing.
+        constraints["min_length"] = 1
     if spec.min is not None:
         constraints["ge"] = int(spec.min) if spec.type == ColumnType.INT else spec.min
     if spec.max is not None:

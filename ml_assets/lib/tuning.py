@@ -178,15 +178,17 @@ def _fit_reporting(
         model.fit(*train, eval_set=[validation], verbose=False)
         model.set_params(callbacks=None)
     elif family == "hist_gradient_boosting":
-        total = model.get_params()["max_iter"]
+        # The booster itself, or the last step of its pipeline (wide categories as codes).
+        booster = model.steps[-1][1] if hasattr(model, "steps") else model
+        total = booster.get_params()["max_iter"]
         steps = range(HGB_STEP, total + HGB_STEP, HGB_STEP)
         first = int(prune_after * len(steps))
-        model.set_params(warm_start=True)
+        booster.set_params(warm_start=True)
         for step, iterations in enumerate(steps):
-            model.set_params(max_iter=min(iterations, total))
+            booster.set_params(max_iter=min(iterations, total))
             model.fit(*train)
             report(trial, judge(model), step, step >= first)
-        model.set_params(warm_start=False)
+        booster.set_params(warm_start=False)
     else:
         model.fit(*train)
     return judge(model)
